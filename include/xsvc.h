@@ -1,0 +1,359 @@
+/*
+ * xsvc: Kubernetes ExternalName resolution in-process.
+ *
+ * This is the only public header. Every function states who owns each
+ * pointer, which statuses it returns, whether it blocks and which threads may
+ * call it. Anything not declared here is private and may change at any time.
+ *
+ * Conventions:
+ *  - Every fallible function returns an xs_status; XS_OK is 0.
+ *  - Output parameters are written only on success (XS_OK), except xs_error,
+ *    which is filled on failure when the caller passes one (it may be NULL).
+ *  - Strings are NUL-terminated UTF-8/ASCII. Strings returned by accessors are
+ *    owned by the object they were read from and live as long as it does.
+ *  - Objects ending in *_new or *_load are released with the matching *_free;
+ *    every *_free accepts NULL.
+ */
+#ifndef XSVC_H
+#define XSVC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(XSVC_STATICLIB)
+#define XS_EXTERN
+#elif defined(XSVC_BUILDING_LIBRARY) && defined(__GNUC__)
+#define XS_EXTERN __attribute__((visibility("default")))
+#else
+#define XS_EXTERN
+#endif
+
+/* ---- Version ------------------------------------------------------------ */
+
+#define XSVC_VERSION_MAJOR 0
+#define XSVC_VERSION_MINOR 1
+#define XSVC_VERSION_PATCH 0
+/** The version as one number, 0xMMmmpp: comparable with >=. */
+#define XSVC_VERSION                                                           \
+  ((XSVC_VERSION_MAJOR << 16) | (XSVC_VERSION_MINOR << 8) | XSVC_VERSION_PATCH)
+#define XSVC_VERSION_STRING "0.1.0"
+
+/** The library's version string at run time ("0.1.0"); static storage.
+ *  Any thread. */
+XS_EXTERN const char *xs_version(void);
+/** The library's XSVC_VERSION at run time. Any thread. */
+XS_EXTERN unsigned xs_version_number(void);
+
+/* ---- Status and errors ---------------------------------------------------- */
+
+typedef enum xs_status {
+  XS_OK = 0,
+  XS_EINVAL,      /* an argument or option is invalid (NULL, out of range) */
+  XS_ENOMEM,      /* out of memory */
+  XS_EIO,         /* a file or directory could not be read */
+  XS_EMANIFEST,   /* a manifest is invalid (syntax, schema or validation) */
+  XS_ELIMIT,      /* a manifest exceeds a size/depth/count/alias limit */
+  XS_EEXIST,      /* the (namespace, name) is already in the registry */
+  XS_ENOTFOUND,   /* no such name (NXDOMAIN) or no such registry entry */
+  XS_ENODATA,     /* the name exists but has no records of that family */
+  XS_ELOOP,       /* a CNAME loop, or a chain longer than XS_MAX_CHAIN */
+  XS_ETIMEOUT,    /* upstream DNS did not answer in time */
+  XS_ESERVFAIL,   /* upstream DNS answered SERVFAIL */
+  XS_EREFUSED,    /* upstream DNS answered REFUSED or refused the connection */
+  XS_EUPSTREAM,   /* another upstream failure (bad reply, no servers, ...) */
+  XS_ECANCELLED,  /* the request was cancelled */
+  XS_EPOLICY,     /* refused by the resolver's policy */
+  XS_EBADNAME,    /* the query name is not a valid DNS name */
+  XS_STATUS_COUNT /* number of statuses; not a status */
+} xs_status;
+
+/** A short English description of status, e.g. "name not found"; static
+ *  storage, never NULL (unknown values give "unknown status"). Any thread. */
+XS_EXTERN const char *xs_strerror(xs_status status);
+/** A stable lowercase identifier for status, e.g. "nxdomain", "timeout":
+ *  the words `xsvc resolve --json` prints. Static storage. Any thread. */
+XS_EXTERN const char *xs_status_name(xs_status status);
+
+#define XS_ERROR_FILE_MAX 1024
+#define XS_ERROR_MESSAGE_MAX 1024
+
+/** Where and why something failed. A plain struct the caller allocates
+ *  (usually on the stack); the library fills it. `file` is "" when the error
+ *  has no file (a buffer load uses the name the caller gave). `line` and
+ *  `column` are 1-based; 0 means unknown. `message` is a complete sentence in
+ *  the Kubernetes API server's words where one exists, e.g.
+ *  `metadata.name: Invalid value: "My-Service": a DNS-1035 label must ...`. */
+typedef struct xs_error {
+  xs_status status;
+  unsigned line;
+  unsigned column;
+  char file[XS_ERROR_FILE_MAX];
+  char message[XS_ERROR_MESSAGE_MAX];
+} xs_error;
+
+/* ---- Limits (documented bounds; inputs beyond them are refused) ---------- */
+
+#define XS_MAX_FILE_SIZE (64u * 1024u * 1024u) /* bytes per manifest file */
+#define XS_MAX_DEPTH 64                       /* YAML nesting depth */
+#define XS_MAX_DOCUMENTS 1000000u             /* documents per load */
+#define XS_MAX_ALIAS_EVENTS 10000u            /* alias uses per document */
+#define XS_MAX_FILES 100000u                  /* files per directory load */
+#define XS_MAX_CHAIN 10                       /* CNAME links followed */
+#define XS_MAX_NAME 253                       /* DNS name, no trailing dot */
+
+/* ---- Registry ------------------------------------------------------------- */
+
+/** A namespace-scoped set of Services (and their endpoints and namespaces).
+ *
+ *  Thread-safety: all registry functions may be called from any thread at
+ *  any time. Readers (resolvers) see an immutable snapshot: a change is
+ *  published atomically and never observed half-applied; a failed change
+ *  leaves the registry exactly as it was. */
+typedef struct xs_registry xs_registry;
+
+/** Diagnostic callback for loads: called once per error and per warning, in
+ *  file order, on the loading thread. `diag` is valid only during the call;
+ *  `is_warning` is 1 for warnings (e.g. an externalName that looks like an IP
+ *  address, or an alias to localhost), 0 for errors. */
+typedef void (*xs_diag_fn)(const xs_error *diag, int is_warning, void *arg);
+
+/** Options for a load; a NULL pointer means all defaults. A plain struct:
+ *  initialise it with xs_load_options_init() so fields added later get their
+ *  defaults. */
+typedef struct xs_load_options {
+  unsigned struct_size;          /* set by xs_load_options_init */
+  const char *default_namespace; /* for objects without one; "default" */
+  xs_diag_fn diag;               /* optional: every error and warning */
+  void *diag_arg;
+} xs_load_options;
+
+/** Fill opts with defaults. Any thread. */
+XS_EXTERN void xs_load_options_init(xs_load_options *opts);
+
+/** Load Kubernetes manifests into a new registry.
+ *
+ *  paths: npaths files or directories. A directory contributes its regular
+ *  files ending in .yaml, .yml or .json (not recursive, hidden files skipped),
+ *  read in byte-wise sorted order. Files may hold several YAML documents and
+ *  `kind: List` / `*List` objects. Kinds read: v1 Service, v1 Endpoints,
+ *  discovery.k8s.io/v1 EndpointSlice, v1 Namespace; other kinds are skipped
+ *  and counted (xs_registry_skipped_count). Validation is the API server's
+ *  (same messages) plus xsvc's stricter rules (DNS labels <= 63 octets).
+ *
+ *  All or nothing: on any error *out is untouched, no registry exists, err
+ *  (if non-NULL) describes the first error, and opts->diag saw them all.
+ *
+ *  Returns XS_OK, XS_EINVAL, XS_ENOMEM, XS_EIO, XS_EMANIFEST, XS_ELIMIT or
+ *  XS_EEXIST (duplicate namespace/name). Blocks on file I/O. Any thread.
+ *  On success the caller owns *out (xs_registry_free). */
+XS_EXTERN xs_status xs_registry_load_paths(const char *const *paths,
+                                           size_t npaths,
+                                           const xs_load_options *opts,
+                                           xs_registry **out, xs_error *err);
+
+/** xs_registry_load_paths with one path and default options. */
+XS_EXTERN xs_status xs_registry_load(const char *path, xs_registry **out,
+                                     xs_error *err);
+
+/** Load from memory: data[0..len) is YAML or JSON; `name` is used as the
+ *  file in errors (may be NULL: "<buffer>"). The caller keeps ownership of
+ *  data and name. Same semantics and statuses as xs_registry_load_paths. */
+XS_EXTERN xs_status xs_registry_load_buffer(const char *data, size_t len,
+                                            const char *name,
+                                            const xs_load_options *opts,
+                                            xs_registry **out, xs_error *err);
+
+/** A new empty registry, for building a cluster in code. Caller owns *out. */
+XS_EXTERN xs_status xs_registry_new(xs_registry **out);
+
+/** Release the caller's reference. Resolvers using the registry keep their
+ *  own reference; memory goes when the last one is released. NULL is fine. */
+XS_EXTERN void xs_registry_free(xs_registry *reg);
+
+/** Number of Services / objects skipped at load (other kinds). Any thread. */
+XS_EXTERN size_t xs_registry_service_count(const xs_registry *reg);
+XS_EXTERN size_t xs_registry_skipped_count(const xs_registry *reg);
+
+/* Building in code. Each call validates exactly as the loader does (err gets
+ * the API server's message with file ""), changes nothing on failure, and
+ * publishes the change atomically on success. A Service's namespace is
+ * created implicitly. Strings are copied. Any thread. */
+
+/** Declare a namespace (so `<ns>.svc.<zone>` is NODATA, not NXDOMAIN). */
+XS_EXTERN xs_status xs_registry_add_namespace(xs_registry *reg, const char *ns,
+                                              xs_error *err);
+/** Add an ExternalName Service ns/name -> external_name. XS_EEXIST if
+ *  ns/name exists. */
+XS_EXTERN xs_status xs_registry_add_external(xs_registry *reg, const char *ns,
+                                             const char *name,
+                                             const char *external_name,
+                                             xs_error *err);
+/** Repoint an existing ExternalName Service. XS_ENOTFOUND if there is no
+ *  ExternalName Service ns/name. */
+XS_EXTERN xs_status xs_registry_set_external(xs_registry *reg, const char *ns,
+                                             const char *name,
+                                             const char *external_name,
+                                             xs_error *err);
+/** Add a ClusterIP Service with nips (1 or 2, one per family) addresses. */
+XS_EXTERN xs_status xs_registry_add_cluster_ip(xs_registry *reg, const char *ns,
+                                               const char *name,
+                                               const char *const *ips,
+                                               size_t nips, xs_error *err);
+/** Add a headless Service (clusterIP: None). */
+XS_EXTERN xs_status xs_registry_add_headless(xs_registry *reg, const char *ns,
+                                             const char *name, xs_error *err);
+/** Add a port to Service ns/name. port_name may be NULL (unnamed; only
+ *  allowed while the Service has a single port); protocol is "TCP", "UDP" or
+ *  "SCTP" (NULL = "TCP"). */
+XS_EXTERN xs_status xs_registry_add_port(xs_registry *reg, const char *ns,
+                                         const char *name,
+                                         const char *port_name, int port,
+                                         const char *protocol, xs_error *err);
+/** Add an endpoint address (with an optional hostname, NULL for none) to
+ *  the non-ExternalName Service ns/name; ready is 0 or 1. */
+XS_EXTERN xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
+                                             const char *name, const char *ip,
+                                             const char *hostname, int ready,
+                                             xs_error *err);
+/** Remove Service ns/name and its endpoints. XS_ENOTFOUND if absent. */
+XS_EXTERN xs_status xs_registry_remove(xs_registry *reg, const char *ns,
+                                       const char *name);
+
+/* ---- Configuration -------------------------------------------------------- */
+
+/** Resolver configuration: an opaque object with setters, defaults matching
+ *  a pod in namespace "default" (cluster domain cluster.local, search list
+ *  <ns>.svc.<zone> svc.<zone> <zone>, ndots 5, TTL 5 s, upstream servers
+ *  from /etc/resolv.conf, timeout 2000 ms, 2 attempts).
+ *
+ *  Thread-safety: a config is not synchronised; use one from one thread at a
+ *  time. xs_resolver_new copies it, so it may be changed or freed after. */
+typedef struct xs_config xs_config;
+
+typedef enum xs_mode {
+  XS_MODE_COREDNS = 0, /* answers as CoreDNS gives them (default) */
+  XS_MODE_STRICT = 1   /* RFC 6604: keep the chain, final rcode */
+} xs_mode;
+
+XS_EXTERN xs_status xs_config_new(xs_config **out);
+XS_EXTERN void xs_config_free(xs_config *cfg);
+/** The client namespace (a DNS-1123 label). XS_EINVAL if invalid. */
+XS_EXTERN xs_status xs_config_set_namespace(xs_config *cfg, const char *ns);
+/** The cluster domain, e.g. "cluster.local" (a trailing dot is accepted). */
+XS_EXTERN xs_status xs_config_set_cluster_domain(xs_config *cfg,
+                                                 const char *domain);
+/** ndots, 0..15 (as resolv.conf caps it). */
+XS_EXTERN xs_status xs_config_set_ndots(xs_config *cfg, int ndots);
+/** Append a host search domain after the cluster suffixes (at most 32). */
+XS_EXTERN xs_status xs_config_add_search(xs_config *cfg, const char *domain);
+/** TTL of records synthesized from the registry, 0..3600 s; out of range is
+ *  XS_EINVAL (message as CoreDNS: "ttl must be in range [0, 3600]: N"). */
+XS_EXTERN xs_status xs_config_set_ttl(xs_config *cfg, int ttl_seconds);
+XS_EXTERN xs_status xs_config_set_mode(xs_config *cfg, xs_mode mode);
+/** Treat an externalName that parses as IPv4 as an address literal (legacy
+ *  kube-dns) instead of NXDOMAIN (CoreDNS). 0 or 1; default 0. */
+XS_EXTERN xs_status xs_config_set_ip_literal_targets(xs_config *cfg, int on);
+/** Add an upstream server "HOST[:PORT]" ("[v6]:port" for IPv6 with a port).
+ *  Once any server is added, /etc/resolv.conf is not used. At most 8. */
+XS_EXTERN xs_status xs_config_add_server(xs_config *cfg, const char *server);
+/** Per-attempt timeout, 1..60000 ms, and attempts per server, 1..10. */
+XS_EXTERN xs_status xs_config_set_timeout_ms(xs_config *cfg, int timeout_ms);
+XS_EXTERN xs_status xs_config_set_attempts(xs_config *cfg, int attempts);
+
+/* ---- Resolver and results ------------------------------------------------ */
+
+/** A resolver: one client namespace's view of a registry plus upstream DNS.
+ *  Thread-safety: xs_resolve may be called from many threads at once; calls
+ *  answered from the registry run in parallel, upstream queries of one
+ *  resolver are currently serialised. Do not use a resolver after fork() in
+ *  the child; create a new one. */
+typedef struct xs_resolver xs_resolver;
+/** The outcome of one resolution; immutable, owned by the caller. */
+typedef struct xs_result xs_result;
+
+typedef enum xs_family {
+  XS_FAMILY_ANY = 0, /* A and AAAA, as getaddrinfo(AF_UNSPEC) */
+  XS_FAMILY_IPV4 = 4,
+  XS_FAMILY_IPV6 = 6
+} xs_family;
+
+typedef enum xs_source {
+  XS_SOURCE_REGISTRY = 0, /* synthesized from the registry */
+  XS_SOURCE_UPSTREAM = 1, /* fetched from upstream DNS for this call */
+  XS_SOURCE_CACHE = 2,    /* served from the cache, fresh */
+  XS_SOURCE_STALE = 3     /* served from the cache after expiry */
+} xs_source;
+
+/** Create a resolver. cfg may be NULL (defaults); it is copied. reg may be
+ *  NULL (no cluster names: every in-zone name is NXDOMAIN); the resolver
+ *  takes its own reference. XS_EINVAL for an invalid config (err says why),
+ *  XS_EUPSTREAM if no upstream server could be configured. Reads
+ *  /etc/resolv.conf when no server was set. Any thread. */
+XS_EXTERN xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
+                                    xs_resolver **out, xs_error *err);
+/** Destroy a resolver. No call on it may be in progress or start after. */
+XS_EXTERN void xs_resolver_free(xs_resolver *res);
+
+/** Resolve name as a pod in the resolver's namespace would: search list and
+ *  ndots (a trailing dot disables the search), in-cluster answers from the
+ *  registry (never sent upstream), CNAME chains followed, and the external
+ *  target's A and/or AAAA fetched from upstream DNS.
+ *
+ *  Always stores a result in *out (even on failure, unless XS_EINVAL or
+ *  XS_ENOMEM) so the caller can see the candidates and the chain; the caller
+ *  frees it. Returns the result's status: XS_OK (at least one address),
+ *  XS_ENOTFOUND, XS_ENODATA, XS_ELOOP, XS_EBADNAME, XS_ETIMEOUT,
+ *  XS_ESERVFAIL, XS_EREFUSED, XS_EUPSTREAM, XS_EINVAL, XS_ENOMEM.
+ *  Blocks for up to timeout x attempts x servers per upstream query. Any
+ *  thread. */
+XS_EXTERN xs_status xs_resolve(xs_resolver *res, const char *name,
+                               xs_family family, xs_result **out);
+
+XS_EXTERN void xs_result_free(xs_result *result);
+XS_EXTERN xs_status xs_result_status(const xs_result *result);
+/** The query as given. */
+XS_EXTERN const char *xs_result_query(const xs_result *result);
+/** The candidate that answered (absolute, with the trailing dot); on failure
+ *  the candidate whose answer decided the status; "" if none was tried. */
+XS_EXTERN const char *xs_result_name(const xs_result *result);
+/** Every absolute candidate tried, in order. */
+XS_EXTERN size_t xs_result_candidate_count(const xs_result *result);
+XS_EXTERN const char *xs_result_candidate(const xs_result *result, size_t i);
+
+/** The CNAME chain of the answering candidate, one entry per link, in order.
+ *  name/target are absolute with the trailing dot. */
+XS_EXTERN size_t xs_result_chain_count(const xs_result *result);
+XS_EXTERN const char *xs_result_chain_name(const xs_result *result, size_t i);
+XS_EXTERN const char *xs_result_chain_target(const xs_result *result,
+                                             size_t i);
+XS_EXTERN unsigned xs_result_chain_ttl(const xs_result *result, size_t i);
+XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
+/** The final name the addresses belong to (the chain's last target, or the
+ *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
+XS_EXTERN const char *xs_result_target(const xs_result *result);
+
+/** Addresses: IPv4 first in answer order, then IPv6. family is 4 or 6;
+ *  raw points to 4 or 16 network-order bytes; text is the printable form. */
+XS_EXTERN size_t xs_result_address_count(const xs_result *result);
+XS_EXTERN int xs_result_address_family(const xs_result *result, size_t i);
+XS_EXTERN const unsigned char *xs_result_address_raw(const xs_result *result,
+                                                     size_t i);
+XS_EXTERN const char *xs_result_address_text(const xs_result *result,
+                                             size_t i);
+XS_EXTERN unsigned xs_result_address_ttl(const xs_result *result, size_t i);
+XS_EXTERN xs_source xs_result_address_source(const xs_result *result,
+                                             size_t i);
+/** Minimum TTL over the chain and the addresses (the answer's effective
+ *  TTL); for negative results the negative TTL; 0 if unknown. */
+XS_EXTERN unsigned xs_result_ttl(const xs_result *result);
+
+/** "registry", "upstream", "cache" or "stale". Static storage. */
+XS_EXTERN const char *xs_source_name(xs_source source);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XSVC_H */

@@ -1,0 +1,71 @@
+/* Upstream DNS through c-ares: A/AAAA queries for absolute names, replies
+ * parsed into chain, addresses and TTLs. Blocking for now; the engine issue
+ * replaces the driver, not this interface's results. */
+#ifndef XS_UPSTREAM_H
+#define XS_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "names.h"
+#include "validate.h"
+#include "xsvc.h"
+
+#define XS_UPSTREAM_MAX_ADDRS 64
+#define XS_UPSTREAM_MAX_SERVERS 8
+
+typedef struct xs_upstream_link {
+  char name[XS_NAME_BUF];   /* absolute, trailing dot, as in the reply */
+  char target[XS_NAME_BUF];
+  uint32_t ttl;
+} xs_upstream_link;
+
+typedef struct xs_upstream_addr {
+  xs_addr addr;
+  uint32_t ttl;
+} xs_upstream_addr;
+
+/* The outcome of one query (one name, one type). */
+typedef struct xs_upstream_answer {
+  /* XS_OK (>= 1 address), XS_ENOTFOUND (NXDOMAIN), XS_ENODATA (NOERROR, no
+   * record of the type), XS_ELOOP (CNAME loop in the reply), XS_ETIMEOUT,
+   * XS_ESERVFAIL, XS_EREFUSED, XS_EUPSTREAM (malformed reply, other rcode,
+   * no servers). */
+  xs_status status;
+  size_t nchain; /* CNAMEs followed from the query name, in order */
+  xs_upstream_link chain[XS_MAX_CHAIN];
+  size_t naddrs; /* records of the asked type owned by the chain's end */
+  xs_upstream_addr addrs[XS_UPSTREAM_MAX_ADDRS];
+  uint32_t negative_ttl; /* RFC 2308: min(SOA TTL, SOA MINIMUM); 0 if none */
+} xs_upstream_answer;
+
+typedef struct xs_upstream_cfg {
+  const char *servers[XS_UPSTREAM_MAX_SERVERS]; /* "host[:port]", "[v6]:port" */
+  size_t nservers;   /* 0: /etc/resolv.conf */
+  int timeout_ms;    /* per attempt */
+  int attempts;
+} xs_upstream_cfg;
+
+typedef struct xs_upstream xs_upstream;
+
+/* XS_OK, XS_EINVAL (bad server string: err says which), XS_ENOMEM,
+ * XS_EUPSTREAM (c-ares could not initialise). */
+xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
+                          xs_error *err);
+void xs_upstream_free(xs_upstream *u);
+
+/* Query name (absolute, trailing dot optional) for A when want4 and AAAA
+ * when want6, both in flight at once; blocks until both finish. Thread-safe:
+ * calls on one xs_upstream are serialised. Returns XS_OK or XS_ENOMEM /
+ * XS_EINVAL; per-type outcomes are in a4->status / a6->status. */
+xs_status xs_upstream_query(xs_upstream *u, const char *name, int want4,
+                            xs_upstream_answer *a4, int want6,
+                            xs_upstream_answer *a6);
+
+/* Parse a DNS reply (pure, for tests and fuzzing): qname/qtype are the
+ * question asked. Fills out->status from the rcode and the records. */
+void xs_dns_parse_reply(const unsigned char *buf, size_t len,
+                        const char *qname, uint16_t qtype,
+                        xs_upstream_answer *out);
+
+#endif
