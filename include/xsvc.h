@@ -73,8 +73,10 @@ typedef enum xs_status {
 /** A short English description of status, e.g. "name not found"; static
  *  storage, never NULL (unknown values give "unknown status"). Any thread. */
 XS_EXTERN const char *xs_strerror(xs_status status);
-/** A stable lowercase identifier for status, e.g. "nxdomain", "timeout":
- *  the words `xsvc resolve --json` prints. Static storage. Any thread. */
+/** A stable lowercase identifier for status, as `xsvc resolve --json`
+ *  prints it: "ok", "nxdomain", "nodata", "loop", "timeout", "servfail",
+ *  "refused", "cancelled", "policy", or "error" for every other failure.
+ *  Static storage. Any thread. */
 XS_EXTERN const char *xs_status_name(xs_status status);
 
 #define XS_ERROR_FILE_MAX 1024

@@ -4,6 +4,7 @@
 #ifndef XS_REGISTRY_H
 #define XS_REGISTRY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@ typedef enum xs_svc_type {
   XS_SVC_CLUSTER_IP = 1, /* also NodePort / LoadBalancer */
   XS_SVC_HEADLESS = 2
 } xs_svc_type;
+
+#define XS_MAX_PORTS 64
 
 typedef enum xs_proto { XS_PROTO_TCP = 0, XS_PROTO_UDP, XS_PROTO_SCTP } xs_proto;
 
@@ -105,11 +108,14 @@ int xs_snapshot_has_namespace(const xs_snapshot *s, const char *ns,
 int xs_snapshot_find_addr(const xs_snapshot *s, const xs_addr *addr,
                           const xs_service **svc, const xs_endpoint **ep);
 
-/* The public registry: the current snapshot behind a lock-protected pointer. */
+/* The public registry: the current snapshot behind a lock-protected
+ * pointer. Writers serialise on write_lock, build a new snapshot off to the
+ * side and publish it under lock; readers only take lock to grab a ref. */
 struct xs_registry {
   atomic_uint refs;
-  /* mutex and current snapshot are private to registry.c */
-  void *impl;
+  pthread_mutex_t lock;
+  pthread_mutex_t write_lock;
+  xs_snapshot *current;
 };
 
 /* A new reference to the registry's current snapshot (caller unrefs). */
