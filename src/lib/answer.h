@@ -53,6 +53,10 @@ typedef struct xs_rr {
 typedef struct xs_answer {
   int rcode;        /* XS_RCODE_*: what a CoreDNS/strict server replies */
   int soa;          /* 1: the negative-answer SOA belongs in AUTHORITY */
+  const char *soa_owner; /* the zone apex as spelled in the query, with dot */
+  uint32_t soa_ttl;      /* min(T, 300) */
+  uint32_t soa_minimum;  /* T */
+  uint64_t soa_serial;   /* time of the last registry change */
   /* The precise outcome, independent of mode, for the library API:
    * XS_OK (records of the type), XS_ENOTFOUND, XS_ENODATA, XS_ELOOP. When
    * the chain leaves the zone, status is XS_OK with no address records and
@@ -72,6 +76,7 @@ typedef struct xs_answer {
   xs_rr inline_rrs[XS_ANSWER_INLINE_RRS];
   char *text;
   size_t text_used, text_cap;
+  void *chunks; /* heap text chunks, linked */
   char inline_text[XS_ANSWER_INLINE_TEXT];
 } xs_answer;
 
