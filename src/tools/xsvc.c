@@ -1,0 +1,705 @@
+/* xsvc: the command-line front end. Thin by design: it parses flags, calls
+ * the public API (xsvc.h only) and prints. Exit codes: 0 success, 1 the
+ * name does not exist or has no address of the family (nxdomain/nodata),
+ * 2 usage or manifest error, 3 any other failure. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xsvc.h"
+
+#define EXIT_ANSWERED 0
+#define EXIT_NEGATIVE 1
+#define EXIT_USAGE 2
+#define EXIT_FAILED 3
+
+#define CLI_MAX_TTL 3600
+
+static const char usage_main[] =
+    "usage: xsvc COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  check -f PATH [-f PATH]... [-n NS]   validate Kubernetes manifests\n"
+    "  resolve [OPTIONS] NAME               resolve NAME as a pod would\n"
+    "  help [COMMAND]                       show help\n"
+    "\n"
+    "  xsvc --version                       print the version\n"
+    "\n"
+    "exit status: 0 success, 1 nxdomain/nodata, 2 usage or manifest error,\n"
+    "3 other failure (loop, timeout, servfail, refused, error)\n";
+
+static const char usage_check[] =
+    "usage: xsvc check -f PATH [-f PATH]... [-n NS]\n"
+    "\n"
+    "Load Kubernetes manifests (files or directories of *.yaml, *.yml,\n"
+    "*.json) exactly as the library does and report every problem as\n"
+    "PATH:LINE:COL: error|warning: MESSAGE on stderr.\n"
+    "\n"
+    "  -f, --file PATH        manifest file or directory (repeatable)\n"
+    "  -n, --namespace NS     namespace for objects without one (default)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "exit status: 0 valid (warnings allowed), 2 invalid or usage error\n";
+
+static const char usage_resolve[] =
+    "usage: xsvc resolve [OPTIONS] NAME\n"
+    "\n"
+    "Resolve NAME as a pod in namespace NS would: search list and ndots,\n"
+    "in-cluster answers from the manifests, external targets upstream.\n"
+    "\n"
+    "  -f, --file PATH            manifest file or directory (repeatable)\n"
+    "  -n, --namespace NS         client namespace, also the namespace of\n"
+    "                             objects without one (default)\n"
+    "      --cluster-domain D     cluster domain (cluster.local)\n"
+    "      --ndots N              ndots, 0..15 (5)\n"
+    "      --search D             extra host search domain (repeatable)\n"
+    "  -t, --type A|AAAA|ANY      address family; ANY asks both (ANY)\n"
+    "      --server HOST[:PORT]   upstream DNS server (repeatable;\n"
+    "                             default: /etc/resolv.conf)\n"
+    "      --timeout MS           per-attempt upstream timeout (2000)\n"
+    "      --attempts N           attempts per server (2)\n"
+    "      --ttl S                TTL of registry records, 0..3600 (5)\n"
+    "      --strict               RFC 6604 answers instead of CoreDNS ones\n"
+    "      --json                 print one JSON object\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "exit status: 0 ok, 1 nxdomain/nodata, 2 usage or manifest error,\n"
+    "3 loop, timeout, servfail, refused or other error\n";
+
+typedef struct diag_counts {
+  unsigned errors;
+  unsigned warnings;
+} diag_counts;
+
+/* `FILE:LINE:COL: SEVERITY: MESSAGE`, dropping the parts that are unknown. */
+static void print_diag(const xs_error *d, const char *severity) {
+  const char *msg = d->message[0] != '\0' ? d->message : xs_strerror(d->status);
+  if (d->file[0] == '\0')
+    fprintf(stderr, "xsvc: %s: %s\n", severity, msg);
+  else if (d->line == 0)
+    fprintf(stderr, "%s: %s: %s\n", d->file, severity, msg);
+  else if (d->column == 0)
+    fprintf(stderr, "%s:%u: %s: %s\n", d->file, d->line, severity, msg);
+  else
+    fprintf(stderr, "%s:%u:%u: %s: %s\n", d->file, d->line, d->column, severity,
+            msg);
+}
+
+static void on_diag(const xs_error *diag, int is_warning, void *arg) {
+  diag_counts *counts = arg;
+  if (is_warning)
+    counts->warnings++;
+  else
+    counts->errors++;
+  print_diag(diag, is_warning ? "warning" : "error");
+}
+
+/* Load paths; every problem is printed. On failure nothing is returned. */
+static xs_status load_manifests(const char *const *paths, size_t npaths,
+                                const char *default_ns, diag_counts *counts,
+                                xs_registry **out) {
+  xs_load_options opts;
+  xs_error err;
+  xs_status st;
+
+  xs_load_options_init(&opts);
+  if (default_ns != NULL)
+    opts.default_namespace = default_ns;
+  opts.diag = on_diag;
+  opts.diag_arg = counts;
+  memset(&err, 0, sizeof(err));
+  st = xs_registry_load_paths(paths, npaths, &opts, out, &err);
+  if (st != XS_OK && counts->errors == 0) {
+    /* The callback saw nothing (e.g. an invalid option): say why here. */
+    if (err.status == XS_OK)
+      err.status = st;
+    print_diag(&err, "error");
+    counts->errors++;
+  }
+  return st;
+}
+
+/* getopt_long prints "<argv[0]>: unrecognized option"; make that read
+ * "xsvc check: ..." by naming the subcommand's argv[0]. */
+static char prog_check[] = "xsvc check";
+static char prog_resolve[] = "xsvc resolve";
+
+static int usage_error(const char *usage, const char *fmt, const char *arg) {
+  if (fmt != NULL) {
+    fputs("xsvc: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+  }
+  fputs(usage, stderr);
+  return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, long min, long max, int *out) {
+  char *end;
+  long v;
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+    return 0;
+  *out = (int)v;
+  return 1;
+}
+
+/* ---- check ----------------------------------------------------------------
+ */
+
+static int cmd_check(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"file", required_argument, NULL, 'f'},
+      {"namespace", required_argument, NULL, 'n'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char **paths;
+  const char *ns = NULL;
+  size_t npaths = 0, nservices, nskipped;
+  diag_counts counts = {0, 0};
+  xs_registry *reg = NULL;
+  int c, rc;
+
+  paths = calloc((size_t)argc + 1, sizeof(*paths));
+  if (paths == NULL) {
+    fputs("xsvc: out of memory\n", stderr);
+    return EXIT_FAILED;
+  }
+  argv[0] = prog_check;
+  while ((c = getopt_long(argc, argv, "f:n:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'f':
+      paths[npaths++] = optarg;
+      break;
+    case 'n':
+      ns = optarg;
+      break;
+    case 'h':
+      fputs(usage_check, stdout);
+      free(paths);
+      return EXIT_ANSWERED;
+    default:
+      free(paths);
+      return usage_error(usage_check, NULL, NULL);
+    }
+  }
+  if (optind < argc) {
+    rc = usage_error(usage_check, "check: unexpected argument '%s'",
+                     argv[optind]);
+    free(paths);
+    return rc;
+  }
+  if (npaths == 0) {
+    free(paths);
+    return usage_error(usage_check, "check: no manifest given (-f PATH)%s", "");
+  }
+  if (load_manifests(paths, npaths, ns, &counts, &reg) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid: %u error(s), %u warning(s)\n",
+            counts.errors, counts.warnings);
+    free(paths);
+    return EXIT_USAGE;
+  }
+  nservices = xs_registry_service_count(reg);
+  nskipped = xs_registry_skipped_count(reg);
+  printf("ok: %zu service%s, %zu skipped object(s)", nservices,
+         nservices == 1 ? "" : "s", nskipped);
+  if (counts.warnings > 0)
+    printf(", %u warning(s)", counts.warnings);
+  putchar('\n');
+  xs_registry_free(reg);
+  free(paths);
+  return EXIT_ANSWERED;
+}
+
+/* ---- resolve: output ------------------------------------------------------
+ */
+
+/* The --json status vocabulary; anything else the library names is an
+ * "error" for the CLI's consumers. */
+static const char *status_word(xs_status st) {
+  static const char *const known[] = {"ok",      "nxdomain", "nodata", "loop",
+                                      "timeout", "servfail", "refused"};
+  const char *name = xs_status_name(st);
+  size_t i;
+  for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+    if (strcmp(name, known[i]) == 0)
+      return known[i];
+  return "error";
+}
+
+static int exit_code_of(const char *word) {
+  if (strcmp(word, "ok") == 0)
+    return EXIT_ANSWERED;
+  if (strcmp(word, "nxdomain") == 0 || strcmp(word, "nodata") == 0)
+    return EXIT_NEGATIVE;
+  return EXIT_FAILED;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s) {
+  size_t n, i;
+  unsigned cp;
+  if (s[0] < 0xc2 || s[0] > 0xf4)
+    return 0;
+  n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+  cp = s[0] & (0x7f >> n);
+  for (i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return n;
+}
+
+/* A JSON string; invalid UTF-8 becomes U+FFFD so the output always parses. */
+static void json_string(FILE *f, const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  fputc('"', f);
+  while (*p != '\0') {
+    unsigned char ch = *p;
+    if (ch == '"' || ch == '\\') {
+      fputc('\\', f);
+      fputc(ch, f);
+      p++;
+    } else if (ch == '\n') {
+      fputs("\\n", f);
+      p++;
+    } else if (ch == '\t') {
+      fputs("\\t", f);
+      p++;
+    } else if (ch == '\r') {
+      fputs("\\r", f);
+      p++;
+    } else if (ch < 0x20 || ch == 0x7f) {
+      fprintf(f, "\\u%04x", ch);
+      p++;
+    } else if (ch < 0x80) {
+      fputc(ch, f);
+      p++;
+    } else {
+      size_t n = utf8_len(p);
+      if (n == 0) {
+        fputs("\\ufffd", f);
+        p++;
+      } else {
+        fwrite(p, 1, n, f);
+        p += n;
+      }
+    }
+  }
+  fputc('"', f);
+}
+
+typedef struct query_info {
+  const char *name;
+  const char *ns;
+  const char *type;
+} query_info;
+
+static void print_json(const query_info *q, const xs_result *r,
+                       const char *word) {
+  size_t i, n;
+  FILE *f = stdout;
+
+  fputs("{\"query\":", f);
+  json_string(f, q->name);
+  fputs(",\"namespace\":", f);
+  json_string(f, q->ns);
+  fputs(",\"type\":", f);
+  json_string(f, q->type);
+  fputs(",\"status\":", f);
+  json_string(f, word);
+  fputs(",\"message\":", f);
+  json_string(f, xs_strerror(xs_result_status(r)));
+  fputs(",\"name\":", f);
+  json_string(f, xs_result_name(r));
+  fputs(",\"target\":", f);
+  json_string(f, xs_result_target(r));
+  fprintf(f, ",\"ttl\":%u,\"candidates\":[", xs_result_ttl(r));
+  n = xs_result_candidate_count(r);
+  for (i = 0; i < n; i++) {
+    if (i > 0)
+      fputc(',', f);
+    json_string(f, xs_result_candidate(r, i));
+  }
+  fputs("],\"chain\":[", f);
+  n = xs_result_chain_count(r);
+  for (i = 0; i < n; i++) {
+    fputs(i > 0 ? ",{\"name\":" : "{\"name\":", f);
+    json_string(f, xs_result_chain_name(r, i));
+    fputs(",\"target\":", f);
+    json_string(f, xs_result_chain_target(r, i));
+    fprintf(f, ",\"ttl\":%u,\"source\":", xs_result_chain_ttl(r, i));
+    json_string(f, xs_source_name(xs_result_chain_source(r, i)));
+    fputc('}', f);
+  }
+  fputs("],\"addresses\":[", f);
+  n = xs_result_address_count(r);
+  for (i = 0; i < n; i++) {
+    fputs(i > 0 ? ",{\"address\":" : "{\"address\":", f);
+    json_string(f, xs_result_address_text(r, i));
+    fprintf(f, ",\"family\":\"%s\",\"ttl\":%u,\"source\":",
+            xs_result_address_family(r, i) == 6 ? "ipv6" : "ipv4",
+            xs_result_address_ttl(r, i));
+    json_string(f, xs_source_name(xs_result_address_source(r, i)));
+    fputc('}', f);
+  }
+  fputs("]}\n", f);
+}
+
+/* Sources seen in the answer, in order of first appearance, "a+b". */
+static void sources_text(const xs_result *r, char *buf, size_t size) {
+  int seen[4] = {0, 0, 0, 0};
+  size_t i, n = xs_result_chain_count(r), m = xs_result_address_count(r);
+  buf[0] = '\0';
+  for (i = 0; i < n + m; i++) {
+    xs_source s = i < n ? xs_result_chain_source(r, i)
+                        : xs_result_address_source(r, i - n);
+    if ((unsigned)s < 4 && !seen[s]) {
+      seen[s] = 1;
+      if (buf[0] != '\0')
+        strncat(buf, "+", size - strlen(buf) - 1);
+      strncat(buf, xs_source_name(s), size - strlen(buf) - 1);
+    }
+  }
+}
+
+static void print_text(const query_info *q, const xs_result *r,
+                       const char *word) {
+  size_t i, n;
+  char sources[64];
+  const char *answered = xs_result_name(r);
+
+  printf(";; status: %s (%s), query \"%s\", namespace %s, type %s\n", word,
+         xs_strerror(xs_result_status(r)), q->name, q->ns, q->type);
+  n = xs_result_chain_count(r);
+  for (i = 0; i < n; i++)
+    printf("%s\t%u\tIN\tCNAME\t%s\n", xs_result_chain_name(r, i),
+           xs_result_chain_ttl(r, i), xs_result_chain_target(r, i));
+  n = xs_result_address_count(r);
+  for (i = 0; i < n; i++)
+    printf("%s\t%u\tIN\t%s\t%s\n", xs_result_target(r),
+           xs_result_address_ttl(r, i),
+           xs_result_address_family(r, i) == 6 ? "AAAA" : "A",
+           xs_result_address_text(r, i));
+  fputs(";; candidates:", stdout);
+  n = xs_result_candidate_count(r);
+  for (i = 0; i < n; i++)
+    printf(" %s", xs_result_candidate(r, i));
+  if (n == 0)
+    fputs(" none", stdout);
+  putchar('\n');
+  sources_text(r, sources, sizeof(sources));
+  printf(";; answer from %s (source %s, ttl %u)\n",
+         answered[0] != '\0' ? answered : "none",
+         sources[0] != '\0' ? sources : "none", xs_result_ttl(r));
+}
+
+/* ---- resolve --------------------------------------------------------------
+ */
+
+enum {
+  OPT_CLUSTER_DOMAIN = 256,
+  OPT_NDOTS,
+  OPT_SEARCH,
+  OPT_SERVER,
+  OPT_TIMEOUT,
+  OPT_ATTEMPTS,
+  OPT_TTL,
+  OPT_STRICT,
+  OPT_JSON
+};
+
+typedef struct resolve_opts {
+  const char **paths;
+  size_t npaths;
+  const char *ns;
+  const char *domain;
+  const char **searches;
+  size_t nsearches;
+  const char **servers;
+  size_t nservers;
+  int ndots, timeout_ms, attempts, ttl; /* -1: library default */
+  int strict, json;
+  xs_family family;
+  const char *type;
+  const char *name;
+} resolve_opts;
+
+static int parse_resolve(int argc, char **argv, resolve_opts *o) {
+  static const struct option longopts[] = {
+      {"file", required_argument, NULL, 'f'},
+      {"namespace", required_argument, NULL, 'n'},
+      {"type", required_argument, NULL, 't'},
+      {"help", no_argument, NULL, 'h'},
+      {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+      {"ndots", required_argument, NULL, OPT_NDOTS},
+      {"search", required_argument, NULL, OPT_SEARCH},
+      {"server", required_argument, NULL, OPT_SERVER},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"attempts", required_argument, NULL, OPT_ATTEMPTS},
+      {"ttl", required_argument, NULL, OPT_TTL},
+      {"strict", no_argument, NULL, OPT_STRICT},
+      {"json", no_argument, NULL, OPT_JSON},
+      {NULL, 0, NULL, 0}};
+  int c;
+
+  argv[0] = prog_resolve;
+  while ((c = getopt_long(argc, argv, "f:n:t:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'f':
+      o->paths[o->npaths++] = optarg;
+      break;
+    case 'n':
+      o->ns = optarg;
+      break;
+    case 't':
+      if (strcasecmp(optarg, "A") == 0) {
+        o->family = XS_FAMILY_IPV4;
+        o->type = "A";
+      } else if (strcasecmp(optarg, "AAAA") == 0) {
+        o->family = XS_FAMILY_IPV6;
+        o->type = "AAAA";
+      } else if (strcasecmp(optarg, "ANY") == 0) {
+        o->family = XS_FAMILY_ANY;
+        o->type = "ANY";
+      } else {
+        return usage_error(usage_resolve,
+                           "resolve: invalid type '%s' (A, AAAA or ANY)",
+                           optarg);
+      }
+      break;
+    case 'h':
+      fputs(usage_resolve, stdout);
+      return EXIT_ANSWERED;
+    case OPT_CLUSTER_DOMAIN:
+      o->domain = optarg;
+      break;
+    case OPT_NDOTS:
+      if (!parse_int(optarg, 0, 15, &o->ndots))
+        return usage_error(usage_resolve,
+                           "resolve: invalid --ndots '%s' (0..15)", optarg);
+      break;
+    case OPT_SEARCH:
+      o->searches[o->nsearches++] = optarg;
+      break;
+    case OPT_SERVER:
+      o->servers[o->nservers++] = optarg;
+      break;
+    case OPT_TIMEOUT:
+      if (!parse_int(optarg, 1, 60000, &o->timeout_ms))
+        return usage_error(usage_resolve,
+                           "resolve: invalid --timeout '%s' (1..60000 ms)",
+                           optarg);
+      break;
+    case OPT_ATTEMPTS:
+      if (!parse_int(optarg, 1, 10, &o->attempts))
+        return usage_error(usage_resolve,
+                           "resolve: invalid --attempts '%s' (1..10)", optarg);
+      break;
+    case OPT_TTL:
+      if (!parse_int(optarg, INT_MIN, INT_MAX, &o->ttl) || o->ttl < 0 ||
+          o->ttl > CLI_MAX_TTL) {
+        /* CoreDNS's wording for the same mistake. */
+        return usage_error(usage_resolve,
+                           "resolve: ttl must be in range [0, 3600]: %s",
+                           optarg);
+      }
+      break;
+    case OPT_STRICT:
+      o->strict = 1;
+      break;
+    case OPT_JSON:
+      o->json = 1;
+      break;
+    default:
+      return usage_error(usage_resolve, NULL, NULL);
+    }
+  }
+  if (optind >= argc)
+    return usage_error(usage_resolve, "resolve: no NAME given%s", "");
+  if (optind + 1 < argc)
+    return usage_error(usage_resolve, "resolve: unexpected argument '%s'",
+                       argv[optind + 1]);
+  o->name = argv[optind];
+  return -1;
+}
+
+/* Apply the options to cfg; on failure print why and return 0. */
+static int configure(const resolve_opts *o, xs_config *cfg) {
+  size_t i;
+  if (o->ns != NULL && xs_config_set_namespace(cfg, o->ns) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid namespace '%s'\n", o->ns);
+    return 0;
+  }
+  if (o->domain != NULL &&
+      xs_config_set_cluster_domain(cfg, o->domain) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid cluster domain '%s'\n", o->domain);
+    return 0;
+  }
+  if (o->ndots >= 0 && xs_config_set_ndots(cfg, o->ndots) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid ndots %d\n", o->ndots);
+    return 0;
+  }
+  for (i = 0; i < o->nsearches; i++)
+    if (xs_config_add_search(cfg, o->searches[i]) != XS_OK) {
+      fprintf(stderr, "xsvc: invalid search domain '%s'\n", o->searches[i]);
+      return 0;
+    }
+  if (o->ttl >= 0 && xs_config_set_ttl(cfg, o->ttl) != XS_OK) {
+    fprintf(stderr, "xsvc: ttl must be in range [0, 3600]: %d\n", o->ttl);
+    return 0;
+  }
+  if (o->strict && xs_config_set_mode(cfg, XS_MODE_STRICT) != XS_OK) {
+    fputs("xsvc: strict mode is not available\n", stderr);
+    return 0;
+  }
+  for (i = 0; i < o->nservers; i++)
+    if (xs_config_add_server(cfg, o->servers[i]) != XS_OK) {
+      fprintf(stderr, "xsvc: invalid server '%s' (HOST[:PORT], at most 8)\n",
+              o->servers[i]);
+      return 0;
+    }
+  if (o->timeout_ms >= 0 &&
+      xs_config_set_timeout_ms(cfg, o->timeout_ms) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid timeout %d\n", o->timeout_ms);
+    return 0;
+  }
+  if (o->attempts >= 0 && xs_config_set_attempts(cfg, o->attempts) != XS_OK) {
+    fprintf(stderr, "xsvc: invalid attempts %d\n", o->attempts);
+    return 0;
+  }
+  return 1;
+}
+
+static int cmd_resolve(int argc, char **argv) {
+  resolve_opts o;
+  diag_counts counts = {0, 0};
+  xs_config *cfg = NULL;
+  xs_registry *reg = NULL;
+  xs_resolver *res = NULL;
+  xs_result *result = NULL;
+  xs_error err;
+  xs_status st;
+  query_info q;
+  const char *word;
+  int rc;
+
+  memset(&o, 0, sizeof(o));
+  o.ndots = o.timeout_ms = o.attempts = o.ttl = -1;
+  o.family = XS_FAMILY_ANY;
+  o.type = "ANY";
+  /* Each list holds at most one entry per argument. */
+  o.paths = calloc((size_t)argc + 1, sizeof(*o.paths));
+  o.searches = calloc((size_t)argc + 1, sizeof(*o.searches));
+  o.servers = calloc((size_t)argc + 1, sizeof(*o.servers));
+  if (o.paths == NULL || o.searches == NULL || o.servers == NULL) {
+    fputs("xsvc: out of memory\n", stderr);
+    rc = EXIT_FAILED;
+    goto done;
+  }
+  if ((rc = parse_resolve(argc, argv, &o)) >= 0)
+    goto done;
+
+  if (xs_config_new(&cfg) != XS_OK) {
+    fputs("xsvc: out of memory\n", stderr);
+    rc = EXIT_FAILED;
+    goto done;
+  }
+  if (!configure(&o, cfg)) {
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  if (o.npaths > 0 &&
+      load_manifests(o.paths, o.npaths, o.ns, &counts, &reg) != XS_OK) {
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  memset(&err, 0, sizeof(err));
+  st = xs_resolver_new(cfg, reg, &res, &err);
+  if (st != XS_OK) {
+    fprintf(stderr, "xsvc: cannot create resolver: %s\n",
+            err.message[0] != '\0' ? err.message : xs_strerror(st));
+    rc = st == XS_EINVAL ? EXIT_USAGE : EXIT_FAILED;
+    goto done;
+  }
+  st = xs_resolve(res, o.name, o.family, &result);
+  if (result == NULL) {
+    fprintf(stderr, "xsvc: resolve failed: %s\n", xs_strerror(st));
+    rc = EXIT_FAILED;
+    goto done;
+  }
+  q.name = o.name;
+  q.ns = o.ns != NULL ? o.ns : "default";
+  q.type = o.type;
+  word = status_word(xs_result_status(result));
+  if (o.json)
+    print_json(&q, result, word);
+  else
+    print_text(&q, result, word);
+  rc = exit_code_of(word);
+  if (fflush(stdout) != 0) {
+    fputs("xsvc: cannot write the output\n", stderr);
+    rc = EXIT_FAILED;
+  }
+
+done:
+  xs_result_free(result);
+  xs_resolver_free(res);
+  xs_registry_free(reg);
+  xs_config_free(cfg);
+  free(o.paths);
+  free(o.searches);
+  free(o.servers);
+  return rc;
+}
+
+/* ---- main -----------------------------------------------------------------
+ */
+
+static void print_version(void) {
+  printf("xsvc %s (libxsvc %s)\n", XSVC_VERSION_STRING, xs_version());
+}
+
+static int cmd_help(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage_main, stdout);
+    return EXIT_ANSWERED;
+  }
+  if (strcmp(argv[1], "check") == 0)
+    fputs(usage_check, stdout);
+  else if (strcmp(argv[1], "resolve") == 0)
+    fputs(usage_resolve, stdout);
+  else
+    return usage_error(usage_main, "help: unknown command '%s'", argv[1]);
+  return EXIT_ANSWERED;
+}
+
+int main(int argc, char **argv) {
+  const char *cmd;
+  if (argc < 2)
+    return usage_error(usage_main, NULL, NULL);
+  cmd = argv[1];
+  if (strcmp(cmd, "check") == 0)
+    return cmd_check(argc - 1, argv + 1);
+  if (strcmp(cmd, "resolve") == 0)
+    return cmd_resolve(argc - 1, argv + 1);
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "--help") == 0)
+    return cmd_help(argc - 1, argv + 1);
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    print_version();
+    return EXIT_ANSWERED;
+  }
+  if (cmd[0] == '-')
+    return usage_error(usage_main, "unknown option '%s'", cmd);
+  return usage_error(usage_main, "unknown command '%s'", cmd);
+}
