@@ -375,9 +375,19 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
   }
   /* Loop guards: a target equal to (or below) the name, or already in the
    * chain, or a chain at its length limit. */
-  if (xs_name_in_zone(svc->external_name, tlen, name, len) ||
-      in_chain(a, svc->external_name, tlen) || a->nchain >= XS_MAX_CHAIN)
+  if (a->nchain >= XS_MAX_CHAIN)
     return XS_ELOOP;
+  if (xs_name_in_zone(svc->external_name, tlen, name, len) ||
+      in_chain(a, svc->external_name, tlen)) {
+    /* The library shows the link that closes the loop; DNS answers drop it. */
+    xs_rr *link = &a->chain[a->nchain++];
+    memset(link, 0, sizeof(*link));
+    link->owner = owner;
+    link->type = XS_T_CNAME;
+    link->ttl = c->cfg->ttl;
+    link->target = target;
+    return XS_ELOOP;
+  }
   mark = a->nanswer;
   rr = add_answer(a);
   if (rr == NULL)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build, run ctest (unit,
+# integration, CLI, fuzz smoke, examples), then again under AddressSanitizer
+# + UBSan, the concurrent tests under ThreadSanitizer, and the unit tests
+# under valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=2
+run() { echo "== $*" >&2; "$@"; }
+
+run cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+run cmake --build build -j"$jobs" >/dev/null
+run ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
+
+run cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXSVC_SANITIZE=address \
+    -DXSVC_BUILD_BENCH=OFF >/dev/null
+run cmake --build build-asan -j"$jobs" >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -LE bench
+
+run cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DXSVC_SANITIZE=thread \
+    -DXSVC_BUILD_BENCH=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null
+run cmake --build build-tsan -j"$jobs" >/dev/null
+TSAN_OPTIONS=halt_on_error=1 \
+  run ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'registry|resolver|concurren'
+
+if command -v valgrind >/dev/null; then
+  run ctest --test-dir build --output-on-failure -L unit -j"$jobs" --timeout 600 \
+      -T memcheck --overwrite MemoryCheckCommandOptions="--leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite"
+fi
+echo "xsvc: all suites passed"
