@@ -1,0 +1,512 @@
+"""End-to-end tests of the `xsvc` command: exit codes, exact diagnostics,
+exact JSON answers.
+
+Usage: test_cli.py --xsvc PATH [unittest arguments...]
+       (or XSVC=PATH test_cli.py ...)
+
+Every resolve runs against a "silent" upstream: a UDP socket this test binds
+on 127.0.0.1 and never reads. In-cluster answers must not need it (a query
+sent there would come back as a timeout), and the external-alias test uses it
+to produce a real upstream timeout.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+XSVC = os.environ.get("XSVC", "")
+
+DNS1035 = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or "
+    "'-', start with an alphabetic character, and end with an alphanumeric "
+    "character (e.g. 'my-name',  or 'abc-123', regex used for validation is "
+    "'[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+    "characters, '-' or '.', and must start and end with an alphanumeric "
+    "character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+
+SILENT = None  # the silent upstream socket, bound in setUpModule
+
+
+def setUpModule():
+    global SILENT
+    SILENT = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    SILENT.bind(("127.0.0.1", 0))
+
+
+def tearDownModule():
+    SILENT.close()
+
+
+def silent_server():
+    return "127.0.0.1:%d" % SILENT.getsockname()[1]
+
+
+def run(*args, timeout=30):
+    """Run xsvc from this directory (so paths in diagnostics are the
+    relative ones given) and return (exit code, stdout, stderr)."""
+    proc = subprocess.run(
+        [XSVC, *args],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def upstream_args():
+    return ["--server", silent_server(), "--timeout", "200", "--attempts", "1"]
+
+
+def resolve_json(*args):
+    """xsvc resolve --json against the fixture cluster; returns (rc, obj)."""
+    rc, out, err = run(
+        "resolve", "-f", "data/valid", *upstream_args(), "--json", *args
+    )
+    lines = out.splitlines()
+    if len(lines) != 1:
+        raise AssertionError("want one JSON line, got %r (stderr %r)" % (out, err))
+    return rc, json.loads(lines[0]), err
+
+
+def link(name, target, ttl=5, source="registry"):
+    return {"name": name, "target": target, "ttl": ttl, "source": source}
+
+
+def addr(address, family="ipv4", ttl=5, source="registry"):
+    return {"address": address, "family": family, "ttl": ttl, "source": source}
+
+
+class CheckTests(unittest.TestCase):
+    def test_check_valid_directory_prints_summary_exit_0(self):
+        rc, out, err = run("check", "-f", "data/valid")
+        self.assertEqual(err, "")
+        self.assertEqual(out, "ok: 8 services, 1 skipped object(s)\n")
+        self.assertEqual(rc, 0)
+
+    def test_check_several_files_counts_all(self):
+        rc, out, err = run(
+            "check", "-f", "data/valid/cluster.yaml", "--file", "data/valid/extra.yaml"
+        )
+        self.assertEqual((rc, out, err), (0, "ok: 8 services, 1 skipped object(s)\n", ""))
+
+    def test_check_single_file_summary(self):
+        rc, out, err = run("check", "-f", "data/valid/extra.yaml", "-n", "prod")
+        self.assertEqual((rc, out, err), (0, "ok: 1 service, 0 skipped object(s)\n", ""))
+
+    def test_check_invalid_names_prints_every_error_exit_2(self):
+        rc, out, err = run("check", "-f", "data/invalid/bad-name.yaml")
+        self.assertEqual(out, "")
+        self.assertEqual(
+            err.splitlines(),
+            [
+                'data/invalid/bad-name.yaml:4:9: error: metadata.name: '
+                'Invalid value: "My-Service": ' + DNS1035,
+                'data/invalid/bad-name.yaml:16:17: error: spec.externalName: '
+                'Invalid value: "db_eu.example.com": ' + SUBDOMAIN,
+                "xsvc: invalid: 2 error(s), 0 warning(s)",
+            ],
+        )
+        self.assertEqual(rc, 2)
+
+    def test_check_yaml_syntax_error_has_position_exit_2(self):
+        rc, out, err = run("check", "-f", "data/invalid/syntax.yaml")
+        self.assertEqual(out, "")
+        self.assertEqual(
+            err.splitlines(),
+            [
+                SYNTAX_ERROR_LINE,
+                "xsvc: invalid: 1 error(s), 0 warning(s)",
+            ],
+        )
+        self.assertEqual(rc, 2)
+
+    def test_check_one_bad_file_fails_the_whole_load(self):
+        rc, out, _ = run(
+            "check", "-f", "data/valid", "-f", "data/invalid/bad-name.yaml"
+        )
+        self.assertEqual((rc, out), (2, ""))
+
+    def test_check_missing_file_exit_2(self):
+        rc, out, err = run("check", "-f", "data/no-such-file.yaml")
+        self.assertEqual(out, "")
+        self.assertEqual(
+            err.splitlines(),
+            [MISSING_FILE_LINE, "xsvc: invalid: 1 error(s), 0 warning(s)"],
+        )
+        self.assertEqual(rc, 2)
+
+    def test_check_ip_like_external_name_warns_exit_0(self):
+        rc, out, err = run("check", "-f", "data/warn/ip-like.yaml")
+        self.assertEqual(err.splitlines(), [IP_LIKE_WARNING_LINE])
+        self.assertEqual(out, "ok: 1 service, 0 skipped object(s), 1 warning(s)\n")
+        self.assertEqual(rc, 0)
+
+
+class UsageTests(unittest.TestCase):
+    def assertUsage(self, args, first_line):
+        rc, out, err = run(*args)
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        lines = err.splitlines()
+        self.assertEqual(lines[0], first_line)
+        self.assertTrue(any(l.startswith("usage: xsvc") for l in lines), err)
+
+    def test_no_arguments_usage_exit_2(self):
+        rc, out, err = run()
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err.splitlines()[0], "usage: xsvc COMMAND [OPTIONS]")
+
+    def test_unknown_command_exit_2(self):
+        self.assertUsage(["frobnicate"], "xsvc: unknown command 'frobnicate'")
+
+    def test_unknown_top_level_flag_exit_2(self):
+        self.assertUsage(["--frobnicate"], "xsvc: unknown option '--frobnicate'")
+
+    def test_check_unknown_flag_exit_2(self):
+        self.assertUsage(
+            ["check", "--bogus", "-f", "data/valid"],
+            "xsvc check: unrecognized option '--bogus'",
+        )
+
+    def test_check_without_file_exit_2(self):
+        self.assertUsage(["check"], "xsvc: check: no manifest given (-f PATH)")
+
+    def test_check_missing_option_argument_exit_2(self):
+        self.assertUsage(
+            ["check", "-f"], "xsvc check: option requires an argument -- 'f'"
+        )
+
+    def test_resolve_without_name_exit_2(self):
+        self.assertUsage(["resolve", "--json"], "xsvc: resolve: no NAME given")
+
+    def test_resolve_two_names_exit_2(self):
+        self.assertUsage(
+            ["resolve", "a", "b"], "xsvc: resolve: unexpected argument 'b'"
+        )
+
+    def test_resolve_bad_type_exit_2(self):
+        self.assertUsage(
+            ["resolve", "-t", "MX", "backend"],
+            "xsvc: resolve: invalid type 'MX' (A, AAAA or ANY)",
+        )
+
+    def test_resolve_ttl_out_of_range_exit_2(self):
+        self.assertUsage(
+            ["resolve", "--ttl", "3601", "backend"],
+            "xsvc: resolve: ttl must be in range [0, 3600]: 3601",
+        )
+
+    def test_resolve_bad_ndots_exit_2(self):
+        self.assertUsage(
+            ["resolve", "--ndots", "x", "backend"],
+            "xsvc: resolve: invalid --ndots 'x' (0..15)",
+        )
+
+    def test_resolve_unknown_flag_exit_2(self):
+        self.assertUsage(
+            ["resolve", "--frob", "backend"],
+            "xsvc resolve: unrecognized option '--frob'",
+        )
+
+    def test_resolve_bad_manifest_prints_like_check_exit_2(self):
+        rc, out, err = run(
+            "resolve", "-f", "data/invalid/bad-name.yaml", *upstream_args(),
+            "--json", "backend",
+        )
+        self.assertEqual(out, "")
+        self.assertEqual(
+            err.splitlines(),
+            [
+                'data/invalid/bad-name.yaml:4:9: error: metadata.name: '
+                'Invalid value: "My-Service": ' + DNS1035,
+                'data/invalid/bad-name.yaml:16:17: error: spec.externalName: '
+                'Invalid value: "db_eu.example.com": ' + SUBDOMAIN,
+            ],
+        )
+        self.assertEqual(rc, 2)
+
+    def test_help_and_version_exit_0(self):
+        for args in (["help"], ["-h"], ["--help"]):
+            rc, out, err = run(*args)
+            self.assertEqual((rc, err), (0, ""))
+            self.assertTrue(out.startswith("usage: xsvc COMMAND"), out)
+        rc, out, err = run("help", "resolve")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(out.startswith("usage: xsvc resolve [OPTIONS] NAME\n"))
+        rc, out, err = run("check", "--help")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(out.startswith("usage: xsvc check -f PATH"))
+        rc, out, err = run("--version")
+        self.assertEqual((rc, out, err), (0, "xsvc 0.1.0 (libxsvc 0.1.0)\n", ""))
+
+
+class ResolveTests(unittest.TestCase):
+    def test_cluster_ip_answers_from_registry(self):
+        rc, obj, err = resolve_json("-n", "prod", "backend")
+        self.assertEqual(err, "")
+        self.assertEqual(
+            obj,
+            {
+                "query": "backend",
+                "namespace": "prod",
+                "type": "ANY",
+                "status": "ok",
+                "message": "success",
+                "name": "backend.prod.svc.cluster.local.",
+                "target": "backend.prod.svc.cluster.local.",
+                "ttl": 5,
+                "candidates": ["backend.prod.svc.cluster.local."],
+                "chain": [],
+                "addresses": [addr("10.96.0.20")],
+            },
+        )
+        self.assertEqual(rc, 0)
+
+    def test_ttl_option_sets_registry_ttl(self):
+        rc, obj, _ = resolve_json("-n", "prod", "--ttl", "30", "-t", "A", "backend")
+        self.assertEqual(rc, 0)
+        self.assertEqual(obj["type"], "A")
+        self.assertEqual(obj["ttl"], 30)
+        self.assertEqual(obj["addresses"], [addr("10.96.0.20", ttl=30)])
+
+    def test_cluster_ip_wrong_family_is_nodata_exit_1(self):
+        rc, obj, _ = resolve_json("-t", "AAAA", "backend.prod.svc.cluster.local.")
+        self.assertEqual(obj["status"], "nodata")
+        self.assertEqual(obj["name"], "backend.prod.svc.cluster.local.")
+        self.assertEqual(obj["candidates"], ["backend.prod.svc.cluster.local."])
+        self.assertEqual(obj["addresses"], [])
+        self.assertEqual(rc, 1)
+
+    def test_headless_answers_every_ready_endpoint(self):
+        rc, obj, _ = resolve_json("hdls.prod.svc.cluster.local.")
+        self.assertEqual(obj["status"], "ok")
+        self.assertEqual(obj["chain"], [])
+        self.assertEqual(obj["addresses"], [addr("10.1.0.1"), addr("10.1.0.2")])
+        self.assertEqual(rc, 0)
+
+    def test_headless_endpoint_hostname(self):
+        rc, obj, _ = resolve_json("-n", "prod", "pet-0.hdls")
+        self.assertEqual(obj["status"], "ok")
+        self.assertEqual(obj["name"], "pet-0.hdls.prod.svc.cluster.local.")
+        self.assertEqual(obj["addresses"], [addr("10.1.0.1")])
+        self.assertEqual(rc, 0)
+
+    def test_absent_service_in_zone_is_nxdomain_exit_1(self):
+        rc, obj, _ = resolve_json("-n", "prod", "nope.prod.svc.cluster.local.")
+        self.assertEqual(
+            obj,
+            {
+                "query": "nope.prod.svc.cluster.local.",
+                "namespace": "prod",
+                "type": "ANY",
+                "status": "nxdomain",
+                "message": "name not found",
+                "name": "nope.prod.svc.cluster.local.",
+                "target": "nope.prod.svc.cluster.local.",
+                "ttl": 5,
+                "candidates": ["nope.prod.svc.cluster.local."],
+                "chain": [],
+                "addresses": [],
+            },
+        )
+        self.assertEqual(rc, 1)
+
+    def test_existing_namespace_name_is_nodata_exit_1(self):
+        rc, obj, _ = resolve_json("prod.svc.cluster.local.")
+        self.assertEqual(obj["status"], "nodata")
+        self.assertEqual(rc, 1)
+
+    def test_cname_loop_is_loop_exit_3_with_chain(self):
+        rc, obj, _ = resolve_json("-n", "prod", "loop-a.prod.svc.cluster.local.")
+        self.assertEqual(obj["status"], "loop")
+        self.assertEqual(obj["name"], "loop-a.prod.svc.cluster.local.")
+        self.assertEqual(
+            obj["chain"],
+            [
+                link("loop-a.prod.svc.cluster.local.", "loop-b.prod.svc.cluster.local."),
+                link("loop-b.prod.svc.cluster.local.", "loop-a.prod.svc.cluster.local."),
+            ],
+        )
+        self.assertEqual(obj["addresses"], [])
+        self.assertEqual(rc, 3)
+
+    def test_alias_to_internal_service_follows_chain(self):
+        rc, obj, _ = resolve_json("-n", "prod", "-t", "A", "to-internal")
+        self.assertEqual(obj["status"], "ok")
+        self.assertEqual(obj["name"], "to-internal.prod.svc.cluster.local.")
+        self.assertEqual(obj["target"], "backend.prod.svc.cluster.local.")
+        self.assertEqual(
+            obj["chain"],
+            [link("to-internal.prod.svc.cluster.local.", "backend.prod.svc.cluster.local.")],
+        )
+        self.assertEqual(obj["addresses"], [addr("10.96.0.20")])
+        self.assertEqual(rc, 0)
+
+    def test_search_walk_from_other_namespace_second_candidate(self):
+        rc, obj, _ = resolve_json("-n", "dev", "backend.prod")
+        self.assertEqual(obj["namespace"], "dev")
+        self.assertEqual(obj["status"], "ok")
+        self.assertEqual(
+            obj["candidates"],
+            ["backend.prod.dev.svc.cluster.local.", "backend.prod.svc.cluster.local."],
+        )
+        self.assertEqual(obj["name"], "backend.prod.svc.cluster.local.")
+        self.assertEqual(obj["addresses"], [addr("10.96.0.20")])
+        self.assertEqual(rc, 0)
+
+    def test_search_walk_third_candidate(self):
+        rc, obj, _ = resolve_json("-n", "dev", "backend.prod.svc")
+        self.assertEqual(
+            obj["candidates"],
+            [
+                "backend.prod.svc.dev.svc.cluster.local.",
+                "backend.prod.svc.svc.cluster.local.",
+                "backend.prod.svc.cluster.local.",
+            ],
+        )
+        self.assertEqual(obj["name"], "backend.prod.svc.cluster.local.")
+        self.assertEqual((obj["status"], rc), ("ok", 0))
+
+    def test_search_walk_absolute_name_last_with_4_dots(self):
+        rc, obj, _ = resolve_json("-n", "dev", "backend.prod.svc.cluster.local")
+        self.assertEqual(
+            obj["candidates"],
+            [
+                "backend.prod.svc.cluster.local.dev.svc.cluster.local.",
+                "backend.prod.svc.cluster.local.svc.cluster.local.",
+                "backend.prod.svc.cluster.local.cluster.local.",
+                "backend.prod.svc.cluster.local.",
+            ],
+        )
+        self.assertEqual(obj["name"], "backend.prod.svc.cluster.local.")
+        self.assertEqual((obj["status"], rc), ("ok", 0))
+
+    def test_search_walk_ndots_1_tries_as_is_first(self):
+        rc, obj, _ = resolve_json(
+            "-n", "dev", "--ndots", "1", "backend.prod.svc.cluster.local"
+        )
+        self.assertEqual(obj["candidates"], ["backend.prod.svc.cluster.local."])
+        self.assertEqual((obj["status"], rc), ("ok", 0))
+
+    def test_cluster_domain_option(self):
+        rc, obj, _ = resolve_json(
+            "-n", "prod", "--cluster-domain", "corp.internal", "-t", "A", "backend"
+        )
+        self.assertEqual(obj["name"], "backend.prod.svc.corp.internal.")
+        self.assertEqual(obj["addresses"], [addr("10.96.0.20")])
+        self.assertEqual(rc, 0)
+
+    def test_namespace_option_is_default_namespace_of_manifests(self):
+        rc, obj, _ = resolve_json("-n", "team", "-t", "A", "payments.team.svc.cluster.local.")
+        self.assertEqual(
+            obj["chain"],
+            [link("payments.team.svc.cluster.local.", "payments.example.com.")],
+        )
+        # The target is external: the silent upstream times out.
+        self.assertEqual((obj["status"], rc), ("timeout", 3))
+
+    def test_external_alias_upstream_timeout_keeps_chain_exit_3(self):
+        rc, obj, _ = resolve_json("-n", "prod", "my-service")
+        self.assertEqual(
+            obj,
+            {
+                "query": "my-service",
+                "namespace": "prod",
+                "type": "ANY",
+                "status": "timeout",
+                "message": "upstream DNS timed out",
+                "name": "my-service.prod.svc.cluster.local.",
+                "target": "my.database.example.com.",
+                "ttl": 5,
+                "candidates": ["my-service.prod.svc.cluster.local."],
+                "chain": [
+                    link("my-service.prod.svc.cluster.local.", "my.database.example.com.")
+                ],
+                "addresses": [],
+            },
+        )
+        self.assertEqual(rc, 3)
+
+    def test_bad_name_is_error_and_json_escaped_exit_3(self):
+        rc, out, err = run(
+            "resolve", *upstream_args(), "--json", 'a"b\\c\tx..y\u00e9'
+        )
+        obj = json.loads(out)
+        self.assertEqual(obj["query"], 'a"b\\c\tx..y\u00e9')
+        self.assertEqual(obj["namespace"], "default")
+        self.assertEqual(obj["status"], "error")
+        self.assertEqual(obj["message"], "invalid DNS name")
+        self.assertEqual((obj["candidates"], obj["chain"], obj["addresses"]), ([], [], []))
+        self.assertEqual(rc, 3)
+
+    def test_text_output_is_dig_like(self):
+        rc, out, err = run(
+            "resolve", "-f", "data/valid", *upstream_args(), "-n", "dev", "-t", "A",
+            "to-internal.prod",
+        )
+        self.assertEqual(err, "")
+        self.assertEqual(
+            out.splitlines(),
+            [
+                ';; status: ok (success), query "to-internal.prod", namespace dev, type A',
+                "to-internal.prod.svc.cluster.local.\t5\tIN\tCNAME\tbackend.prod.svc.cluster.local.",
+                "backend.prod.svc.cluster.local.\t5\tIN\tA\t10.96.0.20",
+                ";; candidates: to-internal.prod.dev.svc.cluster.local. "
+                "to-internal.prod.svc.cluster.local.",
+                ";; answer from to-internal.prod.svc.cluster.local. (source registry, ttl 5)",
+            ],
+        )
+        self.assertEqual(rc, 0)
+
+    def test_text_output_negative(self):
+        rc, out, _ = run(
+            "resolve", "-f", "data/valid", *upstream_args(),
+            "nope.prod.svc.cluster.local.",
+        )
+        self.assertEqual(
+            out.splitlines(),
+            [
+                ';; status: nxdomain (name not found), query '
+                '"nope.prod.svc.cluster.local.", namespace default, type ANY',
+                ";; candidates: nope.prod.svc.cluster.local.",
+                ";; answer from nope.prod.svc.cluster.local. (source none, ttl 5)",
+            ],
+        )
+        self.assertEqual(rc, 1)
+
+
+# Lines whose exact wording belongs to the manifest loader.
+SYNTAX_ERROR_LINE = (
+    "data/invalid/syntax.yaml:6:5: error: did not find expected ',' or ']' "
+    "while parsing a flow sequence"
+)
+MISSING_FILE_LINE = "data/no-such-file.yaml: error: No such file or directory"
+IP_LIKE_WARNING_LINE = (
+    'data/warn/ip-like.yaml:8:17: warning: spec.externalName: "10.1.2.3" '
+    "looks like an IPv4 address"
+)
+
+
+def main():
+    global XSVC
+    argv = list(sys.argv)
+    if len(argv) >= 3 and argv[1] == "--xsvc":
+        XSVC = argv[2]
+        del argv[1:3]
+    if not XSVC or not os.access(XSVC, os.X_OK):
+        sys.exit("test_cli.py: give the xsvc binary with --xsvc PATH or XSVC=PATH")
+    unittest.main(argv=argv, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
