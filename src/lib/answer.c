@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "names.h"
 
@@ -122,7 +121,7 @@ void xs_answer_free(xs_answer *a) {
 }
 
 static int label_eq(label l, const char *s) {
-  return strlen(s) == l.len && strncasecmp(l.p, s, l.len) == 0;
+  return strlen(s) == l.len && xs_ci_eq(l.p, s, l.len);
 }
 
 static label strip_underscore(label l) {
@@ -326,8 +325,7 @@ static int in_chain(const xs_answer *a, const char *name, size_t len) {
   size_t i;
   for (i = 0; i < a->nchain; i++) {
     const char *o = a->chain[i].owner;
-    size_t olen = strlen(o) - 1;
-    if (olen == len && strncasecmp(o, name, len) == 0)
+    if (strlen(o) == len + 1 && xs_ci_eq(o, name, len))
       return 1;
   }
   return 0;
@@ -341,7 +339,7 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
                                  size_t len, const xs_service *svc,
                                  uint16_t qtype, int *chased) {
   xs_answer *a = c->ans;
-  size_t tlen = strlen(svc->external_name), mark;
+  size_t tlen = svc->ext_len, mark;
   const char *target;
   xs_rr *rr;
   xs_status st;
@@ -358,9 +356,7 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
   }
   if (qtype != XS_T_CNAME && !strict && qtype != XS_T_A && qtype != XS_T_AAAA)
     return XS_ENODATA; /* CoreDNS: SRV/TXT/MX/SOA/other give NODATA */
-  target = make_name1(a, svc->external_name, tlen);
-  if (target == NULL)
-    return XS_ENOMEM;
+  target = svc->external_fqdn;
   if (qtype == XS_T_CNAME) { /* never chased */
     rr = add_answer(a);
     if (rr == NULL)
@@ -514,18 +510,19 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
   /* Split the labels left of the zone, right to left. */
   end = rest_len;
   for (;;) {
-    size_t start = end;
-    while (start > 0 && name[start - 1] != '.')
-      start--;
+    const char *dot = memrchr(name, '.', end);
+    size_t start = dot != NULL ? (size_t)(dot - name) + 1 : 0;
     if (nl == XS_MAX_QLABELS)
       return XS_ENOTFOUND; /* too many labels for any record */
     labels[nl].p = name + start;
     labels[nl++].len = end - start;
-    if (start == 0)
+    if (dot == NULL)
       break;
     end = start - 1;
   }
   /* labels[0] is the rightmost (svc/pod). */
+  if (label_eq(labels[0], "svc"))
+    goto svc;
   if (nl == 1 && label_eq(labels[0], "dns-version")) {
     xs_rr *rr;
     if (qtype != XS_T_TXT)
@@ -540,16 +537,16 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
   }
   if (label_eq(labels[0], "pod"))
     return nl == 1 ? XS_ENODATA : XS_ENOTFOUND; /* pods disabled */
-  if (!label_eq(labels[0], "svc"))
-    return XS_ENOTFOUND;
+  return XS_ENOTFOUND;
+svc:
   if (nl == 1)
     return XS_ENODATA;
   ns_l = labels[1];
-  if (!xs_snapshot_has_namespace(c->snap, ns_l.p, ns_l.len))
-    return XS_ENOTFOUND;
   if (nl == 2)
-    return XS_ENODATA;
+    return xs_snapshot_has_namespace(c->snap, ns_l.p, ns_l.len) ? XS_ENODATA
+                                                                 : XS_ENOTFOUND;
   svc_l = labels[2];
+  /* A service implies its namespace: no separate namespace probe. */
   svc = xs_snapshot_find(c->snap, ns_l.p, ns_l.len, svc_l.p, svc_l.len);
   if (svc == NULL)
     return XS_ENOTFOUND;
@@ -591,7 +588,7 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
 static int ends_with(const char *name, size_t len, const char *suffix,
                      size_t *at) {
   size_t sl = strlen(suffix);
-  if (len < sl || strncasecmp(name + len - sl, suffix, sl) != 0)
+  if (len < sl || !xs_ci_eq(name + len - sl, suffix, sl))
     return 0;
   if (len > sl && name[len - sl - 1] != '.')
     return 0;
@@ -628,7 +625,10 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
   ans->rcode = XS_RCODE_NXDOMAIN;
   ans->status = XS_ENOTFOUND;
 
-  if (qname == NULL || xs_name_check(qname, qlen) != XS_OK)
+  /* Full syntax checks are the caller's (xs_name_check, or the wire
+   * decoder); here only what the code below relies on. */
+  if (qname == NULL || qlen == 0 || qlen > XS_MAX_NAME + 1 ||
+      (qlen == 1 && qname[0] == '.'))
     return XS_EBADNAME;
   if (snap == NULL)
     snap = &empty;
@@ -639,7 +639,9 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
   c.ans = ans;
   c.qname = qname;
   c.qlen = bare;
-  owner = make_name1(ans, qname, bare);
+  /* The owner keeps the query's spelling; an absolute query is used as is
+   * (answers then point into qname: see answer.h). */
+  owner = bare != qlen ? qname : make_name1(ans, qname, bare);
   if (owner == NULL)
     return XS_ENOMEM;
 
@@ -661,10 +663,12 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
     return st;
   }
   ans->status = st;
-  ans->soa_owner = make_name1(ans, c.zone, bare - at);
-  if (ans->soa_owner == NULL) {
-    xs_answer_free(ans);
-    return XS_ENOMEM;
+  if (st != XS_OK) {
+    ans->soa_owner = make_name1(ans, c.zone, bare - at);
+    if (ans->soa_owner == NULL) {
+      xs_answer_free(ans);
+      return XS_ENOMEM;
+    }
   }
   switch (st) {
   case XS_OK:

@@ -37,7 +37,8 @@ typedef struct xs_answer_cfg {
 } xs_answer_cfg;
 
 /* One resource record. Names are absolute with the trailing dot and point
- * into the answer's own storage or the snapshot (valid while both live). */
+ * into the answer's own storage, the snapshot, or (for an absolute query)
+ * the caller's qname: valid while all three live. */
 typedef struct xs_rr {
   const char *owner;
   uint16_t type;
@@ -53,7 +54,8 @@ typedef struct xs_rr {
 typedef struct xs_answer {
   int rcode;        /* XS_RCODE_*: what a CoreDNS/strict server replies */
   int soa;          /* 1: the negative-answer SOA belongs in AUTHORITY */
-  const char *soa_owner; /* the zone apex as spelled in the query, with dot */
+  const char *soa_owner; /* zone apex as spelled in the query, with dot;
+                          * set when status != XS_OK */
   uint32_t soa_ttl;      /* min(T, 300) */
   uint32_t soa_minimum;  /* T */
   uint64_t soa_serial;   /* time of the last registry change */
@@ -81,7 +83,8 @@ typedef struct xs_answer {
 } xs_answer;
 
 /* Answer qname (absolute or not: it is taken as absolute; the trailing dot
- * is optional) of type qtype. The caller must first check that the name is
+ * is optional) of type qtype. qname must be a valid name (xs_name_check,
+ * or decoded from the wire); only its length is checked here. The caller must first check that the name is
  * in the zone (xs_name_in_zone) or is a reverse name (in-addr.arpa /
  * ip6.arpa); other names get NXDOMAIN. snap may be NULL (empty registry).
  * Returns XS_OK (ans filled; release with xs_answer_free), XS_ENOMEM or

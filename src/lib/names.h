@@ -3,6 +3,7 @@
 #define XS_NAMES_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "xsvc.h"
 
@@ -22,6 +23,26 @@ typedef struct xs_candidates {
   char names[XS_MAX_CANDIDATES][XS_NAME_BUF]; /* absolute, trailing dot */
   size_t count;
 } xs_candidates;
+
+/* ASCII case-insensitive equality of a[0..n) and b[0..n) (DNS names
+ * compare this way; no locale). Both must have n readable octets. */
+static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
+  size_t i;
+  if (memcmp(a, b, n) == 0) /* the common case: same spelling */
+    return 1;
+  for (i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x != y) {
+      if (x >= 'A' && x <= 'Z')
+        x = (unsigned char)(x + 32);
+      if (y >= 'A' && y <= 'Z')
+        y = (unsigned char)(y + 32);
+      if (x != y)
+        return 0;
+    }
+  }
+  return 1;
+}
 
 /* Check a query name: 1..253 octets without the trailing dot, labels of
  * 1..63 octets, no empty label, printable ASCII without spaces. Returns

@@ -2,11 +2,12 @@
  * handle with its in-code building API. */
 #include "registry.h"
 
+#include "names.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 typedef struct xs_pending_ep {
@@ -35,14 +36,12 @@ void xs_error_set(xs_error *err, xs_status status, const char *file,
   va_end(ap);
 }
 
-static inline unsigned char lower(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
+/* FNV-1a over case-folded octets. `| 0x20` folds ASCII letters and leaves
+ * digits and '-' alone: enough for DNS labels, and branch-free. */
 static uint32_t hash_bytes(uint32_t h, const char *s, size_t len) {
   size_t i;
   for (i = 0; i < len; i++) {
-    h ^= lower((unsigned char)s[i]);
+    h ^= (unsigned char)s[i] | 0x20u;
     h *= 16777619u;
   }
   return h;
@@ -57,7 +56,7 @@ uint32_t xs_hash_key(const char *ns, size_t ns_len, const char *name,
 }
 
 static int name_eq(const char *stored, const char *s, size_t len) {
-  return strncasecmp(stored, s, len) == 0 && stored[len] == '\0';
+  return strlen(stored) == len && xs_ci_eq(stored, s, len);
 }
 
 /* ---- snapshot builder ---------------------------------------------------- */
@@ -204,11 +203,21 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   dst->nendpoints = 0;
   if (dst->name == NULL)
     return XS_ENOMEM;
+  dst->external_fqdn = NULL;
+  dst->ext_len = 0;
   if (svc->external_name != NULL) {
-    dst->external_name = xs_arena_strndup(&s->arena, svc->external_name,
-                                          strlen(svc->external_name));
-    if (dst->external_name == NULL)
-      return XS_ENOMEM;
+    size_t elen = strlen(svc->external_name);
+    char *fqdn = xs_arena_alloc(&s->arena, 2 * elen + 3);
+    if (elen > XS_MAX_NAME || fqdn == NULL)
+      return elen > XS_MAX_NAME ? XS_EINVAL : XS_ENOMEM;
+    /* "name.\0name\0": answers point at the first, lookups use the second */
+    memcpy(fqdn, svc->external_name, elen);
+    fqdn[elen] = '.';
+    fqdn[elen + 1] = '\0';
+    memcpy(fqdn + elen + 2, svc->external_name, elen + 1);
+    dst->external_fqdn = fqdn;
+    dst->external_name = fqdn + elen + 2;
+    dst->ext_len = (uint8_t)elen;
   }
   if (svc->nports > 0) {
     uint16_t i;

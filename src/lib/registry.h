@@ -39,11 +39,13 @@ typedef struct xs_service {
   const char *ns;            /* interned: equal namespaces share a pointer */
   const char *name;
   const char *external_name; /* XS_SVC_EXTERNAL: lowercase, no trailing dot */
+  const char *external_fqdn; /* the same with the trailing dot (set by add) */
   xs_port *ports;
   xs_endpoint *endpoints;
   uint32_t nendpoints;
   uint16_t nports;
   uint8_t name_len;
+  uint8_t ext_len;       /* strlen(external_name) */
   uint8_t type;          /* xs_svc_type */
   uint8_t ip_like;       /* external_name parses as IPv4 */
   uint8_t tolerate_unready;
