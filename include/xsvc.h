@@ -47,7 +47,8 @@ XS_EXTERN const char *xs_version(void);
 /** The library's XSVC_VERSION at run time. Any thread. */
 XS_EXTERN unsigned xs_version_number(void);
 
-/* ---- Status and errors ---------------------------------------------------- */
+/* ---- Status and errors ----------------------------------------------------
+ */
 
 typedef enum xs_status {
   XS_OK = 0,
@@ -99,14 +100,15 @@ typedef struct xs_error {
 /* ---- Limits (documented bounds; inputs beyond them are refused) ---------- */
 
 #define XS_MAX_FILE_SIZE (64u * 1024u * 1024u) /* bytes per manifest file */
-#define XS_MAX_DEPTH 64                       /* YAML nesting depth */
-#define XS_MAX_DOCUMENTS 1000000u             /* documents per load */
-#define XS_MAX_ALIAS_EVENTS 10000u            /* alias uses per document */
-#define XS_MAX_FILES 100000u                  /* files per directory load */
-#define XS_MAX_CHAIN 10                       /* CNAME links followed */
-#define XS_MAX_NAME 253                       /* DNS name, no trailing dot */
+#define XS_MAX_DEPTH 64                        /* YAML nesting depth */
+#define XS_MAX_DOCUMENTS 1000000u              /* documents per load */
+#define XS_MAX_ALIAS_EVENTS 10000u             /* alias uses per document */
+#define XS_MAX_FILES 100000u                   /* files per directory load */
+#define XS_MAX_CHAIN 10                        /* CNAME links followed */
+#define XS_MAX_NAME 253                        /* DNS name, no trailing dot */
 
-/* ---- Registry ------------------------------------------------------------- */
+/* ---- Registry -------------------------------------------------------------
+ */
 
 /** A namespace-scoped set of Services (and their endpoints and namespaces).
  *
@@ -224,7 +226,8 @@ XS_EXTERN xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
 XS_EXTERN xs_status xs_registry_remove(xs_registry *reg, const char *ns,
                                        const char *name);
 
-/* ---- Configuration -------------------------------------------------------- */
+/* ---- Configuration --------------------------------------------------------
+ */
 
 /** Resolver configuration: an opaque object with setters, defaults matching
  *  a pod in namespace "default" (cluster domain cluster.local, search list
@@ -329,8 +332,7 @@ XS_EXTERN const char *xs_result_candidate(const xs_result *result, size_t i);
  *  name/target are absolute with the trailing dot. */
 XS_EXTERN size_t xs_result_chain_count(const xs_result *result);
 XS_EXTERN const char *xs_result_chain_name(const xs_result *result, size_t i);
-XS_EXTERN const char *xs_result_chain_target(const xs_result *result,
-                                             size_t i);
+XS_EXTERN const char *xs_result_chain_target(const xs_result *result, size_t i);
 XS_EXTERN unsigned xs_result_chain_ttl(const xs_result *result, size_t i);
 XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
 /** The final name the addresses belong to (the chain's last target, or the
@@ -343,11 +345,9 @@ XS_EXTERN size_t xs_result_address_count(const xs_result *result);
 XS_EXTERN int xs_result_address_family(const xs_result *result, size_t i);
 XS_EXTERN const unsigned char *xs_result_address_raw(const xs_result *result,
                                                      size_t i);
-XS_EXTERN const char *xs_result_address_text(const xs_result *result,
-                                             size_t i);
+XS_EXTERN const char *xs_result_address_text(const xs_result *result, size_t i);
 XS_EXTERN unsigned xs_result_address_ttl(const xs_result *result, size_t i);
-XS_EXTERN xs_source xs_result_address_source(const xs_result *result,
-                                             size_t i);
+XS_EXTERN xs_source xs_result_address_source(const xs_result *result, size_t i);
 /** Minimum TTL over the chain and the addresses (the answer's effective
  *  TTL); for negative results the negative TTL; 0 if unknown. */
 XS_EXTERN unsigned xs_result_ttl(const xs_result *result);

@@ -27,7 +27,7 @@ typedef struct qctx {
   const xs_snapshot *snap;
   const xs_answer_cfg *cfg;
   xs_answer *ans;
-  const char *zone; /* the zone as spelled in the query, no dot */
+  const char *zone;  /* the zone as spelled in the query, no dot */
   const char *qname; /* bare query name (no dot) */
   size_t qlen;
 } qctx;
@@ -270,9 +270,8 @@ static xs_status answer_srv(qctx *c, const char *owner, const xs_service *svc,
 
 /* A/AAAA of a ClusterIP or headless service (all endpoints, or only those
  * named host when host != NULL). */
-static xs_status answer_addrs(qctx *c, const char *owner,
-                              const xs_service *svc, uint16_t qtype,
-                              const label *host) {
+static xs_status answer_addrs(qctx *c, const char *owner, const xs_service *svc,
+                              uint16_t qtype, const label *host) {
   int fam = family_of(qtype), found = 0;
   uint32_t k;
   xs_status st;
@@ -544,7 +543,7 @@ svc:
   ns_l = labels[1];
   if (nl == 2)
     return xs_snapshot_has_namespace(c->snap, ns_l.p, ns_l.len) ? XS_ENODATA
-                                                                 : XS_ENOTFOUND;
+                                                                : XS_ENOTFOUND;
   svc_l = labels[2];
   /* A service implies its namespace: no separate namespace probe. */
   svc = xs_snapshot_find(c->snap, ns_l.p, ns_l.len, svc_l.p, svc_l.len);
@@ -563,7 +562,7 @@ svc:
   }
   if (svc->type == XS_SVC_EXTERNAL)
     return XS_ENOTFOUND; /* no endpoints or ports below an alias */
-  if (nl == 4) { /* endpoint.service.ns.svc */
+  if (nl == 4) {         /* endpoint.service.ns.svc */
     if (qtype == XS_T_A || qtype == XS_T_AAAA)
       return answer_addrs(c, owner, svc, qtype, &labels[3]);
     return endpoint_exists(svc, &labels[3]) ? XS_ENODATA : XS_ENOTFOUND;

@@ -31,9 +31,9 @@ enum { XS_RCODE_NOERROR = 0, XS_RCODE_SERVFAIL = 2, XS_RCODE_NXDOMAIN = 3 };
 typedef struct xs_answer_cfg {
   const char *zone; /* lowercase, no trailing dot, e.g. "cluster.local" */
   size_t zone_len;
-  uint32_t ttl;     /* synthesized TTL, 0..3600 */
+  uint32_t ttl; /* synthesized TTL, 0..3600 */
   xs_mode mode;
-  int ip_literal;   /* ip-like externalName answers A (kube-dns legacy) */
+  int ip_literal; /* ip-like externalName answers A (kube-dns legacy) */
 } xs_answer_cfg;
 
 /* One resource record. Names are absolute with the trailing dot and point
@@ -43,8 +43,8 @@ typedef struct xs_rr {
   const char *owner;
   uint16_t type;
   uint32_t ttl;
-  xs_addr addr;       /* A, AAAA */
-  const char *target; /* CNAME, PTR, SRV target; TXT text */
+  xs_addr addr;                    /* A, AAAA */
+  const char *target;              /* CNAME, PTR, SRV target; TXT text */
   uint16_t priority, weight, port; /* SRV */
 } xs_rr;
 
@@ -52,8 +52,8 @@ typedef struct xs_rr {
 #define XS_ANSWER_INLINE_TEXT 1024
 
 typedef struct xs_answer {
-  int rcode;        /* XS_RCODE_*: what a CoreDNS/strict server replies */
-  int soa;          /* 1: the negative-answer SOA belongs in AUTHORITY */
+  int rcode;             /* XS_RCODE_*: what a CoreDNS/strict server replies */
+  int soa;               /* 1: the negative-answer SOA belongs in AUTHORITY */
   const char *soa_owner; /* zone apex as spelled in the query, with dot;
                           * set when status != XS_OK */
   uint32_t soa_ttl;      /* min(T, 300) */
@@ -84,11 +84,11 @@ typedef struct xs_answer {
 
 /* Answer qname (absolute or not: it is taken as absolute; the trailing dot
  * is optional) of type qtype. qname must be a valid name (xs_name_check,
- * or decoded from the wire); only its length is checked here. The caller must first check that the name is
- * in the zone (xs_name_in_zone) or is a reverse name (in-addr.arpa /
- * ip6.arpa); other names get NXDOMAIN. snap may be NULL (empty registry).
- * Returns XS_OK (ans filled; release with xs_answer_free), XS_ENOMEM or
- * XS_EBADNAME. */
+ * or decoded from the wire); only its length is checked here. The caller must
+ * first check that the name is in the zone (xs_name_in_zone) or is a reverse
+ * name (in-addr.arpa / ip6.arpa); other names get NXDOMAIN. snap may be NULL
+ * (empty registry). Returns XS_OK (ans filled; release with xs_answer_free),
+ * XS_ENOMEM or XS_EBADNAME. */
 xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
                           const char *qname, size_t qlen, uint16_t qtype,
                           xs_answer *ans);

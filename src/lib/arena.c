@@ -10,7 +10,9 @@ struct xs_arena_block {
   size_t size;
 };
 
-void xs_arena_init(xs_arena *a) { memset(a, 0, sizeof(*a)); }
+void xs_arena_init(xs_arena *a) {
+  memset(a, 0, sizeof(*a));
+}
 
 void xs_arena_free(xs_arena *a) {
   xs_arena_block *b = a->head;
@@ -29,7 +31,8 @@ void *xs_arena_alloc(xs_arena *a, size_t size) {
     return NULL;
   if (a->cur == NULL || (size_t)(a->end - a->cur) < need) {
     size_t header = (sizeof(xs_arena_block) + 7u) & ~(size_t)7u;
-    size_t bsize = need + header > XS_ARENA_BLOCK ? need + header : XS_ARENA_BLOCK;
+    size_t bsize =
+        need + header > XS_ARENA_BLOCK ? need + header : XS_ARENA_BLOCK;
     xs_arena_block *b = malloc(bsize);
     if (b == NULL)
       return NULL;

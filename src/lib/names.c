@@ -48,8 +48,7 @@ static void add_domain(xs_search *s, const char *d, size_t len) {
   dst[len] = '\0';
 }
 
-void xs_search_init(xs_search *s, const char *ns, const char *zone,
-                    int ndots) {
+void xs_search_init(xs_search *s, const char *ns, const char *zone, int ndots) {
   char buf[XS_NAME_BUF * 2];
   int n;
   s->ndomains = 0;
@@ -76,8 +75,8 @@ xs_status xs_search_add(xs_search *s, const char *domain) {
   return XS_OK;
 }
 
-static void push(xs_candidates *out, const char *a, size_t alen,
-                 const char *b, size_t blen) {
+static void push(xs_candidates *out, const char *a, size_t alen, const char *b,
+                 size_t blen) {
   char *dst;
   size_t total = alen + (blen ? 1 + blen : 0);
   if (total > XS_MAX_NAME)

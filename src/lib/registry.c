@@ -178,8 +178,7 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   const char *ns;
   if (name_len > 255)
     return XS_EINVAL;
-  if (find_service_index(s, svc->ns, ns_len, svc->name, name_len) !=
-      (size_t)-1)
+  if (find_service_index(s, svc->ns, ns_len, svc->name, name_len) != (size_t)-1)
     return XS_EEXIST;
   ns = xs_snapshot_add_namespace(s, svc->ns, ns_len);
   if (ns == NULL)
@@ -267,8 +266,8 @@ xs_status xs_snapshot_add_endpoint(xs_snapshot *s, const char *ns,
   if (p->svc == NULL)
     return XS_ENOMEM;
   if (ep->hostname != NULL) {
-    p->ep.hostname = xs_arena_strndup(&s->arena, ep->hostname,
-                                      strlen(ep->hostname));
+    p->ep.hostname =
+        xs_arena_strndup(&s->arena, ep->hostname, strlen(ep->hostname));
     if (p->ep.hostname == NULL)
       return XS_ENOMEM;
   }
@@ -296,8 +295,8 @@ xs_snapshot *xs_snapshot_clone(const xs_snapshot *src, const char *skip_ns,
         xs_snapshot_add_service(s, svc, NULL) != XS_OK)
       goto fail;
     for (k = 0; k < svc->nendpoints; k++)
-      if (xs_snapshot_add_endpoint(s, svc->ns, svc->name,
-                                   &svc->endpoints[k]) != XS_OK)
+      if (xs_snapshot_add_endpoint(s, svc->ns, svc->name, &svc->endpoints[k]) !=
+          XS_OK)
         goto fail;
   }
   s->skipped = src->skipped;
@@ -333,8 +332,8 @@ xs_status xs_snapshot_finish(xs_snapshot *s) {
   }
   for (i = 0; i < s->npending; i++) {
     const xs_pending_ep *p = &s->pending[i];
-    size_t idx = find_service_index(s, p->ns, strlen(p->ns), p->svc,
-                                    strlen(p->svc));
+    size_t idx =
+        find_service_index(s, p->ns, strlen(p->ns), p->svc, strlen(p->svc));
     if (idx == (size_t)-1 || s->services[idx].type == XS_SVC_EXTERNAL)
       idx = (size_t)0xffffffffu;
     keys[i] = ((size_t)idx << 32) | i;
@@ -353,8 +352,7 @@ xs_status xs_snapshot_finish(xs_snapshot *s) {
     if (svc->endpoints == NULL)
       goto done;
     for (k = i; k < j; k++)
-      svc->endpoints[svc->nendpoints++] =
-          s->pending[keys[k] & 0xffffffffu].ep;
+      svc->endpoints[svc->nendpoints++] = s->pending[keys[k] & 0xffffffffu].ep;
     i = j;
   }
   free(s->pending);
@@ -466,7 +464,8 @@ int xs_snapshot_find_addr(const xs_snapshot *s, const xs_addr *addr,
   return 0;
 }
 
-/* ---- public registry ------------------------------------------------------ */
+/* ---- public registry ------------------------------------------------------
+ */
 
 xs_status xs_registry_from_snapshot(xs_snapshot *snap, xs_registry **out) {
   xs_registry *reg = calloc(1, sizeof(*reg));
@@ -577,9 +576,9 @@ done:
 
 static xs_status check_meta(const char *ns, const char *name, xs_error *err) {
   char msg[XS_ERROR_MESSAGE_MAX];
-  if (ns == NULL || !xs_valid_dns1123_label(ns, strlen(ns),
-                                             "metadata.namespace", 1, msg,
-                                             sizeof(msg))) {
+  if (ns == NULL ||
+      !xs_valid_dns1123_label(ns, strlen(ns), "metadata.namespace", 1, msg,
+                              sizeof(msg))) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0, "%s",
                  ns == NULL ? "metadata.namespace: Required value" : msg);
     return XS_EINVAL;
@@ -653,9 +652,8 @@ xs_status xs_registry_add_external(xs_registry *reg, const char *ns,
   return registry_change(reg, NULL, NULL, apply_add_service, &a, err);
 }
 
-static xs_status apply_set_external(xs_snapshot *next,
-                                    const xs_snapshot *cur, void *arg,
-                                    xs_error *err) {
+static xs_status apply_set_external(xs_snapshot *next, const xs_snapshot *cur,
+                                    void *arg, xs_error *err) {
   add_svc_arg *a = arg;
   const xs_service *old = xs_snapshot_find(cur, a->svc.ns, strlen(a->svc.ns),
                                            a->svc.name, strlen(a->svc.name));
@@ -782,8 +780,8 @@ static xs_status apply_add_port(xs_snapshot *next, const xs_snapshot *cur,
     if (p->port_name != NULL && old->ports[i].name != NULL &&
         strcmp(old->ports[i].name, p->port_name) == 0) {
       xs_error_set(err, XS_EINVAL, NULL, 0, 0,
-                   "spec.ports[%u].name: Duplicate value: \"%s\"",
-                   (unsigned)n, p->port_name);
+                   "spec.ports[%u].name: Duplicate value: \"%s\"", (unsigned)n,
+                   p->port_name);
       return XS_EINVAL;
     }
   /* More than one port: every port must be named. */
@@ -851,15 +849,13 @@ typedef struct add_ep_arg {
   xs_endpoint ep;
 } add_ep_arg;
 
-static xs_status apply_add_endpoint(xs_snapshot *next,
-                                    const xs_snapshot *cur, void *arg,
-                                    xs_error *err) {
+static xs_status apply_add_endpoint(xs_snapshot *next, const xs_snapshot *cur,
+                                    void *arg, xs_error *err) {
   add_ep_arg *a = arg;
   const xs_service *svc;
   xs_status st;
   (void)cur;
-  svc =
-      xs_snapshot_find(next, a->ns, strlen(a->ns), a->name, strlen(a->name));
+  svc = xs_snapshot_find(next, a->ns, strlen(a->ns), a->name, strlen(a->name));
   if (svc == NULL)
     return not_found(a->ns, a->name, err);
   if (svc->type == XS_SVC_EXTERNAL) {
@@ -893,8 +889,7 @@ xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
   }
   if (hostname != NULL && hostname[0] != '\0') {
     if (!xs_valid_dns1123_label(hostname, strlen(hostname),
-                                "endpoints[0].hostname", 0, msg,
-                                sizeof(msg))) {
+                                "endpoints[0].hostname", 0, msg, sizeof(msg))) {
       xs_error_set(err, XS_EINVAL, NULL, 0, 0, "%s", msg);
       return XS_EINVAL;
     }
@@ -906,9 +901,8 @@ xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
   return registry_change(reg, NULL, NULL, apply_add_endpoint, &a, err);
 }
 
-static xs_status apply_add_namespace(xs_snapshot *next,
-                                     const xs_snapshot *cur, void *arg,
-                                     xs_error *err) {
+static xs_status apply_add_namespace(xs_snapshot *next, const xs_snapshot *cur,
+                                     void *arg, xs_error *err) {
   const char *ns = arg;
   (void)cur;
   if (xs_snapshot_add_namespace(next, ns, strlen(ns)) == NULL) {
@@ -928,8 +922,7 @@ xs_status xs_registry_add_namespace(xs_registry *reg, const char *ns,
     xs_error_set(err, XS_EINVAL, NULL, 0, 0, "%s", msg);
     return XS_EINVAL;
   }
-  return registry_change(reg, NULL, NULL, apply_add_namespace, (void *)ns,
-                         err);
+  return registry_change(reg, NULL, NULL, apply_add_namespace, (void *)ns, err);
 }
 
 static xs_status apply_remove(xs_snapshot *next, const xs_snapshot *cur,

@@ -21,7 +21,11 @@ typedef enum xs_svc_type {
 
 #define XS_MAX_PORTS 64
 
-typedef enum xs_proto { XS_PROTO_TCP = 0, XS_PROTO_UDP, XS_PROTO_SCTP } xs_proto;
+typedef enum xs_proto {
+  XS_PROTO_TCP = 0,
+  XS_PROTO_UDP,
+  XS_PROTO_SCTP
+} xs_proto;
 
 typedef struct xs_port {
   const char *name; /* NULL for an unnamed port */
@@ -36,7 +40,7 @@ typedef struct xs_endpoint {
 } xs_endpoint;
 
 typedef struct xs_service {
-  const char *ns;            /* interned: equal namespaces share a pointer */
+  const char *ns; /* interned: equal namespaces share a pointer */
   const char *name;
   const char *external_name; /* XS_SVC_EXTERNAL: lowercase, no trailing dot */
   const char *external_fqdn; /* the same with the trailing dot (set by add) */
@@ -45,12 +49,12 @@ typedef struct xs_service {
   uint32_t nendpoints;
   uint16_t nports;
   uint8_t name_len;
-  uint8_t ext_len;       /* strlen(external_name) */
-  uint8_t type;          /* xs_svc_type */
-  uint8_t ip_like;       /* external_name parses as IPv4 */
+  uint8_t ext_len; /* strlen(external_name) */
+  uint8_t type;    /* xs_svc_type */
+  uint8_t ip_like; /* external_name parses as IPv4 */
   uint8_t tolerate_unready;
   uint8_t nips;
-  xs_addr ips[2];        /* ClusterIP(s), one per family */
+  xs_addr ips[2]; /* ClusterIP(s), one per family */
 } xs_service;
 
 typedef struct xs_snapshot {
@@ -70,14 +74,15 @@ typedef struct xs_snapshot {
   size_t npending, cap_pending;
   struct xs_ptr_entry *ptrs; /* reverse index, sorted by address */
   size_t nptrs;
-  size_t skipped; /* objects of other kinds seen at load */
-  uint64_t serial;  /* unix time of the last change */
+  size_t skipped;  /* objects of other kinds seen at load */
+  uint64_t serial; /* unix time of the last change */
   int finished;
 } xs_snapshot;
 
 /* Builder. All strings are copied; names must already be validated. */
 xs_snapshot *xs_snapshot_new(void);
-/* Add a namespace (idempotent). Returns the interned string or NULL (ENOMEM). */
+/* Add a namespace (idempotent). Returns the interned string or NULL (ENOMEM).
+ */
 const char *xs_snapshot_add_namespace(xs_snapshot *s, const char *ns,
                                       size_t len);
 /* Add a service; the fields of svc (strings, ports) are copied. XS_EEXIST

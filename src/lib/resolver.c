@@ -71,7 +71,8 @@ struct xs_result {
   size_t text_used, text_cap;
 };
 
-/* ---- config --------------------------------------------------------------- */
+/* ---- config ---------------------------------------------------------------
+ */
 
 xs_status xs_config_new(xs_config **out) {
   xs_config *c;
@@ -91,7 +92,9 @@ xs_status xs_config_new(xs_config **out) {
   return XS_OK;
 }
 
-void xs_config_free(xs_config *cfg) { free(cfg); }
+void xs_config_free(xs_config *cfg) {
+  free(cfg);
+}
 
 xs_status xs_config_set_namespace(xs_config *cfg, const char *ns) {
   if (cfg == NULL || ns == NULL ||
@@ -162,8 +165,7 @@ xs_status xs_config_set_ip_literal_targets(xs_config *cfg, int on) {
 
 xs_status xs_config_add_server(xs_config *cfg, const char *server) {
   size_t len;
-  if (cfg == NULL || server == NULL ||
-      cfg->nservers >= XS_UPSTREAM_MAX_SERVERS)
+  if (cfg == NULL || server == NULL || cfg->nservers >= XS_UPSTREAM_MAX_SERVERS)
     return XS_EINVAL;
   len = strlen(server);
   if (len == 0 || len >= XS_SERVER_MAX)
@@ -186,7 +188,8 @@ xs_status xs_config_set_attempts(xs_config *cfg, int attempts) {
   return XS_OK;
 }
 
-/* ---- resolver ------------------------------------------------------------- */
+/* ---- resolver -------------------------------------------------------------
+ */
 
 xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
                           xs_resolver **out, xs_error *err) {
@@ -248,7 +251,8 @@ void xs_resolver_free(xs_resolver *res) {
   free(res);
 }
 
-/* ---- results -------------------------------------------------------------- */
+/* ---- results --------------------------------------------------------------
+ */
 
 static size_t text_add(xs_result *r, const char *s) {
   size_t len = strlen(s) + 1, off;
@@ -315,8 +319,8 @@ typedef struct outcome {
   xs_answer a4, a6; /* registry answers (valid when have4/have6) */
   int have4, have6;
   xs_upstream_answer u4, u6;
-  int asked4, asked6;          /* upstream queried for that family */
-  const char *upstream_name;   /* name sent upstream, or NULL */
+  int asked4, asked6;        /* upstream queried for that family */
+  const char *upstream_name; /* name sent upstream, or NULL */
 } outcome;
 
 static int upstream_error(xs_status s) {
@@ -357,8 +361,8 @@ static xs_status ask(xs_resolver *res, const xs_snapshot *snap,
   o->upstream_name = NULL;
   if (xs_name_in_zone(cand, len, res->acfg.zone, res->acfg.zone_len)) {
     if (want4) {
-      if ((st = xs_answer_query(snap, &res->acfg, cand, len, XS_T_A,
-                                &o->a4)) != XS_OK)
+      if ((st = xs_answer_query(snap, &res->acfg, cand, len, XS_T_A, &o->a4)) !=
+          XS_OK)
         return st;
       o->have4 = 1;
       s4 = o->a4.status;
@@ -425,7 +429,9 @@ static int weight_of(const outcome *o) {
   return 1;
 }
 
-static unsigned min_u(unsigned a, unsigned b) { return a < b ? a : b; }
+static unsigned min_u(unsigned a, unsigned b) {
+  return a < b ? a : b;
+}
 
 /* Copy a candidate's outcome into the result. */
 static xs_status fill(xs_result *r, const char *cand, const outcome *o) {
@@ -444,8 +450,8 @@ static xs_status fill(xs_result *r, const char *cand, const outcome *o) {
   if (reg != NULL)
     for (i = 0; i < reg->nchain; i++) {
       const xs_rr *l = &reg->chain[i];
-      if ((st = add_link(r, l->owner, l->target, l->ttl,
-                         XS_SOURCE_REGISTRY)) != XS_OK)
+      if ((st = add_link(r, l->owner, l->target, l->ttl, XS_SOURCE_REGISTRY)) !=
+          XS_OK)
         return st;
       ttl = min_u(ttl, l->ttl);
       target = l->target;
@@ -667,4 +673,6 @@ unsigned xs_result_address_ttl(const xs_result *r, size_t i) {
 xs_source xs_result_address_source(const xs_result *r, size_t i) {
   return r != NULL && i < r->naddrs ? r->addrs[i].source : XS_SOURCE_REGISTRY;
 }
-unsigned xs_result_ttl(const xs_result *r) { return r != NULL ? r->ttl : 0; }
+unsigned xs_result_ttl(const xs_result *r) {
+  return r != NULL ? r->ttl : 0;
+}

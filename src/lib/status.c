@@ -1,9 +1,13 @@
 /* Version and status names. */
 #include "xsvc.h"
 
-const char *xs_version(void) { return XSVC_VERSION_STRING; }
+const char *xs_version(void) {
+  return XSVC_VERSION_STRING;
+}
 
-unsigned xs_version_number(void) { return XSVC_VERSION; }
+unsigned xs_version_number(void) {
+  return XSVC_VERSION;
+}
 
 static const struct {
   const char *name;

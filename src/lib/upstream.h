@@ -15,7 +15,7 @@
 #define XS_UPSTREAM_MAX_SERVERS 8
 
 typedef struct xs_upstream_link {
-  char name[XS_NAME_BUF];   /* absolute, trailing dot, as in the reply */
+  char name[XS_NAME_BUF]; /* absolute, trailing dot, as in the reply */
   char target[XS_NAME_BUF];
   uint32_t ttl;
 } xs_upstream_link;
@@ -41,8 +41,8 @@ typedef struct xs_upstream_answer {
 
 typedef struct xs_upstream_cfg {
   const char *servers[XS_UPSTREAM_MAX_SERVERS]; /* "host[:port]", "[v6]:port" */
-  size_t nservers;   /* 0: /etc/resolv.conf */
-  int timeout_ms;    /* per attempt */
+  size_t nservers;                              /* 0: /etc/resolv.conf */
+  int timeout_ms;                               /* per attempt */
   int attempts;
 } xs_upstream_cfg;
 
@@ -64,8 +64,7 @@ xs_status xs_upstream_query(xs_upstream *u, const char *name, int want4,
 
 /* Parse a DNS reply (pure, for tests and fuzzing): qname/qtype are the
  * question asked. Fills out->status from the rcode and the records. */
-void xs_dns_parse_reply(const unsigned char *buf, size_t len,
-                        const char *qname, uint16_t qtype,
-                        xs_upstream_answer *out);
+void xs_dns_parse_reply(const unsigned char *buf, size_t len, const char *qname,
+                        uint16_t qtype, xs_upstream_answer *out);
 
 #endif

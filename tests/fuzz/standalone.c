@@ -117,8 +117,8 @@ int main(int argc, char **argv) {
     }
     default: /* insert interesting bytes */
       if (size > 0) {
-        static const uint8_t special[] = {0, 0xff, '\n', ':', '&', '*',
-                                          '-', '[', '{', '"', 0xc0, 0x3f};
+        static const uint8_t special[] = {0,   0xff, '\n', ':', '&',  '*',
+                                          '-', '[',  '{',  '"', 0xc0, 0x3f};
         buf[rng() % size] = special[rng() % sizeof(special)];
       }
       break;

@@ -18,7 +18,9 @@ static xs_snapshot *snap;
 static xs_answer ans;
 static xs_answer_cfg cfg;
 
-static void must(xs_status st) { assert_int_equal(st, XS_OK); }
+static void must(xs_status st) {
+  assert_int_equal(st, XS_OK);
+}
 
 static int setup(void **state) {
   xs_error err;
@@ -33,8 +35,8 @@ static int setup(void **state) {
                             &err));
   must(xs_registry_add_external(fixture, "prod", "fq-alias",
                                 "my.database.example.com.", &err));
-  must(xs_registry_add_external(fixture, "prod", "v4only",
-                                "v4only.example.com", &err));
+  must(xs_registry_add_external(fixture, "prod", "v4only", "v4only.example.com",
+                                &err));
   must(xs_registry_add_external(fixture, "prod", "broken", "nx.example.com",
                                 &err));
   must(xs_registry_add_external(fixture, "prod", "to-internal",
@@ -55,13 +57,13 @@ static int setup(void **state) {
                             &err));
   must(xs_registry_add_headless(fixture, "prod", "hdls", &err));
   must(xs_registry_add_port(fixture, "prod", "hdls", "http", 80, NULL, &err));
-  must(xs_registry_add_endpoint(fixture, "prod", "hdls", "10.1.0.1", "pet-0",
-                                1, &err));
+  must(xs_registry_add_endpoint(fixture, "prod", "hdls", "10.1.0.1", "pet-0", 1,
+                                &err));
   must(xs_registry_add_endpoint(fixture, "prod", "hdls", "10.1.0.2", NULL, 1,
                                 &err));
   must(xs_registry_add_headless(fixture, "prod", "hdls-empty", &err));
-  must(xs_registry_add_endpoint(fixture, "prod", "hdls-empty", "10.1.0.9",
-                                NULL, 0, &err));
+  must(xs_registry_add_endpoint(fixture, "prod", "hdls-empty", "10.1.0.9", NULL,
+                                0, &err));
   snap = xs_registry_snapshot(fixture);
   return 0;
 }
@@ -145,8 +147,8 @@ static void test_answer_external_a_gives_cname_and_target(void **st) { /* 2,3 */
 }
 
 static void test_answer_ttl_option_sets_cname_ttl(void **st) { /* 4, 58 */
-  const xs_answer *a = query_mode(SVC("my-service"), XS_T_CNAME,
-                                  XS_MODE_COREDNS, 30);
+  const xs_answer *a =
+      query_mode(SVC("my-service"), XS_T_CNAME, XS_MODE_COREDNS, 30);
   (void)st;
   expect_rr(&a->answer[0], SVC("my-service"), XS_T_CNAME, 30, NULL);
   a = query_mode(SVC("nope"), XS_T_A, XS_MODE_COREDNS, 30);
@@ -174,8 +176,8 @@ static void test_answer_mixed_case_owner_kept(void **st) { /* 6 */
   const xs_answer *a = query("My-Service.PROD.svc.Cluster.Local.", XS_T_A);
   (void)st;
   assert_int_equal(a->rcode, XS_RCODE_NOERROR);
-  expect_rr(&a->answer[0], "My-Service.PROD.svc.Cluster.Local.", XS_T_CNAME,
-            5, "my.database.example.com.");
+  expect_rr(&a->answer[0], "My-Service.PROD.svc.Cluster.Local.", XS_T_CNAME, 5,
+            "my.database.example.com.");
   a = query("NOPE.prod.svc.ClUsTeR.lOcAl", XS_T_A);
   assert_int_equal(a->rcode, XS_RCODE_NXDOMAIN);
   assert_string_equal(a->soa_owner, "ClUsTeR.lOcAl.");
@@ -195,8 +197,7 @@ static void test_answer_internal_target_chased(void **st) { /* 10 */
   (void)st;
   assert_int_equal(a->rcode, XS_RCODE_NOERROR);
   assert_int_equal(a->nanswer, 2);
-  expect_rr(&a->answer[0], SVC("to-internal"), XS_T_CNAME, 5,
-            SVC("backend"));
+  expect_rr(&a->answer[0], SVC("to-internal"), XS_T_CNAME, 5, SVC("backend"));
   expect_a(&a->answer[1], SVC("backend"), 5, "10.96.0.20");
   assert_null(a->external_target);
 }
@@ -369,8 +370,7 @@ static void test_answer_srv_target_keeps_zone_case(void **st) {
   const xs_answer *a =
       query("_http._tcp.backend.prod.svc.cLuStEr.LoCaL.", XS_T_SRV);
   (void)st;
-  assert_string_equal(a->answer[0].target,
-                      "backend.prod.svc.cLuStEr.LoCaL.");
+  assert_string_equal(a->answer[0].target, "backend.prod.svc.cLuStEr.LoCaL.");
 }
 
 static void test_answer_ptr_for_cluster_ip_and_endpoint(void **st) { /* 41 */
@@ -453,8 +453,8 @@ static void test_answer_repoint_is_visible_in_next_snapshot(void **st) {
   xs_snapshot *s;
   xs_answer a;
   (void)st;
-  must(xs_registry_set_external(fixture, "prod", "v4only",
-                                "other.example.com", &err));
+  must(xs_registry_set_external(fixture, "prod", "v4only", "other.example.com",
+                                &err));
   s = xs_registry_snapshot(fixture);
   must(xs_answer_query(s, &cfg, SVC("v4only"), strlen(SVC("v4only")),
                        XS_T_CNAME, &a));
@@ -504,8 +504,7 @@ static void test_answer_bad_name_rejected(void **st) {
   (void)st;
   assert_int_equal(xs_answer_query(snap, &cfg, ".", 1, XS_T_A, &a),
                    XS_EBADNAME);
-  assert_int_equal(xs_answer_query(snap, &cfg, "", 0, XS_T_A, &a),
-                   XS_EBADNAME);
+  assert_int_equal(xs_answer_query(snap, &cfg, "", 0, XS_T_A, &a), XS_EBADNAME);
 }
 
 static void test_answer_many_records_grow_beyond_inline(void **st) {

@@ -29,10 +29,10 @@ static void test_names_short_name_walks_three_suffixes_then_as_is(void **st) {
 }
 
 static void test_names_ns_qualified_from_dev_second_candidate(void **st) {
-  static const char *const want[] = {
-      "my-service.prod.dev.svc.cluster.local.",
-      "my-service.prod.svc.cluster.local.", "my-service.prod.cluster.local.",
-      "my-service.prod."};
+  static const char *const want[] = {"my-service.prod.dev.svc.cluster.local.",
+                                     "my-service.prod.svc.cluster.local.",
+                                     "my-service.prod.cluster.local.",
+                                     "my-service.prod."};
   (void)st;
   expect_candidates("dev", 5, "my-service.prod", want, 4);
 }

@@ -11,7 +11,9 @@
 
 #include "registry.h"
 
-static void must(xs_status st) { assert_int_equal(st, XS_OK); }
+static void must(xs_status st) {
+  assert_int_equal(st, XS_OK);
+}
 
 static void test_registry_new_is_empty(void **s) {
   xs_registry *reg;
@@ -29,9 +31,9 @@ static void test_registry_invalid_name_exact_message_and_unchanged(void **s) {
   (void)s;
   must(xs_registry_new(&reg));
   must(xs_registry_add_external(reg, "prod", "a", "a.example.com", &err));
-  assert_int_equal(
-      xs_registry_add_external(reg, "prod", "My-Service", "x.example.com", &err),
-      XS_EINVAL);
+  assert_int_equal(xs_registry_add_external(reg, "prod", "My-Service",
+                                            "x.example.com", &err),
+                   XS_EINVAL);
   assert_string_equal(
       err.message,
       "metadata.name: Invalid value: \"My-Service\": a DNS-1035 label must "
@@ -119,8 +121,8 @@ static void test_registry_port_rules(void **s) {
   (void)s;
   must(xs_registry_new(&reg));
   must(xs_registry_add_cluster_ip(reg, "prod", "a", ip, 1, &err));
-  assert_int_equal(xs_registry_add_port(reg, "prod", "a", "http", 0, NULL, &err),
-                   XS_EINVAL);
+  assert_int_equal(
+      xs_registry_add_port(reg, "prod", "a", "http", 0, NULL, &err), XS_EINVAL);
   assert_string_equal(err.message, "spec.ports[0].port: Invalid value: 0: must "
                                    "be between 1 and 65535, inclusive");
   assert_int_equal(
@@ -164,8 +166,8 @@ static void test_registry_endpoints_survive_port_changes(void **s) {
   (void)s;
   must(xs_registry_new(&reg));
   must(xs_registry_add_headless(reg, "prod", "h", &err));
-  must(xs_registry_add_endpoint(reg, "prod", "h", "10.1.0.1", "pet-0", 1,
-                                &err));
+  must(
+      xs_registry_add_endpoint(reg, "prod", "h", "10.1.0.1", "pet-0", 1, &err));
   must(xs_registry_add_endpoint(reg, "prod", "h", "fd00::1", NULL, 0, &err));
   must(xs_registry_add_port(reg, "prod", "h", "http", 80, "TCP", &err));
   snap = xs_registry_snapshot(reg);
@@ -203,17 +205,17 @@ static void test_registry_set_external_and_remove(void **s) {
   assert_string_equal(
       xs_snapshot_find(before, "prod", 4, "db", 2)->external_name,
       "old.example.com");
-  assert_string_equal(xs_snapshot_find(after, "prod", 4, "db", 2)->external_name,
-                      "new.example.com");
+  assert_string_equal(
+      xs_snapshot_find(after, "prod", 4, "db", 2)->external_name,
+      "new.example.com");
   assert_int_equal(xs_snapshot_find(after, "prod", 4, "db", 2)->nports, 1);
   xs_snapshot_unref(before);
   xs_snapshot_unref(after);
-  assert_int_equal(xs_registry_set_external(reg, "prod", "nope",
-                                            "x.example.com", &err),
-                   XS_ENOTFOUND);
   assert_int_equal(
-      xs_registry_set_external(reg, "prod", "db", "bad_name", &err),
-      XS_EINVAL);
+      xs_registry_set_external(reg, "prod", "nope", "x.example.com", &err),
+      XS_ENOTFOUND);
+  assert_int_equal(
+      xs_registry_set_external(reg, "prod", "db", "bad_name", &err), XS_EINVAL);
   must(xs_registry_remove(reg, "prod", "db"));
   assert_int_equal(xs_registry_remove(reg, "prod", "db"), XS_ENOTFOUND);
   assert_int_equal(xs_registry_service_count(reg), 0);
@@ -257,8 +259,8 @@ static void test_registry_many_services_grow_tables(void **s) {
   b = xs_registry_snapshot(reg);
   for (i = 0; i < 5000; i++) {
     snprintf(name, sizeof(name), "svc-%zu", i);
-    assert_non_null(xs_snapshot_find(b, i % 2 ? "a" : "b", 1, name,
-                                     strlen(name)));
+    assert_non_null(
+        xs_snapshot_find(b, i % 2 ? "a" : "b", 1, name, strlen(name)));
     assert_null(xs_snapshot_find(b, i % 2 ? "b" : "a", 1, name, strlen(name)));
   }
   xs_snapshot_unref(b);
@@ -292,8 +294,8 @@ static void test_registry_concurrent_readers_see_whole_snapshots(void **s) {
   (void)s;
   must(xs_registry_new(&shared));
   must(xs_registry_add_external(shared, "prod", "db", "v0.example.com", &err));
-  must(xs_registry_add_external(shared, "prod", "other", "o.example.com",
-                                &err));
+  must(
+      xs_registry_add_external(shared, "prod", "other", "o.example.com", &err));
   stop_readers = 0;
   for (int i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&t[i], NULL, reader, NULL), 0);

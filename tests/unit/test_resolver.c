@@ -20,7 +20,9 @@
 static xs_registry *reg;
 static char server[64];
 
-static void must(xs_status st) { assert_int_equal(st, XS_OK); }
+static void must(xs_status st) {
+  assert_int_equal(st, XS_OK);
+}
 
 static int closed_udp_port(void) {
   struct sockaddr_in sa;
@@ -113,8 +115,7 @@ static void test_resolve_cluster_ip_same_namespace_first_candidate(void **s) {
   assert_int_equal(xs_result_address_source(res, 0), XS_SOURCE_REGISTRY);
   assert_int_equal(xs_result_chain_count(res), 0);
   assert_int_equal(xs_result_ttl(res), 5);
-  assert_string_equal(xs_result_target(res),
-                      "backend.prod.svc.cluster.local.");
+  assert_string_equal(xs_result_target(res), "backend.prod.svc.cluster.local.");
   xs_result_free(res);
 }
 
@@ -140,8 +141,8 @@ static void test_resolve_svc_suffix_from_dev_third_candidate(void **s) {
 
 static void test_resolve_fqdn_without_dot_fourth_candidate(void **s) {
   /* row 49 */
-  xs_result *res = resolve("dev", "backend.prod.svc.cluster.local",
-                           XS_FAMILY_ANY, XS_OK);
+  xs_result *res =
+      resolve("dev", "backend.prod.svc.cluster.local", XS_FAMILY_ANY, XS_OK);
   (void)s;
   assert_int_equal(xs_result_candidate_count(res), 4);
   assert_string_equal(xs_result_candidate(res, 3),
@@ -151,8 +152,8 @@ static void test_resolve_fqdn_without_dot_fourth_candidate(void **s) {
 
 static void test_resolve_trailing_dot_one_candidate(void **s) { /* row 50 */
   static const char *const want[] = {"backend.prod.svc.cluster.local."};
-  xs_result *res = resolve("dev", "backend.prod.svc.cluster.local.",
-                           XS_FAMILY_ANY, XS_OK);
+  xs_result *res =
+      resolve("dev", "backend.prod.svc.cluster.local.", XS_FAMILY_ANY, XS_OK);
   (void)s;
   expect_candidates(res, want, 1);
   xs_result_free(res);
@@ -161,9 +162,9 @@ static void test_resolve_trailing_dot_one_candidate(void **s) { /* row 50 */
 static void test_resolve_wrong_namespace_walks_to_upstream(void **s) {
   /* row 46: three local NXDOMAINs, then the bare name goes upstream (here a
    * closed port: refused) */
-  static const char *const want[] = {
-      "backend.dev.svc.cluster.local.", "backend.svc.cluster.local.",
-      "backend.cluster.local.", "backend."};
+  static const char *const want[] = {"backend.dev.svc.cluster.local.",
+                                     "backend.svc.cluster.local.",
+                                     "backend.cluster.local.", "backend."};
   xs_result *res = resolve("dev", "backend", XS_FAMILY_ANY, XS_EREFUSED);
   (void)s;
   expect_candidates(res, want, 4);
@@ -186,8 +187,7 @@ static void test_resolve_namespace_name_nodata_keeps_walking(void **s) {
   must(xs_resolver_new(cfg, reg, &r, NULL));
   /* "prod.svc" has one dot: candidates prod.svc.dev.svc..., prod.svc.svc...,
    * prod.svc.cluster.local. (NODATA), prod.svc. (upstream, refused) */
-  assert_int_equal(xs_resolve(r, "prod.svc", XS_FAMILY_ANY, &res),
-                   XS_EREFUSED);
+  assert_int_equal(xs_resolve(r, "prod.svc", XS_FAMILY_ANY, &res), XS_EREFUSED);
   assert_int_equal(xs_result_candidate_count(res), 4);
   xs_result_free(res);
   xs_resolver_free(r);
@@ -221,8 +221,7 @@ static void test_resolve_chain_to_internal_service(void **s) {
   assert_int_equal(xs_result_chain_source(res, 1), XS_SOURCE_REGISTRY);
   assert_int_equal(xs_result_chain_ttl(res, 1), 5);
   assert_string_equal(xs_result_address_text(res, 0), "10.96.0.20");
-  assert_string_equal(xs_result_target(res),
-                      "backend.prod.svc.cluster.local.");
+  assert_string_equal(xs_result_target(res), "backend.prod.svc.cluster.local.");
   xs_result_free(res);
 }
 
@@ -268,8 +267,8 @@ static void test_resolve_external_alias_upstream_failure_keeps_chain(void **s) {
 }
 
 static void test_resolve_case_insensitive_owner_as_asked(void **s) {
-  xs_result *res = resolve("prod", "BACKEND.Prod.SVC.cluster.LOCAL.",
-                           XS_FAMILY_IPV4, XS_OK);
+  xs_result *res =
+      resolve("prod", "BACKEND.Prod.SVC.cluster.LOCAL.", XS_FAMILY_IPV4, XS_OK);
   (void)s;
   assert_string_equal(xs_result_name(res), "BACKEND.Prod.SVC.cluster.LOCAL.");
   assert_string_equal(xs_result_query(res), "BACKEND.Prod.SVC.cluster.LOCAL.");
@@ -299,9 +298,9 @@ static void test_resolve_registry_change_seen_by_next_call(void **s) {
   assert_string_equal(xs_result_address_text(res, 0), "10.96.0.99");
   xs_result_free(res);
   must(xs_registry_remove(reg, "prod", "late"));
-  assert_int_equal(xs_resolve(r, "late.prod.svc.cluster.local.",
-                              XS_FAMILY_IPV4, &res),
-                   XS_ENOTFOUND);
+  assert_int_equal(
+      xs_resolve(r, "late.prod.svc.cluster.local.", XS_FAMILY_IPV4, &res),
+      XS_ENOTFOUND);
   xs_result_free(res);
   xs_resolver_free(r);
 }
@@ -366,7 +365,8 @@ int main(void) {
       cmocka_unit_test(test_resolve_internal_target_wrong_family_is_nodata),
       cmocka_unit_test(test_resolve_loop_reports_loop_with_chain),
       cmocka_unit_test(test_resolve_missing_internal_target_is_nxdomain),
-      cmocka_unit_test(test_resolve_external_alias_upstream_failure_keeps_chain),
+      cmocka_unit_test(
+          test_resolve_external_alias_upstream_failure_keeps_chain),
       cmocka_unit_test(test_resolve_case_insensitive_owner_as_asked),
       cmocka_unit_test(test_resolve_bad_names_and_arguments),
       cmocka_unit_test(test_resolve_registry_change_seen_by_next_call),

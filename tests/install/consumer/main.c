@@ -12,7 +12,8 @@ int main(void) {
   const char *ip[] = {"10.96.0.20"};
   int ok;
   if (xs_registry_new(&reg) != XS_OK ||
-      xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err) != XS_OK ||
+      xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err) !=
+          XS_OK ||
       xs_config_new(&cfg) != XS_OK ||
       xs_config_set_namespace(cfg, "prod") != XS_OK ||
       xs_config_add_server(cfg, "127.0.0.1:9") != XS_OK ||
