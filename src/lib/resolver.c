@@ -1,7 +1,6 @@
 /* xs_config, xs_resolver and xs_result: the search walk over candidates,
  * in-cluster answers from the registry, external targets through upstream
  * DNS. */
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,7 +355,8 @@ static xs_status ask(xs_resolver *res, const xs_snapshot *snap,
                      const char *cand, int want4, int want6, outcome *o) {
   xs_status s4 = XS_ENOTFOUND, s6 = XS_ENOTFOUND, st;
   size_t len = strlen(cand);
-  memset(o, 0, offsetof(outcome, u4));
+  o->status = XS_ENOTFOUND;
+  o->have4 = o->have6 = 0;
   o->asked4 = o->asked6 = 0;
   o->upstream_name = NULL;
   if (xs_name_in_zone(cand, len, res->acfg.zone, res->acfg.zone_len)) {
