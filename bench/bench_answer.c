@@ -3,7 +3,9 @@
  * xs_answer_query per candidate), the same walk through the public
  * xs_resolve, and glibc getaddrinfo() of an /etc/hosts name for scale.
  *
- * usage: bench_answer [--services N] [--host NAME]
+ * usage: bench_answer [--services N] [--host NAME] [--op
+ * hit|same|walk|resolve|gai]
+ * (--op runs one row only, e.g. under valgrind --tool=callgrind)
  */
 #include <netdb.h>
 #include <stdio.h>
@@ -143,16 +145,18 @@ int main(int argc, char **argv) {
   char *yaml;
   size_t len;
   int a;
+  const char *only = NULL;
   struct {
+    const char *key;
     const char *label;
     void (*op)(ctx *, size_t);
     double target;
   } rows[] = {
-      {"answer: FQDN hit, ExternalName, 1024 names", op_hit, 100},
-      {"answer: FQDN hit, same name", op_hit_same, 100},
-      {"walk: 4 candidates, hit on 4th (ExternalName)", op_walk, 400},
-      {"xs_resolve: 4 candidates, ClusterIP, IPv4", op_resolve, 0},
-      {"getaddrinfo (/etc/hosts)", op_getaddrinfo, 0},
+      {"hit", "answer: FQDN hit, ExternalName, 1024 names", op_hit, 100},
+      {"same", "answer: FQDN hit, same name", op_hit_same, 100},
+      {"walk", "walk: 4 candidates, hit on 4th (ExternalName)", op_walk, 400},
+      {"resolve", "xs_resolve: 4 candidates, ClusterIP, IPv4", op_resolve, 0},
+      {"gai", "getaddrinfo (/etc/hosts)", op_getaddrinfo, 0},
   };
 
   if (c == NULL)
@@ -163,8 +167,11 @@ int main(int argc, char **argv) {
       nservices = (size_t)atol(argv[++a]);
     else if (strcmp(argv[a], "--host") == 0 && a + 1 < argc)
       c->host = argv[++a];
+    else if (strcmp(argv[a], "--op") == 0 && a + 1 < argc)
+      only = argv[++a];
     else {
-      fprintf(stderr, "usage: bench_answer [--services N] [--host NAME]\n");
+      fprintf(stderr, "usage: bench_answer [--services N] [--host NAME] "
+                      "[--op hit|same|walk|resolve|gai]\n");
       return 2;
     }
   }
@@ -212,6 +219,8 @@ int main(int argc, char **argv) {
   printf("%-48s %10s %10s\n", "operation", "ns/op", "target");
   for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     double ns;
+    if (only != NULL && strcmp(only, rows[i].key) != 0)
+      continue;
     c->failures = 0;
     ns = measure(c, rows[i].op);
     if (c->failures != 0) {
