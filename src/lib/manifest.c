@@ -1,0 +1,1228 @@
+/* Manifest loading: libyaml events -> a small per-document node tree with
+ * positions -> Kubernetes objects validated as the API server does -> the
+ * snapshot builder. Node storage is reused from one document to the next,
+ * aliases are references (never copies) with their expanded size counted. */
+#include "manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define XS_MAX_EXPANDED_NODES 1000000u /* per document, aliases expanded */
+#define XS_TOLERATE_UNREADY "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+#define XS_SERVICE_NAME_LABEL "kubernetes.io/service-name"
+
+enum { N_SCALAR, N_MAP, N_SEQ, N_ALIAS };
+
+typedef struct node {
+  uint8_t kind;
+  uint8_t plain; /* scalar was unquoted */
+  uint32_t line, col;
+  size_t val, len;      /* scalar: offset/length in strs */
+  int32_t first, last;  /* children (map: key, value, key, value ...) */
+  int32_t next;
+  int32_t target;       /* N_ALIAS */
+  uint32_t count;       /* children */
+  uint64_t size;        /* nodes with aliases expanded (saturating) */
+} node;
+
+typedef struct anchor {
+  size_t name, len; /* in strs */
+  int32_t node;
+} anchor;
+
+struct xs_loader {
+  xs_load_options opts;
+  xs_snapshot *snap;
+  xs_error first;
+  size_t nerrors;
+  size_t ndocuments;
+  /* per-document scratch, reused */
+  node *nodes;
+  size_t nnodes, cap_nodes;
+  char *strs;
+  size_t nstrs, cap_strs;
+  anchor *anchors;
+  size_t nanchors, cap_anchors;
+  /* first position of each service, for duplicate messages */
+  struct pos {
+    const char *file;
+    uint32_t line, col;
+  } *positions;
+  size_t cap_positions;
+  char **files; /* owned copies of file names used in positions */
+  size_t nfiles;
+  const char *file; /* current file name */
+};
+
+/* ---- diagnostics ---------------------------------------------------------- */
+
+static void diag(xs_loader *l, int warning, xs_status st, uint32_t line,
+                 uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void diag(xs_loader *l, int warning, xs_status st, uint32_t line,
+                 uint32_t col, const char *fmt, ...) {
+  xs_error e;
+  va_list ap;
+  memset(&e, 0, sizeof(e));
+  e.status = warning ? XS_OK : st;
+  e.line = line;
+  e.column = col;
+  snprintf(e.file, sizeof(e.file), "%s", l->file != NULL ? l->file : "");
+  va_start(ap, fmt);
+  vsnprintf(e.message, sizeof(e.message), fmt, ap);
+  va_end(ap);
+  if (!warning && l->nerrors++ == 0)
+    l->first = e;
+  if (l->opts.diag != NULL)
+    l->opts.diag(&e, warning, l->opts.diag_arg);
+}
+
+#define ERR(l, st, n, ...) diag(l, 0, st, (n)->line, (n)->col, __VA_ARGS__)
+
+/* ---- node tree ------------------------------------------------------------ */
+
+static int32_t new_node(xs_loader *l, int kind, const yaml_mark_t *m) {
+  node *n;
+  if (l->nnodes == l->cap_nodes) {
+    size_t ncap = l->cap_nodes ? l->cap_nodes * 2 : 256;
+    node *nn = realloc(l->nodes, ncap * sizeof(*nn));
+    if (nn == NULL)
+      return -1;
+    l->nodes = nn;
+    l->cap_nodes = ncap;
+  }
+  n = &l->nodes[l->nnodes];
+  memset(n, 0, sizeof(*n));
+  n->kind = (uint8_t)kind;
+  n->line = (uint32_t)m->line + 1;
+  n->col = (uint32_t)m->column + 1;
+  n->first = n->last = n->next = n->target = -1;
+  n->size = 1;
+  return (int32_t)l->nnodes++;
+}
+
+static int add_str(xs_loader *l, const char *s, size_t len, size_t *off) {
+  if (l->cap_strs - l->nstrs < len + 1) {
+    size_t ncap = l->cap_strs ? l->cap_strs * 2 : 4096;
+    char *ns;
+    while (ncap - l->nstrs < len + 1)
+      ncap *= 2;
+    ns = realloc(l->strs, ncap);
+    if (ns == NULL)
+      return -1;
+    l->strs = ns;
+    l->cap_strs = ncap;
+  }
+  memcpy(l->strs + l->nstrs, s, len);
+  l->strs[l->nstrs + len] = '\0';
+  *off = l->nstrs;
+  l->nstrs += len + 1;
+  return 0;
+}
+
+static node *N(xs_loader *l, int32_t i) {
+  node *n = i < 0 ? NULL : &l->nodes[i];
+  while (n != NULL && n->kind == N_ALIAS)
+    n = n->target < 0 ? NULL : &l->nodes[n->target];
+  return n;
+}
+
+static const char *S(xs_loader *l, const node *n) { return l->strs + n->val; }
+
+/* A plain null-like scalar is absent. */
+static int is_null(xs_loader *l, const node *n) {
+  const char *s;
+  if (n == NULL)
+    return 1;
+  if (n->kind != N_SCALAR || !n->plain)
+    return 0;
+  s = S(l, n);
+  return n->len == 0 || strcmp(s, "null") == 0 || strcmp(s, "~") == 0 ||
+         strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+static node *get(xs_loader *l, const node *map, const char *key) {
+  int32_t k;
+  if (map == NULL || map->kind != N_MAP)
+    return NULL;
+  for (k = map->first; k >= 0; k = l->nodes[l->nodes[k].next].next) {
+    node *kn = N(l, k);
+    if (kn != NULL && kn->kind == N_SCALAR && strcmp(S(l, kn), key) == 0) {
+      node *v = N(l, l->nodes[k].next);
+      return is_null(l, v) ? NULL : v;
+    }
+  }
+  return NULL;
+}
+
+/* Parse one document into the node tree. Returns the root index, -1 for an
+ * empty document, -2 on error (already reported), -3 at stream end. */
+static int32_t parse_document(xs_loader *l, yaml_parser_t *p) {
+  yaml_event_t ev;
+  int32_t stack[XS_MAX_DEPTH + 1];
+  int depth = 0;
+  int32_t root = -1;
+  uint64_t alias_uses = 0;
+
+  l->nnodes = l->nstrs = l->nanchors = 0;
+  for (;;) {
+    int32_t idx = -1;
+    if (!yaml_parser_parse(p, &ev)) {
+      diag(l, 0, XS_EMANIFEST, (uint32_t)p->problem_mark.line + 1,
+           (uint32_t)p->problem_mark.column + 1, "YAML: %s%s%s",
+           p->problem != NULL ? p->problem : "syntax error",
+           p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
+      return -2;
+    }
+    switch (ev.type) {
+    case YAML_STREAM_END_EVENT:
+      yaml_event_delete(&ev);
+      return -3;
+    case YAML_DOCUMENT_END_EVENT:
+      yaml_event_delete(&ev);
+      return root;
+    case YAML_SCALAR_EVENT:
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+    case YAML_ALIAS_EVENT: {
+      const unsigned char *anchor_name = NULL;
+      if (ev.type == YAML_SCALAR_EVENT) {
+        idx = new_node(l, N_SCALAR, &ev.start_mark);
+        if (idx >= 0) {
+          node *n = &l->nodes[idx];
+          n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          n->len = ev.data.scalar.length;
+          if (add_str(l, (const char *)ev.data.scalar.value,
+                      ev.data.scalar.length, &n->val) != 0)
+            idx = -1;
+        }
+        anchor_name = ev.data.scalar.anchor;
+      } else if (ev.type == YAML_ALIAS_EVENT) {
+        size_t a;
+        int32_t target = -1;
+        for (a = l->nanchors; a-- > 0;)
+          if (strcmp(l->strs + l->anchors[a].name,
+                     (const char *)ev.data.alias.anchor) == 0) {
+            target = l->anchors[a].node;
+            break;
+          }
+        if (target < 0) {
+          diag(l, 0, XS_EMANIFEST, (uint32_t)ev.start_mark.line + 1,
+               (uint32_t)ev.start_mark.column + 1,
+               "YAML: unknown alias \"*%s\"", ev.data.alias.anchor);
+          yaml_event_delete(&ev);
+          return -2;
+        }
+        if (++alias_uses > XS_MAX_ALIAS_EVENTS) {
+          diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
+               (uint32_t)ev.start_mark.column + 1,
+               "too many alias uses in one document (limit %u)",
+               XS_MAX_ALIAS_EVENTS);
+          yaml_event_delete(&ev);
+          return -2;
+        }
+        idx = new_node(l, N_ALIAS, &ev.start_mark);
+        if (idx >= 0) {
+          l->nodes[idx].target = target;
+          l->nodes[idx].size = l->nodes[target].size;
+        }
+      } else {
+        if (depth >= XS_MAX_DEPTH) {
+          diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
+               (uint32_t)ev.start_mark.column + 1,
+               "nesting deeper than %d levels", XS_MAX_DEPTH);
+          yaml_event_delete(&ev);
+          return -2;
+        }
+        idx = new_node(l,
+                       ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ,
+                       &ev.start_mark);
+        anchor_name = ev.type == YAML_MAPPING_START_EVENT
+                          ? ev.data.mapping_start.anchor
+                          : ev.data.sequence_start.anchor;
+      }
+      if (idx < 0) {
+        yaml_event_delete(&ev);
+        diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+        return -2;
+      }
+      if (anchor_name != NULL) {
+        anchor *an;
+        if (l->nanchors == l->cap_anchors) {
+          size_t ncap = l->cap_anchors ? l->cap_anchors * 2 : 16;
+          anchor *na = realloc(l->anchors, ncap * sizeof(*na));
+          if (na == NULL) {
+            yaml_event_delete(&ev);
+            return -2;
+          }
+          l->anchors = na;
+          l->cap_anchors = ncap;
+        }
+        an = &l->anchors[l->nanchors];
+        if (add_str(l, (const char *)anchor_name,
+                    strlen((const char *)anchor_name), &an->name) != 0) {
+          yaml_event_delete(&ev);
+          return -2;
+        }
+        an->node = idx;
+        l->nanchors++;
+      }
+      /* link into the parent */
+      if (depth > 0) {
+        node *parent = &l->nodes[stack[depth - 1]];
+        if (parent->last >= 0)
+          l->nodes[parent->last].next = idx;
+        else
+          parent->first = idx;
+        parent->last = idx;
+        parent->count++;
+      } else {
+        root = idx;
+      }
+      if (ev.type == YAML_SEQUENCE_START_EVENT ||
+          ev.type == YAML_MAPPING_START_EVENT)
+        stack[depth++] = idx;
+      else if (depth > 0) {
+        node *parent = &l->nodes[stack[depth - 1]];
+        parent->size += l->nodes[idx].size;
+        if (parent->size > XS_MAX_EXPANDED_NODES) {
+          diag(l, 0, XS_ELIMIT, l->nodes[idx].line, l->nodes[idx].col,
+               "document expands to more than %u nodes through aliases",
+               XS_MAX_EXPANDED_NODES);
+          yaml_event_delete(&ev);
+          return -2;
+        }
+      }
+      break;
+    }
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT: {
+      node *n = &l->nodes[stack[--depth]];
+      if (n->kind == N_MAP) {
+        /* duplicate keys are an error, as the API server's decoder says */
+        int32_t a, b;
+        for (a = n->first; a >= 0; a = l->nodes[l->nodes[a].next].next) {
+          node *ka = N(l, a);
+          if (ka == NULL || ka->kind != N_SCALAR)
+            continue;
+          for (b = l->nodes[l->nodes[a].next].next; b >= 0;
+               b = l->nodes[l->nodes[b].next].next) {
+            node *kb = N(l, b);
+            if (kb != NULL && kb->kind == N_SCALAR && kb->len == ka->len &&
+                memcmp(S(l, ka), S(l, kb), ka->len) == 0) {
+              diag(l, 0, XS_EMANIFEST, l->nodes[b].line, l->nodes[b].col,
+                   "duplicate key \"%s\"", S(l, kb));
+              yaml_event_delete(&ev);
+              return -2;
+            }
+          }
+        }
+      }
+      if (depth > 0) {
+        node *parent = &l->nodes[stack[depth - 1]];
+        parent->size += n->size;
+        if (parent->size > XS_MAX_EXPANDED_NODES) {
+          diag(l, 0, XS_ELIMIT, n->line, n->col,
+               "document expands to more than %u nodes through aliases",
+               XS_MAX_EXPANDED_NODES);
+          yaml_event_delete(&ev);
+          return -2;
+        }
+      }
+      break;
+    }
+    default:
+      break;
+    }
+    yaml_event_delete(&ev);
+  }
+}
+
+/* ---- typed field access -------------------------------------------------- */
+
+static const char *type_name(xs_loader *l, const node *n) {
+  if (n->kind == N_MAP)
+    return "object";
+  if (n->kind == N_SEQ)
+    return "array";
+  if (!n->plain)
+    return "string";
+  (void)l;
+  return "scalar";
+}
+
+/* A string field; NULL if absent; *bad set on a wrong type. */
+static const char *get_str(xs_loader *l, const node *map, const char *key,
+                           const char *path, node **out, int *bad) {
+  node *v = get(l, map, key);
+  if (out != NULL)
+    *out = v;
+  if (v == NULL)
+    return NULL;
+  if (v->kind != N_SCALAR) {
+    ERR(l, XS_EMANIFEST, v, "%s: Invalid type: expected string, got %s", path,
+        type_name(l, v));
+    *bad = 1;
+    return NULL;
+  }
+  return S(l, v);
+}
+
+static int get_int(xs_loader *l, node *v, const char *path, long *out) {
+  char *end;
+  const char *s;
+  if (v->kind != N_SCALAR) {
+    ERR(l, XS_EMANIFEST, v, "%s: Invalid type: expected integer, got %s", path,
+        type_name(l, v));
+    return 0;
+  }
+  if (!v->plain) {
+    ERR(l, XS_EMANIFEST, v,
+        "%s: Invalid type: expected integer, got string \"%s\"", path,
+        S(l, v));
+    return 0;
+  }
+  s = S(l, v);
+  errno = 0;
+  *out = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || errno != 0) {
+    ERR(l, XS_EMANIFEST, v, "%s: Invalid type: expected integer, got \"%s\"",
+        path, s);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_bool(xs_loader *l, node *v, const char *path, int *out) {
+  const char *s;
+  if (v == NULL)
+    return 1;
+  s = v->kind == N_SCALAR ? S(l, v) : "";
+  if (v->kind == N_SCALAR && v->plain &&
+      (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+    *out = s[0] == 't';
+    return 1;
+  }
+  ERR(l, XS_EMANIFEST, v, "%s: Invalid type: expected boolean, got \"%s\"",
+      path, s);
+  return 0;
+}
+
+/* ---- objects -------------------------------------------------------------- */
+
+typedef struct meta {
+  const char *name, *ns;
+  node *name_node, *ns_node;
+  node *obj;
+} meta;
+
+/* metadata.name / metadata.namespace with the API's checks; 0 on error. */
+static int read_meta(xs_loader *l, node *obj, int namespaced, int dns1035,
+                     meta *m) {
+  char msg[XS_ERROR_MESSAGE_MAX];
+  node *md = get(l, obj, "metadata");
+  int bad = 0;
+  memset(m, 0, sizeof(*m));
+  m->obj = obj;
+  if (md != NULL && md->kind != N_MAP) {
+    ERR(l, XS_EMANIFEST, md, "metadata: Invalid type: expected object, got %s",
+        type_name(l, md));
+    return 0;
+  }
+  m->name = get_str(l, md, "name", "metadata.name", &m->name_node, &bad);
+  if (namespaced)
+    m->ns = get_str(l, md, "namespace", "metadata.namespace", &m->ns_node,
+                    &bad);
+  if (bad)
+    return 0;
+  if (m->name == NULL || m->name[0] == '\0') {
+    ERR(l, XS_EMANIFEST, md != NULL ? md : obj,
+        "metadata.name: Required value: name or generateName is required");
+    bad = 1;
+  } else if (dns1035 ? !xs_valid_dns1035_label(m->name, strlen(m->name),
+                                               "metadata.name", msg,
+                                               sizeof(msg))
+                     : !xs_valid_dns1123_label(m->name, strlen(m->name),
+                                               "metadata.name", !namespaced,
+                                               msg, sizeof(msg))) {
+    ERR(l, XS_EMANIFEST, m->name_node, "%s", msg);
+    bad = 1;
+  }
+  if (namespaced) {
+    if (m->ns == NULL || m->ns[0] == '\0')
+      m->ns = l->opts.default_namespace;
+    else if (!xs_valid_dns1123_label(m->ns, strlen(m->ns),
+                                     "metadata.namespace", 1, msg,
+                                     sizeof(msg))) {
+      ERR(l, XS_EMANIFEST, m->ns_node, "%s", msg);
+      bad = 1;
+    }
+  }
+  return !bad;
+}
+
+static void set_position(xs_loader *l, size_t index, const node *n) {
+  if (index >= l->cap_positions) {
+    size_t ncap = l->cap_positions ? l->cap_positions * 2 : 256;
+    struct pos *np;
+    while (ncap <= index)
+      ncap *= 2;
+    np = realloc(l->positions, ncap * sizeof(*np));
+    if (np == NULL)
+      return;
+    l->positions = np;
+    l->cap_positions = ncap;
+  }
+  l->positions[index].file = l->nfiles ? l->files[l->nfiles - 1] : "";
+  l->positions[index].line = n->line;
+  l->positions[index].col = n->col;
+}
+
+static void load_service(xs_loader *l, node *obj) {
+  char msg[XS_ERROR_MESSAGE_MAX], path[64], norm[XS_MAX_NAME + 2];
+  xs_port ports[XS_MAX_PORTS];
+  xs_service svc;
+  meta m;
+  node *spec, *n, *ports_n, *type_n, *ann;
+  const char *type, *ext, *cip;
+  size_t errors_before = l->nerrors;
+  int bad = 0, headless = 0;
+  xs_service *stored;
+  xs_status st;
+  int32_t k;
+
+  if (!read_meta(l, obj, 1, 1, &m))
+    bad = 1;
+  memset(&svc, 0, sizeof(svc));
+  spec = get(l, obj, "spec");
+  if (spec != NULL && spec->kind != N_MAP) {
+    ERR(l, XS_EMANIFEST, spec, "spec: Invalid type: expected object, got %s",
+        type_name(l, spec));
+    return;
+  }
+  type = get_str(l, spec, "type", "spec.type", &type_n, &bad);
+  if (type == NULL || type[0] == '\0')
+    type = "ClusterIP";
+  if (strcmp(type, "ExternalName") == 0)
+    svc.type = XS_SVC_EXTERNAL;
+  else if (strcmp(type, "ClusterIP") == 0 || strcmp(type, "NodePort") == 0 ||
+           strcmp(type, "LoadBalancer") == 0)
+    svc.type = XS_SVC_CLUSTER_IP;
+  else {
+    ERR(l, XS_EMANIFEST, type_n,
+        "spec.type: Unsupported value: \"%s\": supported values: "
+        "\"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+        type);
+    bad = 1;
+  }
+  /* clusterIP / clusterIPs */
+  cip = get_str(l, spec, "clusterIP", "spec.clusterIP", &n, &bad);
+  {
+    node *ips = get(l, spec, "clusterIPs");
+    const char *list[3];
+    node *list_n[3];
+    size_t nlist = 0, i;
+    if (ips != NULL && ips->kind != N_SEQ) {
+      ERR(l, XS_EMANIFEST, ips,
+          "spec.clusterIPs: Invalid type: expected array, got %s",
+          type_name(l, ips));
+      bad = 1;
+    } else if (ips != NULL) {
+      for (k = ips->first; k >= 0 && nlist < 3; k = l->nodes[k].next) {
+        node *it = N(l, k);
+        if (it == NULL || it->kind != N_SCALAR) {
+          ERR(l, XS_EMANIFEST, &l->nodes[k],
+              "spec.clusterIPs[%zu]: Invalid type: expected string", nlist);
+          bad = 1;
+          break;
+        }
+        list_n[nlist] = it;
+        list[nlist++] = S(l, it);
+      }
+    }
+    if (cip != NULL && cip[0] != '\0') {
+      if (nlist == 0) {
+        list[0] = cip;
+        list_n[0] = n;
+        nlist = 1;
+      } else if (strcmp(list[0], cip) != 0) {
+        ERR(l, XS_EMANIFEST, list_n[0],
+            "spec.clusterIPs[0]: Invalid value: \"%s\": must match "
+            "clusterIP when clusterIP is set",
+            list[0]);
+        bad = 1;
+      }
+    }
+    if (svc.type == XS_SVC_EXTERNAL) {
+      if (nlist > 0) {
+        ERR(l, XS_EMANIFEST, list_n[0],
+            "spec.clusterIPs: Forbidden: may not be set for ExternalName "
+            "services");
+        bad = 1;
+      }
+    } else if (nlist > 0 && strcmp(list[0], "None") == 0) {
+      headless = 1;
+      if (nlist > 1) {
+        ERR(l, XS_EMANIFEST, list_n[1],
+            "spec.clusterIPs[1]: Invalid value: \"%s\": must not be set when "
+            "clusterIPs[0] is 'None'",
+            list[1]);
+        bad = 1;
+      }
+    } else if (nlist > 2) {
+      ERR(l, XS_EMANIFEST, list_n[2],
+          "spec.clusterIPs: Invalid value: %zu: may only hold up to 2 values",
+          nlist);
+      bad = 1;
+    } else {
+      for (i = 0; i < nlist; i++) {
+        if (!xs_addr_parse(list[i], strlen(list[i]), &svc.ips[i])) {
+          ERR(l, XS_EMANIFEST, list_n[i],
+              "spec.clusterIPs[%zu]: Invalid value: \"%s\": must be a valid "
+              "IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+              i, list[i]);
+          bad = 1;
+        }
+      }
+      if (!bad && nlist == 2 && svc.ips[0].family == svc.ips[1].family) {
+        ERR(l, XS_EMANIFEST, list_n[1],
+            "spec.clusterIPs[1]: Invalid value: \"%s\": may specify no more "
+            "than one IP for each IP family",
+            list[1]);
+        bad = 1;
+      }
+      svc.nips = (uint8_t)nlist;
+    }
+  }
+  if (svc.type == XS_SVC_EXTERNAL) {
+    node *fam = get(l, spec, "ipFamilies");
+    node *pol = get(l, spec, "ipFamilyPolicy");
+    node *en;
+    size_t norm_len;
+    if (fam != NULL && !(fam->kind == N_SEQ && fam->count == 0)) {
+      ERR(l, XS_EMANIFEST, fam,
+          "spec.ipFamilies: Forbidden: may not be set for ExternalName "
+          "services");
+      bad = 1;
+    }
+    if (pol != NULL) {
+      ERR(l, XS_EMANIFEST, pol,
+          "spec.ipFamilyPolicy: Forbidden: may not be set for ExternalName "
+          "services");
+      bad = 1;
+    }
+    ext = get_str(l, spec, "externalName", "spec.externalName", &en, &bad);
+    if (!bad || ext != NULL) {
+      if (!xs_valid_external_name(ext != NULL ? ext : "",
+                                  ext != NULL ? strlen(ext) : 0, &norm_len, msg,
+                                  sizeof(msg))) {
+        ERR(l, XS_EMANIFEST, en != NULL ? en : (spec != NULL ? spec : obj),
+            "%s", msg);
+        bad = 1;
+      } else {
+        memcpy(norm, ext, norm_len);
+        norm[norm_len] = '\0';
+        svc.external_name = norm;
+        svc.ip_like = (uint8_t)xs_looks_like_ipv4(norm, norm_len);
+        if (svc.ip_like)
+          diag(l, 1, XS_OK, en->line, en->col,
+               "spec.externalName: \"%s\" looks like an IPv4 address: CoreDNS "
+               "answers NXDOMAIN for it (an ExternalName must be a DNS name)",
+               ext);
+        if (strcmp(norm, "localhost") == 0 ||
+            (norm_len > 10 &&
+             strcmp(norm + norm_len - 10, ".localhost") == 0))
+          diag(l, 1, XS_OK, en->line, en->col,
+               "spec.externalName: \"%s\" points at the local host: an alias "
+               "to localhost can expose local services (CVE-2021-32783)",
+               ext);
+      }
+    }
+  } else if (headless) {
+    svc.type = XS_SVC_HEADLESS;
+  }
+  /* ports */
+  ports_n = get(l, spec, "ports");
+  if (ports_n != NULL && ports_n->kind != N_SEQ) {
+    ERR(l, XS_EMANIFEST, ports_n,
+        "spec.ports: Invalid type: expected array, got %s",
+        type_name(l, ports_n));
+    bad = 1;
+  } else if (ports_n != NULL) {
+    uint16_t i = 0, j;
+    for (k = ports_n->first; k >= 0; k = l->nodes[k].next, i++) {
+      node *pn = N(l, k), *pv, *nm;
+      const char *pname, *proto;
+      long port = 0;
+      if (i >= XS_MAX_PORTS) {
+        ERR(l, XS_EMANIFEST, &l->nodes[k],
+            "spec.ports: Too many: %u: must have at most %d items",
+            ports_n->count, XS_MAX_PORTS);
+        bad = 1;
+        break;
+      }
+      memset(&ports[i], 0, sizeof(ports[i]));
+      if (pn == NULL || pn->kind != N_MAP) {
+        ERR(l, XS_EMANIFEST, &l->nodes[k],
+            "spec.ports[%u]: Invalid type: expected object", i);
+        bad = 1;
+        continue;
+      }
+      snprintf(path, sizeof(path), "spec.ports[%u].name", i);
+      pname = get_str(l, pn, "name", path, &nm, &bad);
+      if (pname != NULL && pname[0] != '\0') {
+        if (!xs_valid_dns1123_label(pname, strlen(pname), path, 0, msg,
+                                    sizeof(msg))) {
+          ERR(l, XS_EMANIFEST, nm, "%s", msg);
+          bad = 1;
+        }
+        for (j = 0; j < i; j++)
+          if (ports[j].name != NULL && strcmp(ports[j].name, pname) == 0) {
+            ERR(l, XS_EMANIFEST, nm, "%s: Duplicate value: \"%s\"", path,
+                pname);
+            bad = 1;
+          }
+        ports[i].name = pname;
+      } else if (ports_n->count > 1) {
+        ERR(l, XS_EMANIFEST, pn, "%s: Required value", path);
+        bad = 1;
+      }
+      snprintf(path, sizeof(path), "spec.ports[%u].port", i);
+      pv = get(l, pn, "port");
+      if (pv == NULL) {
+        ERR(l, XS_EMANIFEST, pn, "%s: Required value", path);
+        bad = 1;
+      } else if (!get_int(l, pv, path, &port)) {
+        bad = 1;
+      } else if (port < 1 || port > 65535) {
+        ERR(l, XS_EMANIFEST, pv,
+            "%s: Invalid value: %ld: must be between 1 and 65535, inclusive",
+            path, port);
+        bad = 1;
+      }
+      ports[i].port = (uint16_t)port;
+      snprintf(path, sizeof(path), "spec.ports[%u].protocol", i);
+      proto = get_str(l, pn, "protocol", path, &nm, &bad);
+      if (proto == NULL || strcmp(proto, "TCP") == 0)
+        ports[i].proto = XS_PROTO_TCP;
+      else if (strcmp(proto, "UDP") == 0)
+        ports[i].proto = XS_PROTO_UDP;
+      else if (strcmp(proto, "SCTP") == 0)
+        ports[i].proto = XS_PROTO_SCTP;
+      else {
+        ERR(l, XS_EMANIFEST, nm,
+            "%s: Unsupported value: \"%s\": supported values: \"SCTP\", "
+            "\"TCP\", \"UDP\"",
+            path, proto);
+        bad = 1;
+      }
+    }
+    svc.nports = i;
+  }
+  if (svc.nports == 0 && svc.type == XS_SVC_CLUSTER_IP && !bad) {
+    ERR(l, XS_EMANIFEST, spec != NULL ? spec : obj,
+        "spec.ports: Required value");
+    bad = 1;
+  }
+  {
+    int tolerate = 0;
+    node *pn = get(l, spec, "publishNotReadyAddresses");
+    if (!get_bool(l, pn, "spec.publishNotReadyAddresses", &tolerate))
+      bad = 1;
+    ann = get(l, get(l, obj, "metadata"), "annotations");
+    if (ann != NULL) {
+      node *v = get(l, ann, XS_TOLERATE_UNREADY);
+      if (v != NULL && v->kind == N_SCALAR && strcmp(S(l, v), "true") == 0)
+        tolerate = 1;
+    }
+    svc.tolerate_unready = (uint8_t)tolerate;
+  }
+  if (bad || l->nerrors != errors_before)
+    return;
+  svc.ns = m.ns;
+  svc.name = m.name;
+  svc.ports = svc.nports ? ports : NULL;
+  st = xs_snapshot_add_service(l->snap, &svc, &stored);
+  if (st == XS_EEXIST) {
+    const xs_service *first =
+        xs_snapshot_find(l->snap, m.ns, strlen(m.ns), m.name, strlen(m.name));
+    size_t idx = (size_t)(first - l->snap->services);
+    if (first != NULL && idx < l->cap_positions)
+      ERR(l, XS_EEXIST, m.name_node,
+          "services \"%s\" already exists in namespace \"%s\" (first defined "
+          "at %s:%u:%u)",
+          m.name, m.ns, l->positions[idx].file, l->positions[idx].line,
+          l->positions[idx].col);
+    else
+      ERR(l, XS_EEXIST, m.name_node,
+          "services \"%s\" already exists in namespace \"%s\"", m.name, m.ns);
+  } else if (st != XS_OK) {
+    ERR(l, st, obj, "%s", xs_strerror(st));
+  } else {
+    set_position(l, (size_t)(stored - l->snap->services), obj);
+  }
+}
+
+static void add_endpoint(xs_loader *l, const char *ns, const char *svc,
+                         node *ipn, const char *path, const char *hostname,
+                         node *hn, int ready) {
+  char msg[XS_ERROR_MESSAGE_MAX];
+  xs_endpoint ep;
+  xs_status st;
+  memset(&ep, 0, sizeof(ep));
+  if (ipn == NULL || ipn->kind != N_SCALAR ||
+      !xs_addr_parse(S(l, ipn), ipn->len, &ep.addr)) {
+    if (ipn != NULL)
+      ERR(l, XS_EMANIFEST, ipn,
+          "%s: Invalid value: \"%s\": must be a valid IP address, (e.g. "
+          "10.9.8.7 or 2001:db8::ffff)",
+          path, ipn->kind == N_SCALAR ? S(l, ipn) : "");
+    return;
+  }
+  if (hostname != NULL && hostname[0] != '\0') {
+    if (!xs_valid_dns1123_label(hostname, strlen(hostname), "hostname", 0, msg,
+                                sizeof(msg))) {
+      ERR(l, XS_EMANIFEST, hn, "%s", msg);
+      return;
+    }
+    ep.hostname = hostname;
+  }
+  ep.ready = (uint8_t)ready;
+  if ((st = xs_snapshot_add_endpoint(l->snap, ns, svc, &ep)) != XS_OK)
+    ERR(l, st, ipn, "%s", xs_strerror(st));
+}
+
+static void load_endpoints(xs_loader *l, node *obj) {
+  meta m;
+  node *subsets;
+  int32_t s, a;
+  size_t si = 0;
+  char path[96];
+  if (!read_meta(l, obj, 1, 0, &m))
+    return;
+  subsets = get(l, obj, "subsets");
+  if (subsets == NULL)
+    return;
+  if (subsets->kind != N_SEQ) {
+    ERR(l, XS_EMANIFEST, subsets, "subsets: Invalid type: expected array");
+    return;
+  }
+  for (s = subsets->first; s >= 0; s = l->nodes[s].next, si++) {
+    node *sub = N(l, s);
+    int pass;
+    for (pass = 0; pass < 2; pass++) {
+      const char *key = pass == 0 ? "addresses" : "notReadyAddresses";
+      node *list = get(l, sub, key);
+      size_t ai = 0;
+      if (list == NULL || list->kind != N_SEQ)
+        continue;
+      for (a = list->first; a >= 0; a = l->nodes[a].next, ai++) {
+        node *addr = N(l, a), *hn = NULL;
+        int bad = 0;
+        const char *host;
+        snprintf(path, sizeof(path), "subsets[%zu].%s[%zu].ip", si, key, ai);
+        host = get_str(l, addr, "hostname", "hostname", &hn, &bad);
+        if (!bad)
+          add_endpoint(l, m.ns, m.name, get(l, addr, "ip"), path, host, hn,
+                       pass == 0);
+      }
+    }
+  }
+}
+
+static void load_endpoint_slice(xs_loader *l, node *obj) {
+  meta m;
+  node *labels, *eps, *svc_n;
+  const char *svc;
+  int32_t e, a;
+  size_t ei = 0;
+  int bad = 0;
+  char path[96];
+  if (!read_meta(l, obj, 1, 0, &m))
+    return;
+  labels = get(l, get(l, obj, "metadata"), "labels");
+  svc = get_str(l, labels, XS_SERVICE_NAME_LABEL, "metadata.labels", &svc_n,
+                &bad);
+  if (svc == NULL || bad)
+    return; /* not tied to a service: nothing for DNS */
+  eps = get(l, obj, "endpoints");
+  if (eps == NULL || eps->kind != N_SEQ)
+    return;
+  for (e = eps->first; e >= 0; e = l->nodes[e].next, ei++) {
+    node *ep = N(l, e), *addrs, *cond, *hn = NULL;
+    const char *host;
+    int ready = 1;
+    size_t ai = 0;
+    host = get_str(l, ep, "hostname", "hostname", &hn, &bad);
+    cond = get(l, ep, "conditions");
+    snprintf(path, sizeof(path), "endpoints[%zu].conditions.ready", ei);
+    if (!get_bool(l, get(l, cond, "ready"), path, &ready) || bad)
+      continue;
+    addrs = get(l, ep, "addresses");
+    if (addrs == NULL || addrs->kind != N_SEQ)
+      continue;
+    for (a = addrs->first; a >= 0; a = l->nodes[a].next, ai++) {
+      snprintf(path, sizeof(path), "endpoints[%zu].addresses[%zu]", ei, ai);
+      add_endpoint(l, m.ns, svc, N(l, a), path, host, hn, ready);
+    }
+  }
+}
+
+static void load_object(xs_loader *l, node *obj, int depth) {
+  node *kind_n, *api_n;
+  const char *kind, *api;
+  int bad = 0;
+  if (obj == NULL || is_null(l, obj))
+    return;
+  if (obj->kind != N_MAP) {
+    ERR(l, XS_EMANIFEST, obj, "expected a Kubernetes object (a mapping), got %s",
+        type_name(l, obj));
+    return;
+  }
+  kind = get_str(l, obj, "kind", "kind", &kind_n, &bad);
+  api = get_str(l, obj, "apiVersion", "apiVersion", &api_n, &bad);
+  if (bad)
+    return;
+  if (kind == NULL || kind[0] == '\0') {
+    ERR(l, XS_EMANIFEST, obj, "Object 'Kind' is missing");
+    return;
+  }
+  if (api == NULL || api[0] == '\0') {
+    ERR(l, XS_EMANIFEST, obj, "Object 'apiVersion' is missing");
+    return;
+  }
+  if (strlen(kind) >= 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
+      depth == 0) {
+    node *items = get(l, obj, "items");
+    int32_t k;
+    if (items == NULL)
+      return;
+    if (items->kind != N_SEQ) {
+      ERR(l, XS_EMANIFEST, items, "items: Invalid type: expected array");
+      return;
+    }
+    for (k = items->first; k >= 0; k = l->nodes[k].next)
+      load_object(l, N(l, k), depth + 1);
+    return;
+  }
+  if (strcmp(kind, "Service") == 0 && strcmp(api, "v1") == 0)
+    load_service(l, obj);
+  else if (strcmp(kind, "Endpoints") == 0 && strcmp(api, "v1") == 0)
+    load_endpoints(l, obj);
+  else if (strcmp(kind, "EndpointSlice") == 0 &&
+           strcmp(api, "discovery.k8s.io/v1") == 0)
+    load_endpoint_slice(l, obj);
+  else if (strcmp(kind, "Namespace") == 0 && strcmp(api, "v1") == 0) {
+    meta m;
+    if (read_meta(l, obj, 0, 0, &m) &&
+        xs_snapshot_add_namespace(l->snap, m.name, strlen(m.name)) == NULL)
+      ERR(l, XS_ENOMEM, obj, "out of memory");
+  } else
+    l->snap->skipped++;
+}
+
+/* ---- sources -------------------------------------------------------------- */
+
+xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
+  xs_loader *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return XS_ENOMEM;
+  xs_load_options_init(&l->opts);
+  if (opts != NULL) {
+    if (opts->default_namespace != NULL)
+      l->opts.default_namespace = opts->default_namespace;
+    l->opts.diag = opts->diag;
+    l->opts.diag_arg = opts->diag_arg;
+  }
+  if (!xs_valid_dns1123_label(l->opts.default_namespace,
+                              strlen(l->opts.default_namespace), "namespace",
+                              1, NULL, 0)) {
+    free(l);
+    return XS_EINVAL;
+  }
+  l->snap = xs_snapshot_new();
+  if (l->snap == NULL) {
+    free(l);
+    return XS_ENOMEM;
+  }
+  *out = l;
+  return XS_OK;
+}
+
+void xs_loader_free(xs_loader *l) {
+  size_t i;
+  if (l == NULL)
+    return;
+  xs_snapshot_unref(l->snap);
+  free(l->nodes);
+  free(l->strs);
+  free(l->anchors);
+  free(l->positions);
+  for (i = 0; i < l->nfiles; i++)
+    free(l->files[i]);
+  free(l->files);
+  free(l);
+}
+
+static int remember_file(xs_loader *l, const char *name) {
+  char **nf = realloc(l->files, (l->nfiles + 1) * sizeof(*nf));
+  if (nf == NULL)
+    return -1;
+  l->files = nf;
+  nf[l->nfiles] = strdup(name);
+  if (nf[l->nfiles] == NULL)
+    return -1;
+  l->file = nf[l->nfiles++];
+  return 0;
+}
+
+xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
+                               const char *name) {
+  yaml_parser_t parser;
+  size_t before = l->nerrors;
+  if (l == NULL || (data == NULL && len > 0))
+    return XS_EINVAL;
+  if (remember_file(l, name != NULL ? name : "<buffer>") != 0)
+    return XS_ENOMEM;
+  if (len > XS_MAX_FILE_SIZE) {
+    diag(l, 0, XS_ELIMIT, 0, 0, "file is larger than %u bytes",
+         XS_MAX_FILE_SIZE);
+    return XS_ELIMIT;
+  }
+  if (!yaml_parser_initialize(&parser))
+    return XS_ENOMEM;
+  yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+  for (;;) {
+    int32_t root = parse_document(l, &parser);
+    if (root == -3 || root == -2)
+      break;
+    if (++l->ndocuments > XS_MAX_DOCUMENTS) {
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u documents",
+           XS_MAX_DOCUMENTS);
+      break;
+    }
+    if (root >= 0)
+      load_object(l, N(l, root), 0);
+  }
+  yaml_parser_delete(&parser);
+  return l->nerrors == before ? XS_OK : l->first.status;
+}
+
+static xs_status add_file(xs_loader *l, const char *path) {
+  struct stat st;
+  char *buf;
+  size_t got = 0;
+  xs_status s;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    remember_file(l, path);
+    diag(l, 0, XS_EIO, 0, 0, "cannot read: %s", strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return XS_EIO;
+  }
+  if ((uint64_t)st.st_size > XS_MAX_FILE_SIZE) {
+    close(fd);
+    remember_file(l, path);
+    diag(l, 0, XS_ELIMIT, 0, 0, "file is larger than %u bytes",
+         XS_MAX_FILE_SIZE);
+    return XS_ELIMIT;
+  }
+  buf = malloc((size_t)st.st_size + 1);
+  if (buf == NULL) {
+    close(fd);
+    return XS_ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  s = xs_loader_add_buffer(l, buf, got, path);
+  free(buf);
+  return s;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int wanted(const char *name) {
+  size_t n = strlen(name);
+  if (name[0] == '.')
+    return 0;
+  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+         (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+         (n > 5 && strcmp(name + n - 5, ".json") == 0);
+}
+
+xs_status xs_loader_add_path(xs_loader *l, const char *path) {
+  struct stat st;
+  DIR *d;
+  struct dirent *e;
+  char **names = NULL;
+  size_t n = 0, cap = 0, i;
+  xs_status s = XS_OK;
+  if (l == NULL || path == NULL)
+    return XS_EINVAL;
+  if (stat(path, &st) != 0) {
+    remember_file(l, path);
+    diag(l, 0, XS_EIO, 0, 0, "cannot read: %s", strerror(errno));
+    return XS_EIO;
+  }
+  if (!S_ISDIR(st.st_mode))
+    return add_file(l, path);
+  d = opendir(path);
+  if (d == NULL) {
+    remember_file(l, path);
+    diag(l, 0, XS_EIO, 0, 0, "cannot read directory: %s", strerror(errno));
+    return XS_EIO;
+  }
+  while ((e = readdir(d)) != NULL) {
+    char full[4096];
+    struct stat fst;
+    if (!wanted(e->d_name))
+      continue;
+    snprintf(full, sizeof(full), "%s%s%s", path,
+             path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+    if (stat(full, &fst) != 0 || !S_ISREG(fst.st_mode))
+      continue;
+    if (n == XS_MAX_FILES) {
+      remember_file(l, path);
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u manifest files",
+           XS_MAX_FILES);
+      s = XS_ELIMIT;
+      break;
+    }
+    if (n == cap) {
+      char **nn;
+      cap = cap ? cap * 2 : 32;
+      nn = realloc(names, cap * sizeof(*nn));
+      if (nn == NULL) {
+        s = XS_ENOMEM;
+        break;
+      }
+      names = nn;
+    }
+    names[n] = strdup(full);
+    if (names[n] == NULL) {
+      s = XS_ENOMEM;
+      break;
+    }
+    n++;
+  }
+  closedir(d);
+  if (s == XS_OK) {
+    qsort(names, n, sizeof(*names), by_name);
+    for (i = 0; i < n; i++) {
+      xs_status fs = add_file(l, names[i]);
+      if (fs != XS_OK && s == XS_OK)
+        s = fs;
+    }
+  }
+  for (i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  return s;
+}
+
+xs_status xs_loader_finish(xs_loader *l, xs_snapshot **out, xs_error *err) {
+  xs_status st;
+  if (l->nerrors > 0) {
+    if (err != NULL)
+      *err = l->first;
+    return l->first.status;
+  }
+  st = xs_snapshot_finish(l->snap);
+  if (st != XS_OK) {
+    xs_error_set(err, st, NULL, 0, 0, "%s", xs_strerror(st));
+    return st;
+  }
+  *out = l->snap;
+  l->snap = NULL;
+  return XS_OK;
+}
+
+/* ---- public entry points -------------------------------------------------- */
+
+void xs_load_options_init(xs_load_options *opts) {
+  if (opts == NULL)
+    return;
+  memset(opts, 0, sizeof(*opts));
+  opts->struct_size = sizeof(*opts);
+  opts->default_namespace = "default";
+}
+
+static xs_status load(const char *const *paths, size_t npaths, const char *data,
+                      size_t len, const char *name,
+                      const xs_load_options *opts, xs_registry **out,
+                      xs_error *err) {
+  xs_loader *l;
+  xs_snapshot *snap;
+  xs_status st;
+  size_t i;
+  if (out == NULL || (paths == NULL && npaths > 0)) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "invalid argument");
+    return XS_EINVAL;
+  }
+  st = xs_loader_new(opts, &l);
+  if (st != XS_OK) {
+    xs_error_set(err, st, NULL, 0, 0, "%s",
+                 st == XS_EINVAL ? "invalid default namespace"
+                                 : xs_strerror(st));
+    return st;
+  }
+  if (paths != NULL)
+    for (i = 0; i < npaths; i++)
+      xs_loader_add_path(l, paths[i]);
+  else
+    xs_loader_add_buffer(l, data, len, name);
+  st = xs_loader_finish(l, &snap, err);
+  xs_loader_free(l);
+  if (st != XS_OK)
+    return st;
+  st = xs_registry_from_snapshot(snap, out);
+  if (st != XS_OK) {
+    xs_snapshot_unref(snap);
+    xs_error_set(err, st, NULL, 0, 0, "%s", xs_strerror(st));
+  }
+  return st;
+}
+
+xs_status xs_registry_load_paths(const char *const *paths, size_t npaths,
+                                 const xs_load_options *opts,
+                                 xs_registry **out, xs_error *err) {
+  if (paths == NULL || npaths == 0) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "no manifest path given");
+    return XS_EINVAL;
+  }
+  return load(paths, npaths, NULL, 0, NULL, opts, out, err);
+}
+
+xs_status xs_registry_load(const char *path, xs_registry **out,
+                           xs_error *err) {
+  return xs_registry_load_paths(&path, path != NULL ? 1 : 0, NULL, out, err);
+}
+
+xs_status xs_registry_load_buffer(const char *data, size_t len,
+                                  const char *name, const xs_load_options *opts,
+                                  xs_registry **out, xs_error *err) {
+  if (data == NULL && len > 0) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "invalid argument");
+    return XS_EINVAL;
+  }
+  return load(NULL, 0, data != NULL ? data : "", len, name, opts, out, err);
+}
