@@ -37,7 +37,7 @@ static void library_init(void) { init_status = ares_library_init(ARES_LIB_INIT_A
 
 /* "host", "host:port", "[v6]", "[v6]:port", bare "v6" -> c-ares CSV entry. */
 static int server_to_csv(const char *s, char *out, size_t size) {
-  char host[XS_NAME_BUF];
+  char host[64];
   const char *port = NULL;
   xs_addr a;
   size_t hlen;
@@ -100,7 +100,7 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
   }
   csv[0] = '\0';
   for (i = 0; i < cfg->nservers; i++) {
-    char one[80];
+    char one[96];
     if (cfg->servers[i] == NULL || !server_to_csv(cfg->servers[i], one,
                                                   sizeof(one))) {
       xs_error_set(err, XS_EINVAL, NULL, 0, 0,
