@@ -111,7 +111,7 @@ class CheckTests(unittest.TestCase):
             [
                 'data/invalid/bad-name.yaml:4:9: error: metadata.name: '
                 'Invalid value: "My-Service": ' + DNS1035,
-                'data/invalid/bad-name.yaml:16:17: error: spec.externalName: '
+                'data/invalid/bad-name.yaml:17:17: error: spec.externalName: '
                 'Invalid value: "db_eu.example.com": ' + SUBDOMAIN,
                 "xsvc: invalid: 2 error(s), 0 warning(s)",
             ],
@@ -229,7 +229,7 @@ class UsageTests(unittest.TestCase):
             [
                 'data/invalid/bad-name.yaml:4:9: error: metadata.name: '
                 'Invalid value: "My-Service": ' + DNS1035,
-                'data/invalid/bad-name.yaml:16:17: error: spec.externalName: '
+                'data/invalid/bad-name.yaml:17:17: error: spec.externalName: '
                 'Invalid value: "db_eu.example.com": ' + SUBDOMAIN,
             ],
         )

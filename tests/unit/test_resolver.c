@@ -1,7 +1,7 @@
 /* xs_resolve through the public API: search walks from several namespaces,
  * chains, loops, case and trailing dots, answered from the registry. The
  * upstream is a closed loopback UDP port (refused at once), so any walk that
- * reaches upstream ends in XS_EREFUSED without sending traffic anywhere
+ * reaches upstream ends in XS_ETIMEOUT without sending traffic anywhere
  * else. Real upstream behaviour is in tests/integration. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -161,11 +161,11 @@ static void test_resolve_trailing_dot_one_candidate(void **s) { /* row 50 */
 
 static void test_resolve_wrong_namespace_walks_to_upstream(void **s) {
   /* row 46: three local NXDOMAINs, then the bare name goes upstream (here a
-   * closed port: refused) */
+   * closed port: timeout) */
   static const char *const want[] = {"backend.dev.svc.cluster.local.",
                                      "backend.svc.cluster.local.",
                                      "backend.cluster.local.", "backend."};
-  xs_result *res = resolve("dev", "backend", XS_FAMILY_ANY, XS_EREFUSED);
+  xs_result *res = resolve("dev", "backend", XS_FAMILY_ANY, XS_ETIMEOUT);
   (void)s;
   expect_candidates(res, want, 4);
   assert_string_equal(xs_result_name(res), "backend.");
@@ -187,7 +187,7 @@ static void test_resolve_namespace_name_nodata_keeps_walking(void **s) {
   must(xs_resolver_new(cfg, reg, &r, NULL));
   /* "prod.svc" has one dot: candidates prod.svc.dev.svc..., prod.svc.svc...,
    * prod.svc.cluster.local. (NODATA), prod.svc. (upstream, refused) */
-  assert_int_equal(xs_resolve(r, "prod.svc", XS_FAMILY_ANY, &res), XS_EREFUSED);
+  assert_int_equal(xs_resolve(r, "prod.svc", XS_FAMILY_ANY, &res), XS_ETIMEOUT);
   assert_int_equal(xs_result_candidate_count(res), 4);
   xs_result_free(res);
   xs_resolver_free(r);
@@ -254,7 +254,7 @@ static void test_resolve_missing_internal_target_is_nxdomain(void **s) {
 }
 
 static void test_resolve_external_alias_upstream_failure_keeps_chain(void **s) {
-  xs_result *res = resolve("prod", "my-service", XS_FAMILY_ANY, XS_EREFUSED);
+  xs_result *res = resolve("prod", "my-service", XS_FAMILY_ANY, XS_ETIMEOUT);
   (void)s;
   assert_int_equal(xs_result_candidate_count(res), 1);
   assert_int_equal(xs_result_chain_count(res), 1);
