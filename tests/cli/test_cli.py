@@ -487,13 +487,16 @@ class ResolveTests(unittest.TestCase):
 
 # Lines whose exact wording belongs to the manifest loader.
 SYNTAX_ERROR_LINE = (
-    "data/invalid/syntax.yaml:6:5: error: did not find expected ',' or ']' "
+    "data/invalid/syntax.yaml:6:5: error: YAML: did not find expected ',' or ']' "
     "while parsing a flow sequence"
 )
-MISSING_FILE_LINE = "data/no-such-file.yaml: error: No such file or directory"
+MISSING_FILE_LINE = (
+    "data/no-such-file.yaml: error: cannot read: No such file or directory"
+)
 IP_LIKE_WARNING_LINE = (
     'data/warn/ip-like.yaml:8:17: warning: spec.externalName: "10.1.2.3" '
-    "looks like an IPv4 address"
+    "looks like an IPv4 address: CoreDNS answers NXDOMAIN for it (an "
+    "ExternalName must be a DNS name)"
 )
 
 

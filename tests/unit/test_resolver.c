@@ -88,9 +88,12 @@ static xs_result *resolve(const char *ns, const char *name, xs_family fam,
                           xs_status want) {
   xs_resolver *r = resolver_for(ns);
   xs_result *res = NULL;
-  assert_int_equal(xs_resolve(r, name, fam, &res), want);
+  xs_status got = xs_resolve(r, name, fam, &res);
   assert_non_null(res);
-  assert_int_equal(xs_result_status(res), want);
+  assert_int_equal(xs_result_status(res), got);
+  if (want == XS_ETIMEOUT && got == XS_EREFUSED)
+    got = XS_ETIMEOUT; /* c-ares may or may not report the ICMP refusal */
+  assert_int_equal(got, want);
   xs_resolver_free(r);
   return res;
 }
@@ -179,6 +182,7 @@ static void test_resolve_namespace_name_nodata_keeps_walking(void **s) {
   xs_config *cfg;
   xs_resolver *r;
   xs_result *res;
+  xs_status st;
   (void)s;
   must(xs_config_new(&cfg));
   must(xs_config_set_namespace(cfg, "dev"));
