@@ -559,7 +559,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
   snap = res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
   r->status = XS_ENOTFOUND;
   for (i = 0; i < cands->count; i++) {
-    int w;
+    int w, stop;
     outcome *tmp;
     r->candidates[r->ncandidates] = text_add(r, cands->names[i]);
     if (r->candidates[r->ncandidates] == (size_t)-1) {
@@ -569,8 +569,12 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     r->ncandidates++;
     if ((st = ask(res, snap, cands->names[i], want4, want6, cur)) != XS_OK)
       goto fail;
-    w = cur->status == XS_OK || upstream_error(cur->status) ? 100
-                                                            : weight_of(cur);
+    /* An upstream failure ends the walk (as glibc stops on REFUSED) but
+     * does not hide an earlier candidate that matched an alias or looped. */
+    stop = cur->status == XS_OK || upstream_error(cur->status);
+    w = cur->status == XS_OK ? 100
+        : upstream_error(cur->status) ? 3
+                                      : weight_of(cur);
     if (w > best_weight) {
       outcome_free(best);
       tmp = best;
@@ -583,7 +587,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     }
     /* The walk goes on past NXDOMAIN, NODATA and loops (glibc, Go) and
      * stops at an answer or an upstream failure. */
-    if (w == 100)
+    if (stop)
       break;
   }
   if (best_weight > 0 &&
