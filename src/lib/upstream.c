@@ -33,7 +33,9 @@ typedef struct pending {
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_status = ARES_SUCCESS;
 
-static void library_init(void) { init_status = ares_library_init(ARES_LIB_INIT_ALL); }
+static void library_init(void) {
+  init_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
 
 /* "host", "host:port", "[v6]", "[v6]:port", bare "v6" -> c-ares CSV entry. */
 static int server_to_csv(const char *s, char *out, size_t size) {
@@ -101,8 +103,8 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
   csv[0] = '\0';
   for (i = 0; i < cfg->nservers; i++) {
     char one[96];
-    if (cfg->servers[i] == NULL || !server_to_csv(cfg->servers[i], one,
-                                                  sizeof(one))) {
+    if (cfg->servers[i] == NULL ||
+        !server_to_csv(cfg->servers[i], one, sizeof(one))) {
       xs_error_set(err, XS_EINVAL, NULL, 0, 0,
                    "invalid DNS server \"%s\": expected an IP address with an "
                    "optional port (HOST[:PORT] or [IPv6]:PORT)",
@@ -146,7 +148,8 @@ void xs_upstream_free(xs_upstream *u) {
   free(u);
 }
 
-/* ---- reply parsing -------------------------------------------------------- */
+/* ---- reply parsing --------------------------------------------------------
+ */
 
 static uint16_t get16(const unsigned char *p) {
   return (uint16_t)((p[0] << 8) | p[1]);
@@ -206,9 +209,8 @@ static int name_eq_abs(const char *a, const char *b) {
   return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-void xs_dns_parse_reply(const unsigned char *buf, size_t len,
-                        const char *qname, uint16_t qtype,
-                        xs_upstream_answer *out) {
+void xs_dns_parse_reply(const unsigned char *buf, size_t len, const char *qname,
+                        uint16_t qtype, xs_upstream_answer *out) {
   char owner[XS_NAME_BUF], target[XS_NAME_BUF], current[XS_NAME_BUF];
   uint16_t qd, an, ns, i;
   size_t off = XS_DNS_HEADER;
@@ -301,7 +303,9 @@ void xs_dns_parse_reply(const unsigned char *buf, size_t len,
     size_t p = recs[k].owner_off;
     xs_upstream_addr *a;
     if (recs[k].type != qtype ||
-        recs[k].rdlen != (qtype == 1 ? 4 : qtype == 28 ? 16 : 0) ||
+        recs[k].rdlen != (qtype == 1    ? 4
+                          : qtype == 28 ? 16
+                                        : 0) ||
         !read_name(buf, len, &p, owner, sizeof(owner)) ||
         !name_eq_abs(owner, current))
       continue;
@@ -330,7 +334,8 @@ void xs_dns_parse_reply(const unsigned char *buf, size_t len,
   }
 }
 
-/* ---- queries -------------------------------------------------------------- */
+/* ---- queries --------------------------------------------------------------
+ */
 
 static xs_status map_ares(int status) {
   switch (status) {
@@ -396,8 +401,8 @@ static void drive(ares_channel ch, pending *a, pending *b) {
       n++;
     }
     tvp = ares_timeout(ch, NULL, &tv);
-    timeout_ms = tvp == NULL ? 1000
-                             : (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000);
+    timeout_ms =
+        tvp == NULL ? 1000 : (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000);
     if (timeout_ms < 0)
       timeout_ms = 0;
     rc = poll(pfd, (nfds_t)n, timeout_ms);

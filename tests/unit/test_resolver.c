@@ -180,8 +180,8 @@ static void test_resolve_namespace_name_nodata_keeps_walking(void **s) {
   /* row 53: a namespace name is NODATA; the walk goes on past it. Here every
    * candidate is in the zone, so the walk ends locally and NODATA (glibc's
    * precedence over NXDOMAIN) is what is reported, for the NODATA name. */
-  xs_result *res = resolve("dev", "prod.svc.cluster.local", XS_FAMILY_ANY,
-                           XS_ENODATA);
+  xs_result *res =
+      resolve("dev", "prod.svc.cluster.local", XS_FAMILY_ANY, XS_ENODATA);
   (void)s;
   assert_int_equal(xs_result_candidate_count(res), 4);
   assert_string_equal(xs_result_name(res), "prod.svc.cluster.local.");

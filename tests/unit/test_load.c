@@ -1,0 +1,522 @@
+/* Loading manifests through the public API: the API server's validation
+ * rules and messages (K8S-DNS.md 3, rows 63-79), positions, kinds, lists,
+ * endpoints, all-or-nothing, and hostile YAML. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "registry.h"
+
+#define DNS1035                                                                \
+  "a DNS-1035 label must consist of lower case alphanumeric characters or "    \
+  "'-', start with an alphabetic character, and end with an alphanumeric "     \
+  "character (e.g. 'my-name',  or 'abc-123', regex used for validation is "    \
+  "'[a-z]([-a-z0-9]*[a-z0-9])?')"
+#define DNS1123_LABEL                                                          \
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric "        \
+  "characters or '-', and must start and end with an alphanumeric character "  \
+  "(e.g. 'my-name',  or '123-abc', regex used for validation is "              \
+  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+#define SUBDOMAIN                                                              \
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "    \
+  "characters, '-' or '.', and must start and end with an alphanumeric "       \
+  "character (e.g. 'example.com', regex used for validation is "               \
+  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+
+static int nwarnings, ndiags;
+static char last_warning[XS_ERROR_MESSAGE_MAX];
+
+static void on_diag(const xs_error *d, int is_warning, void *arg) {
+  (void)arg;
+  ndiags++;
+  if (is_warning) {
+    nwarnings++;
+    snprintf(last_warning, sizeof(last_warning), "%s", d->message);
+  }
+}
+
+static xs_status load(const char *yaml, xs_registry **reg, xs_error *err) {
+  xs_load_options opts;
+  xs_load_options_init(&opts);
+  opts.diag = on_diag;
+  nwarnings = ndiags = 0;
+  last_warning[0] = '\0';
+  *reg = NULL;
+  memset(err, 0, sizeof(*err));
+  return xs_registry_load_buffer(yaml, strlen(yaml), "test.yaml", &opts, reg,
+                                 err);
+}
+
+/* Load one ExternalName service whose externalName is ext; expect failure
+ * with exactly msg (when non-NULL) at line/col. */
+static void expect_error(const char *yaml, xs_status st, const char *msg,
+                         unsigned line, unsigned col) {
+  xs_registry *reg;
+  xs_error err;
+  assert_int_equal(load(yaml, &reg, &err), st);
+  assert_null(reg);
+  assert_int_equal(err.status, st);
+  assert_string_equal(err.file, "test.yaml");
+  if (msg != NULL)
+    assert_string_equal(err.message, msg);
+  if (line != 0) {
+    assert_int_equal(err.line, line);
+    assert_int_equal(err.column, col);
+  }
+}
+
+static xs_registry *expect_ok(const char *yaml) {
+  xs_registry *reg;
+  xs_error err;
+  xs_status st = load(yaml, &reg, &err);
+  if (st != XS_OK)
+    fprintf(stderr, "unexpected error %u:%u: %s\n", err.line, err.column,
+            err.message);
+  assert_int_equal(st, XS_OK);
+  assert_non_null(reg);
+  return reg;
+}
+
+#define EXT(name, ext)                                                         \
+  "apiVersion: v1\n"                                                           \
+  "kind: Service\n"                                                            \
+  "metadata:\n"                                                                \
+  "  name: " name "\n"                                                         \
+  "  namespace: prod\n"                                                        \
+  "spec:\n"                                                                    \
+  "  type: ExternalName\n"                                                     \
+  "  externalName: " ext "\n"
+
+static void test_load_external_name_service_ok(void **s) {
+  xs_registry *reg = expect_ok(EXT("my-service", "my.database.example.com"));
+  xs_snapshot *snap = xs_registry_snapshot(reg);
+  const xs_service *svc = xs_snapshot_find(snap, "prod", 4, "my-service", 10);
+  (void)s;
+  assert_non_null(svc);
+  assert_int_equal(svc->type, XS_SVC_EXTERNAL);
+  assert_string_equal(svc->external_name, "my.database.example.com");
+  assert_int_equal(xs_registry_service_count(reg), 1);
+  xs_snapshot_unref(snap);
+  xs_registry_free(reg);
+}
+
+static void test_load_uppercase_name_rejected_with_api_message(void **s) {
+  (void)s; /* row 63 */
+  expect_error(EXT("My-Service", "x.example.com"), XS_EMANIFEST,
+               "metadata.name: Invalid value: \"My-Service\": " DNS1035, 4, 9);
+}
+
+static void test_load_name_starting_with_digit_rejected(void **s) {
+  (void)s; /* row 64 */
+  expect_error(EXT("1db", "x.example.com"), XS_EMANIFEST,
+               "metadata.name: Invalid value: \"1db\": " DNS1035, 4, 9);
+}
+
+static void test_load_name_of_64_chars_rejected(void **s) {
+  (void)s; /* row 65 */
+  expect_error(EXT("a123456789012345678901234567890123456789012345678901234567"
+                   "890123",
+                   "x.example.com"),
+               XS_EMANIFEST,
+               "metadata.name: Invalid value: "
+               "\"a123456789012345678901234567890123456789012345678901234567"
+               "890123\": must be no more than 63 characters",
+               4, 9);
+}
+
+static void test_load_uppercase_namespace_rejected(void **s) {
+  (void)s; /* row 66 */
+  expect_error("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+               "  namespace: Prod\nspec:\n  type: ExternalName\n"
+               "  externalName: x.example.com\n",
+               XS_EMANIFEST,
+               "metadata.namespace: Invalid value: \"Prod\": " DNS1123_LABEL, 5,
+               14);
+}
+
+static void test_load_external_name_rules(void **s) {
+  xs_registry *reg;
+  (void)s;
+  /* row 67 */
+  expect_error(
+      EXT("a", "db_eu.example.com"), XS_EMANIFEST,
+      "spec.externalName: Invalid value: \"db_eu.example.com\": " SUBDOMAIN, 8,
+      17);
+  /* row 68 */
+  expect_error(
+      EXT("a", "My.Example.com"), XS_EMANIFEST,
+      "spec.externalName: Invalid value: \"My.Example.com\": " SUBDOMAIN, 8,
+      17);
+  /* row 69: one trailing dot accepted, stored without it */
+  reg = expect_ok(EXT("a", "example.com."));
+  xs_registry_free(reg);
+  /* row 70 */
+  expect_error(EXT("a", "example.com.."), XS_EMANIFEST,
+               "spec.externalName: Invalid value: \"example.com.\": " SUBDOMAIN,
+               8, 17);
+  /* row 72 */
+  expect_error(EXT("a", "\"2001:db8::1\""), XS_EMANIFEST, NULL, 8, 17);
+  /* row 75 */
+  expect_error("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+               "spec:\n  type: ExternalName\n",
+               XS_EMANIFEST, "spec.externalName: Required value", 0, 0);
+}
+
+static void test_load_ip_like_external_name_accepted_with_warning(void **s) {
+  xs_registry *reg = expect_ok(EXT("a", "10.1.2.3")); /* row 71 */
+  (void)s;
+  assert_int_equal(nwarnings, 1);
+  assert_non_null(strstr(last_warning, "looks like an IPv4 address"));
+  xs_registry_free(reg);
+  reg = expect_ok(EXT("b", "localhost")); /* row 79 */
+  assert_int_equal(nwarnings, 1);
+  assert_non_null(strstr(last_warning, "localhost"));
+  xs_registry_free(reg);
+}
+
+static void test_load_externalname_too_long_or_long_label(void **s) {
+  char yaml[1024], ext[300];
+  (void)s;
+  /* row 73: 254 characters */
+  memset(ext, 'a', 254);
+  for (int i = 50; i < 254; i += 51)
+    ext[i] = '.';
+  ext[254] = '\0';
+  snprintf(yaml, sizeof(yaml), EXT("a", "%s"), ext);
+  expect_error(yaml, XS_EMANIFEST, NULL, 8, 17);
+  /* row 74: a 64-octet label passes the API but not xsvc */
+  memset(ext, 'b', 64);
+  strcpy(ext + 64, ".example.com");
+  snprintf(yaml, sizeof(yaml), EXT("a", "%s"), ext);
+  {
+    xs_registry *reg;
+    xs_error err;
+    assert_int_equal(load(yaml, &reg, &err), XS_EMANIFEST);
+    assert_non_null(strstr(err.message, "63 octets"));
+  }
+}
+
+static void test_load_external_forbids_cluster_ip_and_families(void **s) {
+  (void)s; /* rows 76, 77 */
+  expect_error(EXT("a", "x.example.com") "  clusterIP: 10.0.0.5\n",
+               XS_EMANIFEST,
+               "spec.clusterIPs: Forbidden: may not be set for ExternalName "
+               "services",
+               9, 14);
+  expect_error(EXT("a", "x.example.com") "  ipFamilies: [IPv4]\n", XS_EMANIFEST,
+               "spec.ipFamilies: Forbidden: may not be set for ExternalName "
+               "services",
+               9, 15);
+  expect_error(EXT("a", "x.example.com") "  ipFamilyPolicy: SingleStack\n",
+               XS_EMANIFEST,
+               "spec.ipFamilyPolicy: Forbidden: may not be set for "
+               "ExternalName services",
+               9, 19);
+}
+
+static void test_load_cluster_ip_needs_ports_external_does_not(void **s) {
+  xs_registry *reg;
+  (void)s; /* row 78 */
+  reg = expect_ok(EXT("a", "x.example.com"));
+  xs_registry_free(reg);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+               "spec: {clusterIP: 10.0.0.1}\n",
+               XS_EMANIFEST, "spec.ports: Required value", 4, 7);
+  reg = expect_ok("apiVersion: v1\nkind: Service\nmetadata: {name: h}\n"
+                  "spec: {clusterIP: None}\n");
+  xs_registry_free(reg);
+}
+
+static void test_load_port_rules(void **s) {
+  (void)s;
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n"
+               "  ports:\n  - {name: http, port: \"eighty\"}\n",
+               XS_EMANIFEST,
+               "spec.ports[0].port: Invalid type: expected integer, got "
+               "string \"eighty\"",
+               6, 24);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n"
+               "  ports:\n  - {name: http, port: 70000}\n",
+               XS_EMANIFEST,
+               "spec.ports[0].port: Invalid value: 70000: must be between 1 "
+               "and 65535, inclusive",
+               6, 24);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n"
+               "  ports:\n  - {name: http, port: 80}\n  - {port: 81}\n",
+               XS_EMANIFEST, "spec.ports[1].name: Required value", 7, 5);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n"
+               "  ports:\n  - {name: http, port: 80}\n"
+               "  - {name: http, port: 81}\n",
+               XS_EMANIFEST, "spec.ports[1].name: Duplicate value: \"http\"", 7,
+               12);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n"
+               "  ports:\n  - {port: 80, protocol: ICMP}\n",
+               XS_EMANIFEST,
+               "spec.ports[0].protocol: Unsupported value: \"ICMP\": supported "
+               "values: \"SCTP\", \"TCP\", \"UDP\"",
+               6, 28);
+}
+
+static void test_load_unknown_type_and_bad_cluster_ip(void **s) {
+  (void)s;
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+               "spec: {type: Foo}\n",
+               XS_EMANIFEST,
+               "spec.type: Unsupported value: \"Foo\": supported values: "
+               "\"ClusterIP\", \"ExternalName\", \"LoadBalancer\", "
+               "\"NodePort\"",
+               4, 14);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+               "spec:\n  clusterIP: 10.0.0.300\n  ports: [{port: 80}]\n",
+               XS_EMANIFEST,
+               "spec.clusterIPs[0]: Invalid value: \"10.0.0.300\": must be a "
+               "valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+               5, 14);
+}
+
+static void test_load_missing_name_and_kind(void **s) {
+  (void)s;
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: {}\n", XS_EMANIFEST,
+               "metadata.name: Required value: name or generateName is "
+               "required",
+               3, 11);
+  expect_error("apiVersion: v1\nmetadata: {name: a}\n", XS_EMANIFEST,
+               "Object 'Kind' is missing", 1, 1);
+}
+
+static void test_load_kinds_lists_and_defaults(void **s) {
+  xs_registry *reg = expect_ok(
+      "apiVersion: v1\nkind: List\nitems:\n"
+      "- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n"
+      "  spec: {type: ExternalName, externalName: a.example.com}\n"
+      "- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: d}\n"
+      "---\n"
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+      "---\n"
+      "---\n"
+      "apiVersion: v1\nkind: Namespace\nmetadata: {name: staging}\n"
+      "---\n"
+      "apiVersion: v1\nkind: ServiceList\nitems:\n"
+      "- apiVersion: v1\n  kind: Service\n  metadata: {name: b, namespace: "
+      "dev}\n  spec: {type: NodePort, clusterIP: 10.0.0.9, ports: [{port: "
+      "80}]}\n");
+  xs_snapshot *snap = xs_registry_snapshot(reg);
+  (void)s;
+  assert_int_equal(xs_registry_service_count(reg), 2);
+  assert_int_equal(xs_registry_skipped_count(reg), 2);
+  assert_non_null(xs_snapshot_find(snap, "default", 7, "a", 1));
+  assert_int_equal(xs_snapshot_find(snap, "dev", 3, "b", 1)->type,
+                   XS_SVC_CLUSTER_IP);
+  assert_true(xs_snapshot_has_namespace(snap, "staging", 7));
+  xs_snapshot_unref(snap);
+  xs_registry_free(reg);
+}
+
+static void test_load_json_input(void **s) {
+  xs_registry *reg = expect_ok(
+      "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": "
+      "{\"name\": \"j\", \"namespace\": \"prod\"}, \"spec\": {\"type\": "
+      "\"ClusterIP\", \"clusterIPs\": [\"10.0.0.1\", \"fd00::1\"], "
+      "\"ports\": [{\"name\": \"http\", \"port\": 80}]}}");
+  xs_snapshot *snap = xs_registry_snapshot(reg);
+  const xs_service *svc = xs_snapshot_find(snap, "prod", 4, "j", 1);
+  (void)s;
+  assert_int_equal(svc->nips, 2);
+  assert_int_equal(svc->ports[0].port, 80);
+  xs_snapshot_unref(snap);
+  xs_registry_free(reg);
+}
+
+static void test_load_endpoint_slices_and_endpoints(void **s) {
+  xs_registry *reg = expect_ok(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: h, namespace: p}\n"
+      "spec: {clusterIP: None}\n---\n"
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+      "metadata:\n  name: h-1\n  namespace: p\n  labels:\n"
+      "    kubernetes.io/service-name: h\n"
+      "endpoints:\n- addresses: [10.1.0.1]\n  hostname: pet-0\n"
+      "- addresses: [10.1.0.2]\n  conditions: {ready: false}\n---\n"
+      "apiVersion: v1\nkind: Service\nmetadata: {name: e, namespace: p}\n"
+      "spec: {clusterIP: None}\n---\n"
+      "apiVersion: v1\nkind: Endpoints\nmetadata: {name: e, namespace: p}\n"
+      "subsets:\n- addresses: [{ip: 10.2.0.1, hostname: web-0}]\n"
+      "  notReadyAddresses: [{ip: 10.2.0.2}]\n");
+  xs_snapshot *snap = xs_registry_snapshot(reg);
+  const xs_service *h = xs_snapshot_find(snap, "p", 1, "h", 1);
+  const xs_service *e = xs_snapshot_find(snap, "p", 1, "e", 1);
+  (void)s;
+  assert_int_equal(h->type, XS_SVC_HEADLESS);
+  assert_int_equal(h->nendpoints, 2);
+  assert_string_equal(h->endpoints[0].hostname, "pet-0");
+  assert_int_equal(h->endpoints[0].ready, 1);
+  assert_int_equal(h->endpoints[1].ready, 0);
+  assert_int_equal(e->nendpoints, 2);
+  assert_string_equal(e->endpoints[0].hostname, "web-0");
+  assert_int_equal(e->endpoints[1].ready, 0);
+  xs_snapshot_unref(snap);
+  xs_registry_free(reg);
+}
+
+static void test_load_duplicate_service_names_first_position(void **s) {
+  (void)s;
+  expect_error(EXT("a", "x.example.com") "---\n" EXT("a", "y.example.com"),
+               XS_EEXIST,
+               "services \"a\" already exists in namespace \"prod\" (first "
+               "defined at test.yaml:1:1)",
+               13, 9);
+}
+
+static void test_load_all_or_nothing_reports_every_error(void **s) {
+  (void)s;
+  expect_error(
+      EXT("good", "x.example.com") "---\n" EXT(
+          "Bad", "x.example.com") "---\n" EXT("worse_", "x.example.com"),
+      XS_EMANIFEST, NULL, 13, 9);
+  assert_int_equal(ndiags, 2);
+}
+
+static void test_load_hostile_yaml_fails_cleanly(void **s) {
+  char *deep, *big;
+  size_t i;
+  clock_t start;
+  (void)s;
+  /* billion laughs: must fail fast on the alias limits, not expand */
+  start = clock();
+  expect_error("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+               "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+               "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+               "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+               "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+               "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+               "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+               "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+               XS_ELIMIT, NULL, 0, 0);
+  assert_true((double)(clock() - start) / CLOCKS_PER_SEC < 1.0);
+  /* deep nesting */
+  deep = malloc(20000);
+  for (i = 0; i < 10000; i++)
+    deep[i] = '[';
+  deep[i] = '\0';
+  expect_error(deep, XS_ELIMIT, "nesting deeper than 64 levels", 1, 65);
+  free(deep);
+  /* a huge scalar is fine within the file limit */
+  big = malloc(2u << 20);
+  strcpy(big, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: ");
+  memset(big + strlen(big), 'x', 1u << 20);
+  big[strlen("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: ") +
+      (1u << 20)] = '\0';
+  xs_registry_free(expect_ok(big));
+  free(big);
+  /* non-UTF-8, tabs, duplicate keys, unknown alias, wrong shapes */
+  expect_error("apiVersion: v1\nkind: \xff\xfe\n", XS_EMANIFEST, NULL, 0, 0);
+  expect_error("apiVersion: v1\n\tkind: Service\n", XS_EMANIFEST, NULL, 2, 1);
+  expect_error("apiVersion: v1\nkind: Service\nkind: Service\n", XS_EMANIFEST,
+               "duplicate key \"kind\"", 3, 1);
+  expect_error("a: *nope\n", XS_EMANIFEST, "YAML: unknown alias \"*nope\"", 1,
+               4);
+  expect_error("- 1\n- 2\n", XS_EMANIFEST,
+               "expected a Kubernetes object (a mapping), got array", 1, 1);
+  expect_error("apiVersion: v1\nkind: Service\nmetadata: [a]\n", XS_EMANIFEST,
+               "metadata: Invalid type: expected object, got array", 3, 11);
+}
+
+static void test_load_empty_input_is_an_empty_registry(void **s) {
+  xs_registry *reg = expect_ok("");
+  (void)s;
+  assert_int_equal(xs_registry_service_count(reg), 0);
+  xs_registry_free(reg);
+  reg = expect_ok("---\n...\n---\n# only a comment\n");
+  xs_registry_free(reg);
+}
+
+static void write_file(const char *dir, const char *name, const char *text) {
+  char path[512];
+  FILE *f;
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_load_directory_sorted_and_all_or_nothing(void **s) {
+  char dir[] = "/tmp/xsvc-load-XXXXXX";
+  xs_registry *reg = NULL;
+  xs_error err;
+  char cmd[600];
+  (void)s;
+  assert_non_null(mkdtemp(dir));
+  write_file(dir, "b.yaml", EXT("b", "b.example.com"));
+  write_file(dir, "a.yml", EXT("a", "a.example.com"));
+  write_file(dir, "c.json",
+             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+             "{\"name\":\"c\"}}");
+  write_file(dir, "notes.txt", "not a manifest");
+  write_file(dir, ".hidden.yaml", "::: not yaml");
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(reg), 2);
+  xs_registry_free(reg);
+  /* a duplicate in a later file names the file read first */
+  write_file(dir, "d.yaml", EXT("a", "z.example.com"));
+  reg = NULL;
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_EEXIST);
+  assert_null(reg);
+  assert_non_null(strstr(err.file, "/d.yaml"));
+  assert_non_null(strstr(err.message, "/a.yml:1:1"));
+  assert_int_equal(xs_registry_load("/nonexistent/xsvc", &reg, &err), XS_EIO);
+  assert_null(reg);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_load_bad_arguments(void **s) {
+  xs_registry *reg = NULL;
+  xs_error err;
+  xs_load_options opts;
+  (void)s;
+  assert_int_equal(xs_registry_load(NULL, &reg, &err), XS_EINVAL);
+  assert_int_equal(xs_registry_load_buffer(NULL, 3, NULL, NULL, &reg, &err),
+                   XS_EINVAL);
+  xs_load_options_init(&opts);
+  opts.default_namespace = "Bad";
+  assert_int_equal(xs_registry_load_buffer("", 0, NULL, &opts, &reg, &err),
+                   XS_EINVAL);
+  assert_null(reg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_load_external_name_service_ok),
+      cmocka_unit_test(test_load_uppercase_name_rejected_with_api_message),
+      cmocka_unit_test(test_load_name_starting_with_digit_rejected),
+      cmocka_unit_test(test_load_name_of_64_chars_rejected),
+      cmocka_unit_test(test_load_uppercase_namespace_rejected),
+      cmocka_unit_test(test_load_external_name_rules),
+      cmocka_unit_test(test_load_ip_like_external_name_accepted_with_warning),
+      cmocka_unit_test(test_load_externalname_too_long_or_long_label),
+      cmocka_unit_test(test_load_external_forbids_cluster_ip_and_families),
+      cmocka_unit_test(test_load_cluster_ip_needs_ports_external_does_not),
+      cmocka_unit_test(test_load_port_rules),
+      cmocka_unit_test(test_load_unknown_type_and_bad_cluster_ip),
+      cmocka_unit_test(test_load_missing_name_and_kind),
+      cmocka_unit_test(test_load_kinds_lists_and_defaults),
+      cmocka_unit_test(test_load_json_input),
+      cmocka_unit_test(test_load_endpoint_slices_and_endpoints),
+      cmocka_unit_test(test_load_duplicate_service_names_first_position),
+      cmocka_unit_test(test_load_all_or_nothing_reports_every_error),
+      cmocka_unit_test(test_load_hostile_yaml_fails_cleanly),
+      cmocka_unit_test(test_load_empty_input_is_an_empty_registry),
+      cmocka_unit_test(test_load_directory_sorted_and_all_or_nothing),
+      cmocka_unit_test(test_load_bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
