@@ -262,7 +262,7 @@ static void test_load_port_rules(void **s) {
                XS_EMANIFEST,
                "spec.ports[0].protocol: Unsupported value: \"ICMP\": supported "
                "values: \"SCTP\", \"TCP\", \"UDP\"",
-               6, 28);
+               6, 26);
 }
 
 static void test_load_unknown_type_and_bad_cluster_ip(void **s) {
