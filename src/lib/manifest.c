@@ -1,7 +1,12 @@
 /* Manifest loading: libyaml events -> a small per-document node tree with
  * positions -> Kubernetes objects validated as the API server does -> the
  * snapshot builder. Node storage is reused from one document to the next,
- * aliases are references (never copies) with their expanded size counted. */
+ * aliases are references (never copies) with their expanded size counted,
+ * and duplicate keys and anchors are found through one hash table, so no
+ * input makes the loader quadratic or exponential.
+ *
+ * YAML merge keys (`<<: *base`) are supported for lookups, as go-yaml (and
+ * so kubectl) supports them: explicit keys win over merged ones. */
 #include "manifest.h"
 
 #include <dirent.h>
@@ -15,28 +20,43 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define XS_MAX_EXPANDED_NODES 1000000u /* per document, aliases expanded */
-#define XS_TOLERATE_UNREADY "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+#define XS_TOLERATE_UNREADY                                                    \
+  "service.alpha.kubernetes.io/tolerate-unready-endpoints"
 #define XS_SERVICE_NAME_LABEL "kubernetes.io/service-name"
+#define XS_KEY_TABLE_MIN 256 /* initial slots of the key/anchor table */
+#define XS_KIND_MAX 128      /* longest kind a typed List passes to items */
 
 enum { N_SCALAR, N_MAP, N_SEQ, N_ALIAS };
 
 typedef struct node {
   uint8_t kind;
   uint8_t plain; /* scalar was unquoted */
+  uint8_t done;  /* complete: an alias may refer to it */
   uint32_t line, col;
-  size_t val, len;      /* scalar: offset/length in strs */
-  int32_t first, last;  /* children (map: key, value, key, value ...) */
+  uint32_t val, len;   /* scalar: offset/length in strs */
+  int32_t first, last; /* children (map: key, value, key, value ...) */
   int32_t next;
-  int32_t target;       /* N_ALIAS */
-  uint32_t count;       /* children */
-  uint64_t size;        /* nodes with aliases expanded (saturating) */
+  int32_t target; /* N_ALIAS */
+  uint32_t count; /* children */
+  uint32_t size;  /* nodes with aliases expanded (saturating) */
 } node;
 
 typedef struct anchor {
-  size_t name, len; /* in strs */
+  uint32_t name, len; /* in strs */
   int32_t node;
 } anchor;
+
+/* One table for the current document: mapping keys (owner = the mapping's
+ * node, idx = the key's node) and anchors (owner = ANCHOR_OWNER, idx = the
+ * anchor). A slot is live only if gen is the document's generation, so a
+ * new document clears the table by bumping the generation. */
+#define ANCHOR_OWNER (-2)
+typedef struct keyslot {
+  uint32_t gen;
+  uint32_t hash;
+  int32_t owner;
+  int32_t idx;
+} keyslot;
 
 struct xs_loader {
   xs_load_options opts;
@@ -51,18 +71,25 @@ struct xs_loader {
   size_t nstrs, cap_strs;
   anchor *anchors;
   size_t nanchors, cap_anchors;
+  keyslot *keys;
+  size_t keys_mask, keys_used;
+  uint32_t gen;
+  uint64_t alias_nodes;       /* nodes added by aliases in this document */
+  const unsigned char *input; /* the source being parsed, for offsets */
+  size_t input_len;
   /* first position of each service, for duplicate messages */
   struct pos {
     const char *file;
     uint32_t line, col;
-  } *positions;
+  } * positions;
   size_t cap_positions;
   char **files; /* owned copies of file names used in positions */
   size_t nfiles;
   const char *file; /* current file name */
 };
 
-/* ---- diagnostics ---------------------------------------------------------- */
+/* ---- diagnostics ----------------------------------------------------------
+ */
 
 static void diag(xs_loader *l, int warning, xs_status st, uint32_t line,
                  uint32_t col, const char *fmt, ...)
@@ -88,13 +115,22 @@ static void diag(xs_loader *l, int warning, xs_status st, uint32_t line,
 
 #define ERR(l, st, n, ...) diag(l, 0, st, (n)->line, (n)->col, __VA_ARGS__)
 
-/* ---- node tree ------------------------------------------------------------ */
+static void diag_at_mark(xs_loader *l, xs_status st, const yaml_mark_t *m,
+                         const char *fmt, const char *arg) {
+  diag(l, 0, st, (uint32_t)m->line + 1, (uint32_t)m->column + 1, fmt, arg);
+}
+
+/* ---- node tree ------------------------------------------------------------
+ */
 
 static int32_t new_node(xs_loader *l, int kind, const yaml_mark_t *m) {
   node *n;
   if (l->nnodes == l->cap_nodes) {
     size_t ncap = l->cap_nodes ? l->cap_nodes * 2 : 256;
-    node *nn = realloc(l->nodes, ncap * sizeof(*nn));
+    node *nn;
+    if (ncap > INT32_MAX)
+      return -1;
+    nn = realloc(l->nodes, ncap * sizeof(*nn));
     if (nn == NULL)
       return -1;
     l->nodes = nn;
@@ -110,7 +146,9 @@ static int32_t new_node(xs_loader *l, int kind, const yaml_mark_t *m) {
   return (int32_t)l->nnodes++;
 }
 
-static int add_str(xs_loader *l, const char *s, size_t len, size_t *off) {
+static int add_str(xs_loader *l, const char *s, size_t len, uint32_t *off) {
+  if (len >= UINT32_MAX || l->nstrs + len + 1 >= UINT32_MAX)
+    return -1;
   if (l->cap_strs - l->nstrs < len + 1) {
     size_t ncap = l->cap_strs ? l->cap_strs * 2 : 4096;
     char *ns;
@@ -124,7 +162,7 @@ static int add_str(xs_loader *l, const char *s, size_t len, size_t *off) {
   }
   memcpy(l->strs + l->nstrs, s, len);
   l->strs[l->nstrs + len] = '\0';
-  *off = l->nstrs;
+  *off = (uint32_t)l->nstrs;
   l->nstrs += len + 1;
   return 0;
 }
@@ -136,7 +174,13 @@ static node *N(xs_loader *l, int32_t i) {
   return n;
 }
 
-static const char *S(xs_loader *l, const node *n) { return l->strs + n->val; }
+static const char *S(xs_loader *l, const node *n) {
+  return l->strs + n->val;
+}
+
+static int is_str(xs_loader *l, const node *n, const char *s, size_t len) {
+  return n->kind == N_SCALAR && n->len == len && memcmp(S(l, n), s, len) == 0;
+}
 
 /* A plain null-like scalar is absent. */
 static int is_null(xs_loader *l, const node *n) {
@@ -150,18 +194,296 @@ static int is_null(xs_loader *l, const node *n) {
          strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
-static node *get(xs_loader *l, const node *map, const char *key) {
+static int is_merge_key(xs_loader *l, const node *n) {
+  return n != NULL && n->plain && is_str(l, n, "<<", 2);
+}
+
+/* The value of key in map (NULL if absent or null). Keys merged in with
+ * `<<` count after the explicit ones; merges nest at most XS_MAX_DEPTH. */
+static node *get_in(xs_loader *l, const node *map, const char *key,
+                    size_t keylen, int depth) {
   int32_t k;
+  node *merge = NULL;
   if (map == NULL || map->kind != N_MAP)
     return NULL;
   for (k = map->first; k >= 0; k = l->nodes[l->nodes[k].next].next) {
     node *kn = N(l, k);
-    if (kn != NULL && kn->kind == N_SCALAR && strcmp(S(l, kn), key) == 0) {
+    if (kn == NULL || kn->kind != N_SCALAR)
+      continue;
+    if (is_merge_key(l, kn)) {
+      merge = N(l, l->nodes[k].next);
+    } else if (is_str(l, kn, key, keylen)) {
       node *v = N(l, l->nodes[k].next);
       return is_null(l, v) ? NULL : v;
     }
   }
+  if (merge == NULL || depth >= XS_MAX_DEPTH)
+    return NULL;
+  if (merge->kind == N_MAP)
+    return get_in(l, merge, key, keylen, depth + 1);
+  if (merge->kind == N_SEQ)
+    for (k = merge->first; k >= 0; k = l->nodes[k].next) {
+      node *v = get_in(l, N(l, k), key, keylen, depth + 1);
+      if (v != NULL)
+        return v;
+    }
   return NULL;
+}
+
+static node *get(xs_loader *l, const node *map, const char *key) {
+  return get_in(l, map, key, strlen(key), 0);
+}
+
+/* ---- duplicate keys and anchors -------------------------------------------
+ */
+
+static uint32_t hash_str(uint32_t h, const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static const char *slot_str(xs_loader *l, const keyslot *k, size_t *len) {
+  if (k->owner == ANCHOR_OWNER) {
+    *len = l->anchors[k->idx].len;
+    return l->strs + l->anchors[k->idx].name;
+  }
+  *len = l->nodes[k->idx].len;
+  return S(l, &l->nodes[k->idx]);
+}
+
+static int keys_grow(xs_loader *l) {
+  size_t size = l->keys == NULL ? 0 : l->keys_mask + 1;
+  size_t nsize = size == 0 ? XS_KEY_TABLE_MIN : size * 2, i;
+  keyslot *nt;
+  if ((l->keys_used + 1) * 2 <= size)
+    return 0;
+  nt = calloc(nsize, sizeof(*nt));
+  if (nt == NULL)
+    return -1;
+  for (i = 0; i < size; i++) {
+    size_t j;
+    if (l->keys[i].gen != l->gen)
+      continue;
+    j = l->keys[i].hash & (nsize - 1);
+    while (nt[j].gen == l->gen)
+      j = (j + 1) & (nsize - 1);
+    nt[j] = l->keys[i];
+  }
+  free(l->keys);
+  l->keys = nt;
+  l->keys_mask = nsize - 1;
+  return 0;
+}
+
+/* Find (owner, s) in the table. If absent, insert idx and return -1;
+ * if present, return the stored idx and, when replace is set, store idx
+ * instead (a redefined anchor). -2 on out of memory. */
+static int32_t keys_put(xs_loader *l, int32_t owner, const char *s, size_t len,
+                        int32_t idx, int replace) {
+  uint32_t h = hash_str(2166136261u ^ (uint32_t)owner, s, len);
+  size_t j;
+  if (keys_grow(l) != 0)
+    return -2;
+  for (j = h & l->keys_mask; l->keys[j].gen == l->gen;
+       j = (j + 1) & l->keys_mask) {
+    keyslot *k = &l->keys[j];
+    size_t klen;
+    const char *ks;
+    if (k->hash != h || k->owner != owner)
+      continue;
+    ks = slot_str(l, k, &klen);
+    if (klen == len && memcmp(ks, s, len) == 0) {
+      int32_t old = k->idx;
+      if (replace)
+        k->idx = idx;
+      return old;
+    }
+  }
+  l->keys[j].gen = l->gen;
+  l->keys[j].hash = h;
+  l->keys[j].owner = owner;
+  l->keys[j].idx = idx;
+  l->keys_used++;
+  return -1;
+}
+
+static void new_document(xs_loader *l) {
+  l->nnodes = l->nstrs = l->nanchors = 0;
+  l->keys_used = 0;
+  l->alias_nodes = 0;
+  if (++l->gen == 0) { /* wrapped: old slots could look live */
+    if (l->keys != NULL)
+      memset(l->keys, 0, (l->keys_mask + 1) * sizeof(*l->keys));
+    l->gen = 1;
+  }
+}
+
+/* ---- YAML events to the tree ----------------------------------------------
+ */
+
+/* libyaml gives reader errors (bad UTF-8, control characters) as a byte
+ * offset; turn it into a 1-based line and column (in characters). */
+static void offset_position(const xs_loader *l, size_t offset, uint32_t *line,
+                            uint32_t *col) {
+  size_t i;
+  *line = 1;
+  *col = 1;
+  if (l->input == NULL)
+    return;
+  if (offset > l->input_len)
+    offset = l->input_len;
+  for (i = 0; i < offset; i++) {
+    unsigned char c = l->input[i];
+    if (c == '\n' ||
+        (c == '\r' && (i + 1 >= l->input_len || l->input[i + 1] != '\n'))) {
+      (*line)++;
+      *col = 1;
+    } else if ((c & 0xc0) != 0x80 && c != '\r') {
+      (*col)++;
+    }
+  }
+}
+
+static void syntax_error(xs_loader *l, const yaml_parser_t *p) {
+  uint32_t line, col;
+  if (p->error == YAML_MEMORY_ERROR) {
+    diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+    return;
+  }
+  if (p->error == YAML_READER_ERROR) {
+    offset_position(l, p->problem_offset, &line, &col);
+    if (p->problem_value >= 0)
+      diag(l, 0, XS_EMANIFEST, line, col, "YAML: %s (0x%02x at byte %zu)",
+           p->problem != NULL ? p->problem : "invalid input",
+           (unsigned)p->problem_value, p->problem_offset);
+    else
+      diag(l, 0, XS_EMANIFEST, line, col, "YAML: %s (at byte %zu)",
+           p->problem != NULL ? p->problem : "invalid input",
+           p->problem_offset);
+    return;
+  }
+  diag(l, 0, XS_EMANIFEST, (uint32_t)p->problem_mark.line + 1,
+       (uint32_t)p->problem_mark.column + 1, "YAML: %s%s%s",
+       p->problem != NULL ? p->problem : "syntax error",
+       p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
+}
+
+static int add_anchor(xs_loader *l, const unsigned char *name, int32_t idx) {
+  anchor *an;
+  int32_t r;
+  if (l->nanchors == l->cap_anchors) {
+    size_t ncap = l->cap_anchors ? l->cap_anchors * 2 : 16;
+    anchor *na = realloc(l->anchors, ncap * sizeof(*na));
+    if (na == NULL)
+      return -1;
+    l->anchors = na;
+    l->cap_anchors = ncap;
+  }
+  an = &l->anchors[l->nanchors];
+  if (add_str(l, (const char *)name, strlen((const char *)name), &an->name) !=
+      0)
+    return -1;
+  an->len = (uint32_t)strlen((const char *)name);
+  an->node = idx;
+  r = keys_put(l, ANCHOR_OWNER, l->strs + an->name, an->len,
+               (int32_t)l->nanchors, 1);
+  if (r == -2)
+    return -1;
+  l->nanchors++;
+  return 0;
+}
+
+static int32_t find_anchor(xs_loader *l, const unsigned char *name) {
+  size_t len = strlen((const char *)name);
+  /* Probe only: a miss inserts nothing that outlives this call. */
+  uint32_t h =
+      hash_str(2166136261u ^ (uint32_t)ANCHOR_OWNER, (const char *)name, len);
+  size_t j;
+  if (l->keys == NULL)
+    return -1;
+  for (j = h & l->keys_mask; l->keys[j].gen == l->gen;
+       j = (j + 1) & l->keys_mask) {
+    const keyslot *k = &l->keys[j];
+    size_t klen;
+    const char *ks;
+    if (k->hash != h || k->owner != ANCHOR_OWNER)
+      continue;
+    ks = slot_str(l, k, &klen);
+    if (klen == len && memcmp(ks, name, len) == 0)
+      return l->anchors[k->idx].node;
+  }
+  return -1;
+}
+
+/* Add child idx to the open container parent; a key of a mapping is checked
+ * for duplicates. Returns 0, or -1 after reporting an error. */
+static int link_child(xs_loader *l, int32_t parent_idx, int32_t idx) {
+  node *parent = &l->nodes[parent_idx];
+  int is_key = parent->kind == N_MAP && parent->count % 2 == 0;
+  uint64_t size;
+  if (parent->last >= 0)
+    l->nodes[parent->last].next = idx;
+  else
+    parent->first = idx;
+  parent->last = idx;
+  parent->count++;
+  size = (uint64_t)parent->size + l->nodes[idx].size;
+  parent->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+  if (is_key) {
+    node *k = N(l, idx);
+    int32_t r;
+    if (k == NULL || k->kind != N_SCALAR)
+      return 0;
+    r = keys_put(l, parent_idx, S(l, k), k->len, (int32_t)(k - l->nodes), 0);
+    if (r == -2) {
+      diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+      return -1;
+    }
+    if (r >= 0) {
+      char quoted[XS_ERROR_MESSAGE_MAX / 2];
+      xs_quote(quoted, sizeof(quoted), S(l, k), k->len);
+      ERR(l, XS_EMANIFEST, &l->nodes[idx], "duplicate key %s", quoted);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int32_t new_alias(xs_loader *l, const yaml_event_t *ev) {
+  const unsigned char *name = ev->data.alias.anchor;
+  int32_t target = find_anchor(l, name), idx;
+  if (target < 0) {
+    diag_at_mark(l, XS_EMANIFEST, &ev->start_mark,
+                 "YAML: unknown alias \"*%s\"", (const char *)name);
+    return -2;
+  }
+  if (!l->nodes[target].done) {
+    diag_at_mark(l, XS_EMANIFEST, &ev->start_mark,
+                 "YAML: alias \"*%s\" refers to a node that contains it "
+                 "(recursive data is not supported)",
+                 (const char *)name);
+    return -2;
+  }
+  l->alias_nodes += l->nodes[target].size;
+  if (l->alias_nodes > XS_MAX_ALIAS_EXPANSION) {
+    diag(l, 0, XS_ELIMIT, (uint32_t)ev->start_mark.line + 1,
+         (uint32_t)ev->start_mark.column + 1,
+         "aliases expand the document by more than %u nodes (limit "
+         "XS_MAX_ALIAS_EXPANSION)",
+         XS_MAX_ALIAS_EXPANSION);
+    return -2;
+  }
+  idx = new_node(l, N_ALIAS, &ev->start_mark);
+  if (idx < 0)
+    return -1;
+  l->nodes[idx].target = target;
+  l->nodes[idx].size = l->nodes[target].size;
+  l->nodes[idx].done = 1;
+  return idx;
 }
 
 /* Parse one document into the node tree. Returns the root index, -1 for an
@@ -173,14 +495,12 @@ static int32_t parse_document(xs_loader *l, yaml_parser_t *p) {
   int32_t root = -1;
   uint64_t alias_uses = 0;
 
-  l->nnodes = l->nstrs = l->nanchors = 0;
+  new_document(l);
   for (;;) {
     int32_t idx = -1;
+    const unsigned char *anchor_name = NULL;
     if (!yaml_parser_parse(p, &ev)) {
-      diag(l, 0, XS_EMANIFEST, (uint32_t)p->problem_mark.line + 1,
-           (uint32_t)p->problem_mark.column + 1, "YAML: %s%s%s",
-           p->problem != NULL ? p->problem : "syntax error",
-           p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
+      syntax_error(l, p);
       return -2;
     }
     switch (ev.type) {
@@ -191,157 +511,88 @@ static int32_t parse_document(xs_loader *l, yaml_parser_t *p) {
       yaml_event_delete(&ev);
       return root;
     case YAML_SCALAR_EVENT:
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT:
-    case YAML_ALIAS_EVENT: {
-      const unsigned char *anchor_name = NULL;
-      if (ev.type == YAML_SCALAR_EVENT) {
-        idx = new_node(l, N_SCALAR, &ev.start_mark);
-        if (idx >= 0) {
-          node *n = &l->nodes[idx];
-          n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-          n->len = ev.data.scalar.length;
-          if (add_str(l, (const char *)ev.data.scalar.value,
-                      ev.data.scalar.length, &n->val) != 0)
-            idx = -1;
-        }
-        anchor_name = ev.data.scalar.anchor;
-      } else if (ev.type == YAML_ALIAS_EVENT) {
-        size_t a;
-        int32_t target = -1;
-        for (a = l->nanchors; a-- > 0;)
-          if (strcmp(l->strs + l->anchors[a].name,
-                     (const char *)ev.data.alias.anchor) == 0) {
-            target = l->anchors[a].node;
-            break;
-          }
-        if (target < 0) {
-          diag(l, 0, XS_EMANIFEST, (uint32_t)ev.start_mark.line + 1,
-               (uint32_t)ev.start_mark.column + 1,
-               "YAML: unknown alias \"*%s\"", ev.data.alias.anchor);
-          yaml_event_delete(&ev);
-          return -2;
-        }
-        if (++alias_uses > XS_MAX_ALIAS_EVENTS) {
-          diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
-               (uint32_t)ev.start_mark.column + 1,
-               "too many alias uses in one document (limit %u)",
-               XS_MAX_ALIAS_EVENTS);
-          yaml_event_delete(&ev);
-          return -2;
-        }
-        idx = new_node(l, N_ALIAS, &ev.start_mark);
-        if (idx >= 0) {
-          l->nodes[idx].target = target;
-          l->nodes[idx].size = l->nodes[target].size;
-        }
+      idx = new_node(l, N_SCALAR, &ev.start_mark);
+      if (idx >= 0) {
+        node *n = &l->nodes[idx];
+        n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        n->done = 1;
+        n->len = (uint32_t)ev.data.scalar.length;
+        if (add_str(l, (const char *)ev.data.scalar.value,
+                    ev.data.scalar.length, &n->val) != 0)
+          idx = -1;
+      }
+      anchor_name = ev.data.scalar.anchor;
+      break;
+    case YAML_ALIAS_EVENT:
+      if (++alias_uses > XS_MAX_ALIAS_EVENTS) {
+        diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
+             (uint32_t)ev.start_mark.column + 1,
+             "too many alias uses in one document (limit %u)",
+             XS_MAX_ALIAS_EVENTS);
+        idx = -2;
       } else {
-        if (depth >= XS_MAX_DEPTH) {
-          diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
-               (uint32_t)ev.start_mark.column + 1,
-               "nesting deeper than %d levels", XS_MAX_DEPTH);
-          yaml_event_delete(&ev);
-          return -2;
-        }
-        idx = new_node(l,
-                       ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ,
-                       &ev.start_mark);
-        anchor_name = ev.type == YAML_MAPPING_START_EVENT
-                          ? ev.data.mapping_start.anchor
-                          : ev.data.sequence_start.anchor;
-      }
-      if (idx < 0) {
-        yaml_event_delete(&ev);
-        diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
-        return -2;
-      }
-      if (anchor_name != NULL) {
-        anchor *an;
-        if (l->nanchors == l->cap_anchors) {
-          size_t ncap = l->cap_anchors ? l->cap_anchors * 2 : 16;
-          anchor *na = realloc(l->anchors, ncap * sizeof(*na));
-          if (na == NULL) {
-            yaml_event_delete(&ev);
-            return -2;
-          }
-          l->anchors = na;
-          l->cap_anchors = ncap;
-        }
-        an = &l->anchors[l->nanchors];
-        if (add_str(l, (const char *)anchor_name,
-                    strlen((const char *)anchor_name), &an->name) != 0) {
-          yaml_event_delete(&ev);
-          return -2;
-        }
-        an->node = idx;
-        l->nanchors++;
-      }
-      /* link into the parent */
-      if (depth > 0) {
-        node *parent = &l->nodes[stack[depth - 1]];
-        if (parent->last >= 0)
-          l->nodes[parent->last].next = idx;
-        else
-          parent->first = idx;
-        parent->last = idx;
-        parent->count++;
-      } else {
-        root = idx;
-      }
-      if (ev.type == YAML_SEQUENCE_START_EVENT ||
-          ev.type == YAML_MAPPING_START_EVENT)
-        stack[depth++] = idx;
-      else if (depth > 0) {
-        node *parent = &l->nodes[stack[depth - 1]];
-        parent->size += l->nodes[idx].size;
-        if (parent->size > XS_MAX_EXPANDED_NODES) {
-          diag(l, 0, XS_ELIMIT, l->nodes[idx].line, l->nodes[idx].col,
-               "document expands to more than %u nodes through aliases",
-               XS_MAX_EXPANDED_NODES);
-          yaml_event_delete(&ev);
-          return -2;
-        }
+        idx = new_alias(l, &ev);
       }
       break;
-    }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+      if (depth >= XS_MAX_DEPTH) {
+        diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
+             (uint32_t)ev.start_mark.column + 1,
+             "nesting deeper than %d levels", XS_MAX_DEPTH);
+        idx = -2;
+        break;
+      }
+      idx = new_node(l, ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ,
+                     &ev.start_mark);
+      anchor_name = ev.type == YAML_MAPPING_START_EVENT
+                        ? ev.data.mapping_start.anchor
+                        : ev.data.sequence_start.anchor;
+      break;
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT: {
-      node *n = &l->nodes[stack[--depth]];
-      if (n->kind == N_MAP) {
-        /* duplicate keys are an error, as the API server's decoder says */
-        int32_t a, b;
-        for (a = n->first; a >= 0; a = l->nodes[l->nodes[a].next].next) {
-          node *ka = N(l, a);
-          if (ka == NULL || ka->kind != N_SCALAR)
-            continue;
-          for (b = l->nodes[l->nodes[a].next].next; b >= 0;
-               b = l->nodes[l->nodes[b].next].next) {
-            node *kb = N(l, b);
-            if (kb != NULL && kb->kind == N_SCALAR && kb->len == ka->len &&
-                memcmp(S(l, ka), S(l, kb), ka->len) == 0) {
-              diag(l, 0, XS_EMANIFEST, l->nodes[b].line, l->nodes[b].col,
-                   "duplicate key \"%s\"", S(l, kb));
-              yaml_event_delete(&ev);
-              return -2;
-            }
-          }
-        }
-      }
-      if (depth > 0) {
-        node *parent = &l->nodes[stack[depth - 1]];
-        parent->size += n->size;
-        if (parent->size > XS_MAX_EXPANDED_NODES) {
-          diag(l, 0, XS_ELIMIT, n->line, n->col,
-               "document expands to more than %u nodes through aliases",
-               XS_MAX_EXPANDED_NODES);
-          yaml_event_delete(&ev);
-          return -2;
-        }
-      }
+      int32_t closed = stack[--depth];
+      l->nodes[closed].done = 1;
+      if (depth > 0 && link_child(l, stack[depth - 1], closed) != 0)
+        idx = -2;
+      else
+        idx = -3; /* nothing more to do for this event */
       break;
     }
     default:
+      idx = -3;
       break;
+    }
+    if (idx == -3) {
+      yaml_event_delete(&ev);
+      continue;
+    }
+    if (idx == -1) {
+      yaml_event_delete(&ev);
+      diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+      return -2;
+    }
+    if (idx == -2 ||
+        (anchor_name != NULL && add_anchor(l, anchor_name, idx) != 0)) {
+      if (idx != -2)
+        diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+      yaml_event_delete(&ev);
+      return -2;
+    }
+    if (ev.type == YAML_SEQUENCE_START_EVENT ||
+        ev.type == YAML_MAPPING_START_EVENT) {
+      /* A container is linked to its parent when it closes, so its
+       * expanded size is known by then. */
+      if (depth == 0)
+        root = idx;
+      stack[depth++] = idx;
+    } else if (depth > 0) {
+      if (link_child(l, stack[depth - 1], idx) != 0) {
+        yaml_event_delete(&ev);
+        return -2;
+      }
+    } else {
+      root = idx;
     }
     yaml_event_delete(&ev);
   }
@@ -387,8 +638,7 @@ static int get_int(xs_loader *l, node *v, const char *path, long *out) {
   }
   if (!v->plain) {
     ERR(l, XS_EMANIFEST, v,
-        "%s: Invalid type: expected integer, got string \"%s\"", path,
-        S(l, v));
+        "%s: Invalid type: expected integer, got string \"%s\"", path, S(l, v));
     return 0;
   }
   s = S(l, v);
@@ -417,7 +667,41 @@ static int get_bool(xs_loader *l, node *v, const char *path, int *out) {
   return 0;
 }
 
-/* ---- objects -------------------------------------------------------------- */
+/* ---- objects ------------------------------------------------------------ */
+
+/* Field paths such as "spec.ports[1].port" are built for every port and
+ * endpoint, so without printf: a + i + b, then (if c) + j + c. */
+static const char *field_path(char *buf, size_t size, const char *a, size_t i,
+                              const char *b, size_t j, const char *c) {
+  const char *parts[3];
+  size_t idx[2], len = 0, p;
+  parts[0] = a;
+  parts[1] = b;
+  parts[2] = c;
+  idx[0] = i;
+  idx[1] = j;
+  for (p = 0; p < 3 && parts[p] != NULL; p++) {
+    size_t n = strlen(parts[p]);
+    char digits[24];
+    size_t nd = 0;
+    if (len + n >= size)
+      break;
+    memcpy(buf + len, parts[p], n);
+    len += n;
+    if (p == 2 || (p == 1 && c == NULL))
+      break;
+    do {
+      digits[nd++] = (char)('0' + idx[p] % 10);
+      idx[p] /= 10;
+    } while (idx[p] > 0);
+    if (len + nd >= size)
+      break;
+    while (nd > 0)
+      buf[len++] = digits[--nd];
+  }
+  buf[len] = '\0';
+  return buf;
+}
 
 typedef struct meta {
   const char *name, *ns;
@@ -440,27 +724,32 @@ static int read_meta(xs_loader *l, node *obj, int namespaced, int dns1035,
   }
   m->name = get_str(l, md, "name", "metadata.name", &m->name_node, &bad);
   if (namespaced)
-    m->ns = get_str(l, md, "namespace", "metadata.namespace", &m->ns_node,
-                    &bad);
+    m->ns =
+        get_str(l, md, "namespace", "metadata.namespace", &m->ns_node, &bad);
   if (bad)
     return 0;
-  if (m->name == NULL || m->name[0] == '\0') {
+  if (m->name == NULL || m->name_node->len == 0) {
     ERR(l, XS_EMANIFEST, md != NULL ? md : obj,
         "metadata.name: Required value: name or generateName is required");
     bad = 1;
-  } else if (dns1035 ? !xs_valid_dns1035_label(m->name, strlen(m->name),
+  } else if (dns1035
+                 ? !xs_valid_dns1035_label(m->name, m->name_node->len,
+                                           "metadata.name", msg, sizeof(msg))
+             : namespaced
+                 /* Endpoints and EndpointSlice names are subdomains */
+                 ? !xs_valid_dns1123_subdomain(m->name, m->name_node->len,
                                                "metadata.name", msg,
                                                sizeof(msg))
-                     : !xs_valid_dns1123_label(m->name, strlen(m->name),
-                                               "metadata.name", !namespaced,
-                                               msg, sizeof(msg))) {
+                 : !xs_valid_dns1123_label(m->name, m->name_node->len,
+                                           "metadata.name", 1, msg,
+                                           sizeof(msg))) {
     ERR(l, XS_EMANIFEST, m->name_node, "%s", msg);
     bad = 1;
   }
   if (namespaced) {
-    if (m->ns == NULL || m->ns[0] == '\0')
+    if (m->ns == NULL || m->ns_node->len == 0)
       m->ns = l->opts.default_namespace;
-    else if (!xs_valid_dns1123_label(m->ns, strlen(m->ns),
+    else if (!xs_valid_dns1123_label(m->ns, m->ns_node->len,
                                      "metadata.namespace", 1, msg,
                                      sizeof(msg))) {
       ERR(l, XS_EMANIFEST, m->ns_node, "%s", msg);
@@ -495,7 +784,7 @@ static void load_service(xs_loader *l, node *obj) {
   node *spec, *n, *ports_n, *type_n, *ann;
   const char *type, *ext, *cip;
   size_t errors_before = l->nerrors;
-  int bad = 0, headless = 0;
+  int bad = 0, headless = 0, external = 0;
   xs_service *stored;
   xs_status st;
   int32_t k;
@@ -512,12 +801,14 @@ static void load_service(xs_loader *l, node *obj) {
   type = get_str(l, spec, "type", "spec.type", &type_n, &bad);
   if (type == NULL || type[0] == '\0')
     type = "ClusterIP";
-  if (strcmp(type, "ExternalName") == 0)
+  /* An unsupported type is reported and checked as a ClusterIP Service,
+   * as the API server's other rules still apply to it. */
+  svc.type = XS_SVC_CLUSTER_IP;
+  if (strcmp(type, "ExternalName") == 0) {
     svc.type = XS_SVC_EXTERNAL;
-  else if (strcmp(type, "ClusterIP") == 0 || strcmp(type, "NodePort") == 0 ||
-           strcmp(type, "LoadBalancer") == 0)
-    svc.type = XS_SVC_CLUSTER_IP;
-  else {
+    external = 1;
+  } else if (strcmp(type, "ClusterIP") != 0 && strcmp(type, "NodePort") != 0 &&
+             strcmp(type, "LoadBalancer") != 0) {
     ERR(l, XS_EMANIFEST, type_n,
         "spec.type: Unsupported value: \"%s\": supported values: "
         "\"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
@@ -562,7 +853,7 @@ static void load_service(xs_loader *l, node *obj) {
         bad = 1;
       }
     }
-    if (svc.type == XS_SVC_EXTERNAL) {
+    if (external) {
       if (nlist > 0) {
         ERR(l, XS_EMANIFEST, list_n[0],
             "spec.clusterIPs: Forbidden: may not be set for ExternalName "
@@ -603,11 +894,12 @@ static void load_service(xs_loader *l, node *obj) {
       svc.nips = (uint8_t)nlist;
     }
   }
-  if (svc.type == XS_SVC_EXTERNAL) {
+  if (external) {
     node *fam = get(l, spec, "ipFamilies");
     node *pol = get(l, spec, "ipFamilyPolicy");
     node *en;
     size_t norm_len;
+    int ext_bad = 0;
     if (fam != NULL && !(fam->kind == N_SEQ && fam->count == 0)) {
       ERR(l, XS_EMANIFEST, fam,
           "spec.ipFamilies: Forbidden: may not be set for ExternalName "
@@ -620,10 +912,12 @@ static void load_service(xs_loader *l, node *obj) {
           "services");
       bad = 1;
     }
-    ext = get_str(l, spec, "externalName", "spec.externalName", &en, &bad);
-    if (!bad || ext != NULL) {
+    ext = get_str(l, spec, "externalName", "spec.externalName", &en, &ext_bad);
+    if (ext_bad) {
+      bad = 1;
+    } else {
       if (!xs_valid_external_name(ext != NULL ? ext : "",
-                                  ext != NULL ? strlen(ext) : 0, &norm_len, msg,
+                                  ext != NULL ? en->len : 0, &norm_len, msg,
                                   sizeof(msg))) {
         ERR(l, XS_EMANIFEST, en != NULL ? en : (spec != NULL ? spec : obj),
             "%s", msg);
@@ -639,8 +933,7 @@ static void load_service(xs_loader *l, node *obj) {
                "answers NXDOMAIN for it (an ExternalName must be a DNS name)",
                ext);
         if (strcmp(norm, "localhost") == 0 ||
-            (norm_len > 10 &&
-             strcmp(norm + norm_len - 10, ".localhost") == 0))
+            (norm_len > 10 && strcmp(norm + norm_len - 10, ".localhost") == 0))
           diag(l, 1, XS_OK, en->line, en->col,
                "spec.externalName: \"%s\" points at the local host: an alias "
                "to localhost can expose local services (CVE-2021-32783)",
@@ -677,7 +970,7 @@ static void load_service(xs_loader *l, node *obj) {
         bad = 1;
         continue;
       }
-      snprintf(path, sizeof(path), "spec.ports[%u].name", i);
+      field_path(path, sizeof(path), "spec.ports[", i, "].name", 0, NULL);
       pname = get_str(l, pn, "name", path, &nm, &bad);
       if (pname != NULL && pname[0] != '\0') {
         if (!xs_valid_dns1123_label(pname, strlen(pname), path, 0, msg,
@@ -696,7 +989,7 @@ static void load_service(xs_loader *l, node *obj) {
         ERR(l, XS_EMANIFEST, pn, "%s: Required value", path);
         bad = 1;
       }
-      snprintf(path, sizeof(path), "spec.ports[%u].port", i);
+      field_path(path, sizeof(path), "spec.ports[", i, "].port", 0, NULL);
       pv = get(l, pn, "port");
       if (pv == NULL) {
         ERR(l, XS_EMANIFEST, pn, "%s: Required value", path);
@@ -710,7 +1003,7 @@ static void load_service(xs_loader *l, node *obj) {
         bad = 1;
       }
       ports[i].port = (uint16_t)port;
-      snprintf(path, sizeof(path), "spec.ports[%u].protocol", i);
+      field_path(path, sizeof(path), "spec.ports[", i, "].protocol", 0, NULL);
       proto = get_str(l, pn, "protocol", path, &nm, &bad);
       if (proto == NULL || strcmp(proto, "TCP") == 0)
         ports[i].proto = XS_PROTO_TCP;
@@ -728,7 +1021,7 @@ static void load_service(xs_loader *l, node *obj) {
     }
     svc.nports = i;
   }
-  if (svc.nports == 0 && svc.type == XS_SVC_CLUSTER_IP && !bad) {
+  if (svc.nports == 0 && svc.type == XS_SVC_CLUSTER_IP) {
     ERR(l, XS_EMANIFEST, spec != NULL ? spec : obj,
         "spec.ports: Required value");
     bad = 1;
@@ -774,7 +1067,7 @@ static void load_service(xs_loader *l, node *obj) {
 
 static void add_endpoint(xs_loader *l, const char *ns, const char *svc,
                          node *ipn, const char *path, const char *hostname,
-                         node *hn, int ready) {
+                         node *hn, const char *host_path, int ready) {
   char msg[XS_ERROR_MESSAGE_MAX];
   xs_endpoint ep;
   xs_status st;
@@ -789,7 +1082,7 @@ static void add_endpoint(xs_loader *l, const char *ns, const char *svc,
     return;
   }
   if (hostname != NULL && hostname[0] != '\0') {
-    if (!xs_valid_dns1123_label(hostname, strlen(hostname), "hostname", 0, msg,
+    if (!xs_valid_dns1123_label(hostname, hn->len, host_path, 0, msg,
                                 sizeof(msg))) {
       ERR(l, XS_EMANIFEST, hn, "%s", msg);
       return;
@@ -806,7 +1099,7 @@ static void load_endpoints(xs_loader *l, node *obj) {
   node *subsets;
   int32_t s, a;
   size_t si = 0;
-  char path[96];
+  char path[96], host_path[96];
   if (!read_meta(l, obj, 1, 0, &m))
     return;
   subsets = get(l, obj, "subsets");
@@ -829,11 +1122,13 @@ static void load_endpoints(xs_loader *l, node *obj) {
         node *addr = N(l, a), *hn = NULL;
         int bad = 0;
         const char *host;
+        snprintf(host_path, sizeof(host_path), "subsets[%zu].%s[%zu].hostname",
+                 si, key, ai);
+        host = get_str(l, addr, "hostname", host_path, &hn, &bad);
         snprintf(path, sizeof(path), "subsets[%zu].%s[%zu].ip", si, key, ai);
-        host = get_str(l, addr, "hostname", "hostname", &hn, &bad);
         if (!bad)
           add_endpoint(l, m.ns, m.name, get(l, addr, "ip"), path, host, hn,
-                       pass == 0);
+                       host_path, pass == 0);
       }
     }
   }
@@ -846,8 +1141,14 @@ static void load_endpoint_slice(xs_loader *l, node *obj) {
   int32_t e, a;
   size_t ei = 0;
   int bad = 0;
-  char path[96];
+  char path[96], host_path[96];
+  const char *type;
+  node *type_n;
   if (!read_meta(l, obj, 1, 0, &m))
+    return;
+  /* FQDN slices carry names, not addresses: nothing for DNS records. */
+  type = get_str(l, obj, "addressType", "addressType", &type_n, &bad);
+  if (bad || (type != NULL && strcmp(type, "FQDN") == 0))
     return;
   labels = get(l, get(l, obj, "metadata"), "labels");
   svc = get_str(l, labels, XS_SERVICE_NAME_LABEL, "metadata.labels", &svc_n,
@@ -862,36 +1163,48 @@ static void load_endpoint_slice(xs_loader *l, node *obj) {
     const char *host;
     int ready = 1;
     size_t ai = 0;
-    host = get_str(l, ep, "hostname", "hostname", &hn, &bad);
+    field_path(host_path, sizeof(host_path), "endpoints[", ei, "].hostname", 0,
+               NULL);
+    host = get_str(l, ep, "hostname", host_path, &hn, &bad);
     cond = get(l, ep, "conditions");
-    snprintf(path, sizeof(path), "endpoints[%zu].conditions.ready", ei);
+    field_path(path, sizeof(path), "endpoints[", ei, "].conditions.ready", 0,
+               NULL);
     if (!get_bool(l, get(l, cond, "ready"), path, &ready) || bad)
       continue;
     addrs = get(l, ep, "addresses");
     if (addrs == NULL || addrs->kind != N_SEQ)
       continue;
     for (a = addrs->first; a >= 0; a = l->nodes[a].next, ai++) {
-      snprintf(path, sizeof(path), "endpoints[%zu].addresses[%zu]", ei, ai);
-      add_endpoint(l, m.ns, svc, N(l, a), path, host, hn, ready);
+      field_path(path, sizeof(path), "endpoints[", ei, "].addresses[", ai, "]");
+      add_endpoint(l, m.ns, svc, N(l, a), path, host, hn, host_path, ready);
     }
   }
 }
 
-static void load_object(xs_loader *l, node *obj, int depth) {
+/* One object, or each item of a List. Items of a typed list (ServiceList
+ * from the API, whose items carry no kind) take the list's kind minus
+ * "List" and its apiVersion. */
+static void load_object(xs_loader *l, node *obj, int depth,
+                        const char *item_kind, const char *item_api) {
   node *kind_n, *api_n;
   const char *kind, *api;
+  size_t kind_len;
   int bad = 0;
   if (obj == NULL || is_null(l, obj))
     return;
   if (obj->kind != N_MAP) {
-    ERR(l, XS_EMANIFEST, obj, "expected a Kubernetes object (a mapping), got %s",
-        type_name(l, obj));
+    ERR(l, XS_EMANIFEST, obj,
+        "expected a Kubernetes object (a mapping), got %s", type_name(l, obj));
     return;
   }
   kind = get_str(l, obj, "kind", "kind", &kind_n, &bad);
   api = get_str(l, obj, "apiVersion", "apiVersion", &api_n, &bad);
   if (bad)
     return;
+  if ((kind == NULL || kind[0] == '\0') && item_kind != NULL)
+    kind = item_kind;
+  if ((api == NULL || api[0] == '\0') && item_api != NULL)
+    api = item_api;
   if (kind == NULL || kind[0] == '\0') {
     ERR(l, XS_EMANIFEST, obj, "Object 'Kind' is missing");
     return;
@@ -900,9 +1213,11 @@ static void load_object(xs_loader *l, node *obj, int depth) {
     ERR(l, XS_EMANIFEST, obj, "Object 'apiVersion' is missing");
     return;
   }
-  if (strlen(kind) >= 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
-      depth == 0) {
+  kind_len = strlen(kind);
+  if (kind_len >= 4 && strcmp(kind + kind_len - 4, "List") == 0 && depth == 0) {
     node *items = get(l, obj, "items");
+    char base[XS_KIND_MAX];
+    const char *ikind = NULL;
     int32_t k;
     if (items == NULL)
       return;
@@ -910,8 +1225,13 @@ static void load_object(xs_loader *l, node *obj, int depth) {
       ERR(l, XS_EMANIFEST, items, "items: Invalid type: expected array");
       return;
     }
+    if (kind_len > 4 && kind_len - 4 < sizeof(base)) {
+      memcpy(base, kind, kind_len - 4);
+      base[kind_len - 4] = '\0';
+      ikind = base;
+    }
     for (k = items->first; k >= 0; k = l->nodes[k].next)
-      load_object(l, N(l, k), depth + 1);
+      load_object(l, N(l, k), depth + 1, ikind, ikind != NULL ? api : NULL);
     return;
   }
   if (strcmp(kind, "Service") == 0 && strcmp(api, "v1") == 0)
@@ -930,7 +1250,8 @@ static void load_object(xs_loader *l, node *obj, int depth) {
     l->snap->skipped++;
 }
 
-/* ---- sources -------------------------------------------------------------- */
+/* ---- sources --------------------------------------------------------------
+ */
 
 xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
   xs_loader *l = calloc(1, sizeof(*l));
@@ -944,8 +1265,8 @@ xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
     l->opts.diag_arg = opts->diag_arg;
   }
   if (!xs_valid_dns1123_label(l->opts.default_namespace,
-                              strlen(l->opts.default_namespace), "namespace",
-                              1, NULL, 0)) {
+                              strlen(l->opts.default_namespace), "namespace", 1,
+                              NULL, 0)) {
     free(l);
     return XS_EINVAL;
   }
@@ -966,6 +1287,7 @@ void xs_loader_free(xs_loader *l) {
   free(l->nodes);
   free(l->strs);
   free(l->anchors);
+  free(l->keys);
   free(l->positions);
   for (i = 0; i < l->nfiles; i++)
     free(l->files[i]);
@@ -1001,19 +1323,22 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
   if (!yaml_parser_initialize(&parser))
     return XS_ENOMEM;
   yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+  l->input = (const unsigned char *)data;
+  l->input_len = len;
   for (;;) {
     int32_t root = parse_document(l, &parser);
     if (root == -3 || root == -2)
       break;
     if (++l->ndocuments > XS_MAX_DOCUMENTS) {
-      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u documents",
-           XS_MAX_DOCUMENTS);
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u documents", XS_MAX_DOCUMENTS);
       break;
     }
     if (root >= 0)
-      load_object(l, N(l, root), 0);
+      load_object(l, N(l, root), 0, NULL, NULL);
   }
   yaml_parser_delete(&parser);
+  l->input = NULL;
+  l->input_len = 0;
   return l->nerrors == before ? XS_OK : l->first.status;
 }
 
@@ -1102,8 +1427,7 @@ xs_status xs_loader_add_path(xs_loader *l, const char *path) {
       continue;
     if (n == XS_MAX_FILES) {
       remember_file(l, path);
-      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u manifest files",
-           XS_MAX_FILES);
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u manifest files", XS_MAX_FILES);
       s = XS_ELIMIT;
       break;
     }
@@ -1156,7 +1480,8 @@ xs_status xs_loader_finish(xs_loader *l, xs_snapshot **out, xs_error *err) {
   return XS_OK;
 }
 
-/* ---- public entry points -------------------------------------------------- */
+/* ---- public entry points --------------------------------------------------
+ */
 
 void xs_load_options_init(xs_load_options *opts) {
   if (opts == NULL)
@@ -1167,11 +1492,10 @@ void xs_load_options_init(xs_load_options *opts) {
 }
 
 static xs_status load(const char *const *paths, size_t npaths, const char *data,
-                      size_t len, const char *name,
-                      const xs_load_options *opts, xs_registry **out,
-                      xs_error *err) {
+                      size_t len, const char *name, const xs_load_options *opts,
+                      xs_registry **out, xs_error *err) {
   xs_loader *l;
-  xs_snapshot *snap;
+  xs_snapshot *snap = NULL;
   xs_status st;
   size_t i;
   if (out == NULL || (paths == NULL && npaths > 0)) {
@@ -1203,8 +1527,8 @@ static xs_status load(const char *const *paths, size_t npaths, const char *data,
 }
 
 xs_status xs_registry_load_paths(const char *const *paths, size_t npaths,
-                                 const xs_load_options *opts,
-                                 xs_registry **out, xs_error *err) {
+                                 const xs_load_options *opts, xs_registry **out,
+                                 xs_error *err) {
   if (paths == NULL || npaths == 0) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0, "no manifest path given");
     return XS_EINVAL;
@@ -1212,8 +1536,7 @@ xs_status xs_registry_load_paths(const char *const *paths, size_t npaths,
   return load(paths, npaths, NULL, 0, NULL, opts, out, err);
 }
 
-xs_status xs_registry_load(const char *path, xs_registry **out,
-                           xs_error *err) {
+xs_status xs_registry_load(const char *path, xs_registry **out, xs_error *err) {
   return xs_registry_load_paths(&path, path != NULL ? 1 : 0, NULL, out, err);
 }
 

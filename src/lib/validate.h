@@ -43,4 +43,9 @@ char *xs_addr_format(const xs_addr *a, char *buf, size_t size);
 /* 1 if s[0..len) parses as an IPv4 dotted quad (as Go's net.ParseIP). */
 int xs_looks_like_ipv4(const char *s, size_t len);
 
+/* Write s[0..len) double-quoted into dst[0..size) as Go's %q does for the
+ * API's "Invalid value" (\" \\ \n \r \t, other control octets and invalid
+ * UTF-8 as \xNN), truncated to fit; returns the length written. */
+size_t xs_quote(char *dst, size_t size, const char *s, size_t len);
+
 #endif
