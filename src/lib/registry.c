@@ -106,8 +106,7 @@ static uint32_t ns_hash_of(const xs_snapshot *s, uint32_t i) {
 }
 
 static uint32_t svc_hash_of(const xs_snapshot *s, uint32_t i) {
-  const xs_service *svc = &s->services[i];
-  return xs_hash_key(svc->ns, strlen(svc->ns), svc->name, svc->name_len);
+  return s->services[i].hash;
 }
 
 static const char *find_namespace(const xs_snapshot *s, const char *ns,
@@ -158,13 +157,15 @@ static size_t find_service_index(const xs_snapshot *s, const char *ns,
                                  size_t ns_len, const char *name,
                                  size_t name_len) {
   size_t j;
+  uint32_t h;
   if (s == NULL || s->table == NULL)
     return (size_t)-1;
-  j = xs_hash_key(ns, ns_len, name, name_len) & s->table_mask;
+  h = xs_hash_key(ns, ns_len, name, name_len);
+  j = h & s->table_mask;
   while (s->table[j] != 0) {
     const xs_service *svc = &s->services[s->table[j] - 1];
-    if (svc->name_len == name_len && name_eq(svc->name, name, name_len) &&
-        name_eq(svc->ns, ns, ns_len))
+    if (svc->hash == h && svc->name_len == name_len && svc->ns_len == ns_len &&
+        xs_ci_eq(svc->name, name, name_len) && xs_ci_eq(svc->ns, ns, ns_len))
       return s->table[j] - 1;
     j = (j + 1) & s->table_mask;
   }
@@ -195,8 +196,12 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   }
   dst = &s->services[s->nservices];
   *dst = *svc;
+  if (ns_len > 255)
+    return XS_EINVAL;
   dst->ns = ns;
+  dst->ns_len = (uint8_t)ns_len;
   dst->name_len = (uint8_t)name_len;
+  dst->hash = xs_hash_key(ns, ns_len, svc->name, name_len);
   dst->name = xs_arena_strndup(&s->arena, svc->name, name_len);
   dst->endpoints = NULL;
   dst->nendpoints = 0;
@@ -235,7 +240,7 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   } else {
     dst->ports = NULL;
   }
-  j = xs_hash_key(ns, ns_len, dst->name, name_len) & s->table_mask;
+  j = dst->hash & s->table_mask;
   while (s->table[j] != 0)
     j = (j + 1) & s->table_mask;
   s->table[j] = (uint32_t)++s->nservices;

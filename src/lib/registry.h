@@ -50,6 +50,8 @@ typedef struct xs_service {
   uint16_t nports;
   uint8_t name_len;
   uint8_t ext_len; /* strlen(external_name) */
+  uint8_t ns_len;  /* strlen(ns) */
+  uint32_t hash;   /* xs_hash_key(ns, name), compared before any string */
   uint8_t type;    /* xs_svc_type */
   uint8_t ip_like; /* external_name parses as IPv4 */
   uint8_t tolerate_unready;
