@@ -17,7 +17,7 @@ run cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXSVC_SANITIZE=address \
     -DXSVC_BUILD_BENCH=OFF >/dev/null
 run cmake --build build-asan -j"$jobs" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -LE bench
+  run ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -LE 'bench|install'
 
 run cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DXSVC_SANITIZE=thread \
     -DXSVC_BUILD_BENCH=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null

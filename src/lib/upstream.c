@@ -389,9 +389,10 @@ static void drive(ares_channel ch, pending *a, pending *b) {
     int timeout_ms;
     for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
       short ev = 0;
-      if (ARES_GETSOCK_READABLE(bits, i))
+      /* c-ares's macros shift a signed 1 into the sign bit for i = 15 */
+      if (((unsigned)bits >> i) & 1u)
         ev |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(bits, i))
+      if (((unsigned)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
         ev |= POLLOUT;
       if (ev == 0)
         continue;
