@@ -1,6 +1,7 @@
 /* The registry built in code: validation as the loader does it, nothing
  * changed on failure, atomic snapshots under concurrent readers. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,12 +271,12 @@ static void test_registry_many_services_grow_tables(void **s) {
 /* Readers grab snapshots while a writer repoints a service: every snapshot
  * is whole (one of the published values, never torn). */
 static xs_registry *shared;
-static volatile int stop_readers;
+static atomic_int stop_readers;
 
 static void *reader(void *arg) {
   long bad = 0;
   (void)arg;
-  while (!stop_readers) {
+  while (!atomic_load(&stop_readers)) {
     xs_snapshot *snap = xs_registry_snapshot(shared);
     const xs_service *svc = xs_snapshot_find(snap, "prod", 4, "db", 2);
     if (svc == NULL || strncmp(svc->external_name, "v", 1) != 0 ||
@@ -296,14 +297,14 @@ static void test_registry_concurrent_readers_see_whole_snapshots(void **s) {
   must(xs_registry_add_external(shared, "prod", "db", "v0.example.com", &err));
   must(
       xs_registry_add_external(shared, "prod", "other", "o.example.com", &err));
-  stop_readers = 0;
+  atomic_store(&stop_readers, 0);
   for (int i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&t[i], NULL, reader, NULL), 0);
   for (int i = 1; i <= 500; i++) {
     snprintf(target, sizeof(target), "v%d.example.com", i);
     must(xs_registry_set_external(shared, "prod", "db", target, &err));
   }
-  stop_readers = 1;
+  atomic_store(&stop_readers, 1);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(pthread_join(t[i], &bad), 0);
     assert_int_equal((long)bad, 0);
