@@ -791,6 +791,54 @@ static void test_load_huge_scalar_within_file_limit_accepted(void **s) {
   free(y);
 }
 
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) +
+         (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Duplicate-key and anchor lookups are hashed: a mapping with 300,000 keys
+ * (45 billion comparisons if checked pairwise) and 10,000 aliases among
+ * 100,000 anchors load in linear time. The bound is loose enough for
+ * valgrind. */
+static void test_load_many_keys_and_anchors_linear_time(void **s) {
+  size_t nkeys = 300000, nanchors = 100000, i;
+  char *y = malloc(nkeys * 16 + nanchors * 24 + XS_MAX_ALIAS_EVENTS * 16);
+  char *p = y;
+  struct timespec t0;
+  xs_registry *reg;
+  xs_error err;
+  (void)s;
+  p += sprintf(p, "apiVersion: v1\nkind: ConfigMap\ndata:\n");
+  for (i = 0; i < nkeys; i++)
+    p += sprintf(p, "  k%zu: v\n", i);
+  p += sprintf(p, "anchors:\n");
+  for (i = 0; i < nanchors; i++)
+    p += sprintf(p, "  - &a%zu x\n", i);
+  p += sprintf(p, "aliases: [");
+  for (i = 0; i < XS_MAX_ALIAS_EVENTS; i++)
+    p += sprintf(p, "*a%zu,", i * 7 % nanchors);
+  strcpy(p, "]\n");
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(load_text(y, &reg, &err), XS_OK);
+  assert_true(seconds_since(&t0) < 20.0);
+  assert_int_equal(xs_registry_skipped_count(reg), 1);
+  xs_registry_free(reg);
+  free(y);
+}
+
+static void test_load_bad_endpoint_hostname_rejected_with_path(void **s) {
+  (void)s;
+  expect_error(
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+      "metadata: {name: s, labels: {kubernetes.io/service-name: x}}\n"
+      "addressType: IPv4\n"
+      "endpoints:\n- addresses: [10.0.0.1]\n  hostname: Pet_0\n",
+      XS_EMANIFEST, 7, 13,
+      "endpoints[0].hostname: Invalid value: \"Pet_0\": " DNS1123_LABEL);
+}
+
 /* ---- files and directories ------------------------------------------------
  */
 
@@ -973,6 +1021,8 @@ int main(void) {
       cmocka_unit_test(test_load_recursive_alias_rejected),
       cmocka_unit_test(test_load_deep_nesting_limit),
       cmocka_unit_test(test_load_huge_scalar_within_file_limit_accepted),
+      cmocka_unit_test(test_load_many_keys_and_anchors_linear_time),
+      cmocka_unit_test(test_load_bad_endpoint_hostname_rejected_with_path),
       cmocka_unit_test(
           test_load_directory_reads_yaml_yml_json_only_not_hidden_or_nested),
       cmocka_unit_test(test_load_directory_files_in_bytewise_sorted_order),
