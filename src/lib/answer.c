@@ -330,6 +330,28 @@ static int in_chain(const xs_answer *a, const char *name, size_t len) {
   return 0;
 }
 
+/* A CNAME link owner -> target, TTL T: always in the chain the library
+ * reports (while it has room), and in ANSWER when in_answer. */
+static xs_status add_link(qctx *c, const char *owner, const char *target,
+                          int in_answer) {
+  xs_answer *a = c->ans;
+  xs_rr link;
+  memset(&link, 0, sizeof(link));
+  link.owner = owner;
+  link.type = XS_T_CNAME;
+  link.ttl = c->cfg->ttl;
+  link.target = target;
+  if (in_answer) {
+    xs_rr *rr = add_answer(a);
+    if (rr == NULL)
+      return XS_ENOMEM;
+    *rr = link;
+  }
+  if (a->nchain < XS_MAX_CHAIN)
+    a->chain[a->nchain++] = link;
+  return XS_OK;
+}
+
 static xs_status lookup(qctx *c, const char *owner, const char *name,
                         size_t len, uint16_t qtype, int *chased);
 
@@ -340,7 +362,6 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
   xs_answer *a = c->ans;
   size_t tlen = svc->ext_len, mark;
   const char *target;
-  xs_rr *rr;
   xs_status st;
   int strict = c->cfg->mode == XS_MODE_STRICT, sub_chased = 0;
 
@@ -356,18 +377,8 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
   if (qtype != XS_T_CNAME && !strict && qtype != XS_T_A && qtype != XS_T_AAAA)
     return XS_ENODATA; /* CoreDNS: SRV/TXT/MX/SOA/other give NODATA */
   target = svc->external_fqdn;
-  if (qtype == XS_T_CNAME) { /* never chased */
-    rr = add_answer(a);
-    if (rr == NULL)
-      return XS_ENOMEM;
-    rr->owner = owner;
-    rr->type = XS_T_CNAME;
-    rr->ttl = c->cfg->ttl;
-    rr->target = target;
-    if (a->nchain < XS_MAX_CHAIN)
-      a->chain[a->nchain++] = *rr;
-    return XS_OK;
-  }
+  if (qtype == XS_T_CNAME) /* never chased */
+    return add_link(c, owner, target, 1);
   /* Loop guards: a target equal to (or below) the name, or already in the
    * chain, or a chain at its length limit. */
   if (a->nchain >= XS_MAX_CHAIN)
@@ -375,23 +386,12 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
   if (xs_name_in_zone(svc->external_name, tlen, name, len) ||
       in_chain(a, svc->external_name, tlen)) {
     /* The library shows the link that closes the loop; DNS answers drop it. */
-    xs_rr *link = &a->chain[a->nchain++];
-    memset(link, 0, sizeof(*link));
-    link->owner = owner;
-    link->type = XS_T_CNAME;
-    link->ttl = c->cfg->ttl;
-    link->target = target;
+    add_link(c, owner, target, 0);
     return XS_ELOOP;
   }
   mark = a->nanswer;
-  rr = add_answer(a);
-  if (rr == NULL)
-    return XS_ENOMEM;
-  rr->owner = owner;
-  rr->type = XS_T_CNAME;
-  rr->ttl = c->cfg->ttl;
-  rr->target = target;
-  a->chain[a->nchain++] = *rr;
+  if ((st = add_link(c, owner, target, 1)) != XS_OK)
+    return st;
   if (!xs_name_in_zone(svc->external_name, tlen, c->cfg->zone,
                        c->cfg->zone_len)) {
     a->external_target = target;

@@ -636,27 +636,6 @@ static xs_status check_external(const char *external_name, char *norm,
   return XS_OK;
 }
 
-xs_status xs_registry_add_external(xs_registry *reg, const char *ns,
-                                   const char *name, const char *external_name,
-                                   xs_error *err) {
-  add_svc_arg a;
-  char norm[XS_MAX_NAME + 2];
-  int ip_like;
-  xs_status st;
-  if (reg == NULL)
-    return XS_EINVAL;
-  if ((st = check_meta(ns, name, err)) != XS_OK ||
-      (st = check_external(external_name, norm, &ip_like, err)) != XS_OK)
-    return st;
-  memset(&a, 0, sizeof(a));
-  a.svc.ns = ns;
-  a.svc.name = name;
-  a.svc.type = XS_SVC_EXTERNAL;
-  a.svc.external_name = norm;
-  a.svc.ip_like = (uint8_t)ip_like;
-  return registry_change(reg, NULL, NULL, apply_add_service, &a, err);
-}
-
 static xs_status apply_set_external(xs_snapshot *next, const xs_snapshot *cur,
                                     void *arg, xs_error *err) {
   add_svc_arg *a = arg;
@@ -675,9 +654,10 @@ static xs_status apply_set_external(xs_snapshot *next, const xs_snapshot *cur,
   return apply_add_service(next, cur, &b, err);
 }
 
-xs_status xs_registry_set_external(xs_registry *reg, const char *ns,
-                                   const char *name, const char *external_name,
-                                   xs_error *err) {
+/* Add (replace = 0) or repoint (replace = 1) an ExternalName service. */
+static xs_status put_external(xs_registry *reg, const char *ns,
+                              const char *name, const char *external_name,
+                              int replace, xs_error *err) {
   add_svc_arg a;
   char norm[XS_MAX_NAME + 2];
   int ip_like;
@@ -690,9 +670,24 @@ xs_status xs_registry_set_external(xs_registry *reg, const char *ns,
   memset(&a, 0, sizeof(a));
   a.svc.ns = ns;
   a.svc.name = name;
+  a.svc.type = XS_SVC_EXTERNAL;
   a.svc.external_name = norm;
   a.svc.ip_like = (uint8_t)ip_like;
-  return registry_change(reg, ns, name, apply_set_external, &a, err);
+  if (replace)
+    return registry_change(reg, ns, name, apply_set_external, &a, err);
+  return registry_change(reg, NULL, NULL, apply_add_service, &a, err);
+}
+
+xs_status xs_registry_add_external(xs_registry *reg, const char *ns,
+                                   const char *name, const char *external_name,
+                                   xs_error *err) {
+  return put_external(reg, ns, name, external_name, 0, err);
+}
+
+xs_status xs_registry_set_external(xs_registry *reg, const char *ns,
+                                   const char *name, const char *external_name,
+                                   xs_error *err) {
+  return put_external(reg, ns, name, external_name, 1, err);
 }
 
 xs_status xs_registry_add_cluster_ip(xs_registry *reg, const char *ns,

@@ -572,7 +572,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     /* An upstream failure ends the walk (as glibc stops on REFUSED) but
      * does not hide an earlier candidate that matched an alias or looped. */
     stop = cur->status == XS_OK || upstream_error(cur->status);
-    w = cur->status == XS_OK ? 100
+    w = cur->status == XS_OK          ? 100
         : upstream_error(cur->status) ? 3
                                       : weight_of(cur);
     if (w > best_weight) {
