@@ -120,7 +120,8 @@ static int write_file(const char *path, size_t n, gen_mix mix, long *bytes) {
 }
 
 int main(int argc, char **argv) {
-  const char *dir = "/tmp";
+  const char *dir = NULL;
+  char tmpdir[] = "/tmp/bench-load.XXXXXX";
   int runs = 5, i;
   size_t sizes[8], nsizes = 0, k;
   double per_svc[8];
@@ -143,6 +144,11 @@ int main(int argc, char **argv) {
   }
   if (runs < 1)
     runs = 1;
+  /* A private directory: nothing else may remove the files mid-run. */
+  if (dir == NULL && (dir = mkdtemp(tmpdir)) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
 
   printf("%-9s %-9s %8s %10s %10s %7s %10s %10s\n", "services", "mix",
          "file_MB", "parse_ms", "load_ms", "ratio", "ns/svc", "heap_B/svc");
@@ -180,6 +186,8 @@ int main(int argc, char **argv) {
       unlink(path);
     }
   }
+  if (dir == tmpdir)
+    rmdir(tmpdir);
   if (nsizes >= 2)
     printf("growth: load ns/service at %zu / at %zu = %.2f (1.00 = linear)\n",
            sizes[nsizes - 1], sizes[0], per_svc[nsizes - 1] / per_svc[0]);
