@@ -1342,41 +1342,60 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
   return l->nerrors == before ? XS_OK : l->first.status;
 }
 
+/* Read one file in a single buffer and parse it. Only regular files are
+ * read (O_NONBLOCK so a FIFO named on the command line cannot hang us);
+ * the size is checked with fstat before anything is allocated. */
 static xs_status add_file(xs_loader *l, const char *path) {
   struct stat st;
-  char *buf;
+  char *buf = NULL;
   size_t got = 0;
   xs_status s;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0 || fstat(fd, &st) != 0) {
+    s = XS_EIO;
     remember_file(l, path);
-    diag(l, 0, XS_EIO, 0, 0, "cannot read: %s", strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return XS_EIO;
+    diag(l, 0, s, 0, 0, "cannot read: %s", strerror(errno));
+    goto done;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    s = XS_EIO;
+    remember_file(l, path);
+    diag(l, 0, s, 0, 0, "cannot read: not a regular file");
+    goto done;
   }
   if ((uint64_t)st.st_size > XS_MAX_FILE_SIZE) {
-    close(fd);
+    s = XS_ELIMIT;
     remember_file(l, path);
-    diag(l, 0, XS_ELIMIT, 0, 0, "file is larger than %u bytes",
-         XS_MAX_FILE_SIZE);
-    return XS_ELIMIT;
+    diag(l, 0, s, 0, 0, "file is larger than %u bytes", XS_MAX_FILE_SIZE);
+    goto done;
   }
   buf = malloc((size_t)st.st_size + 1);
   if (buf == NULL) {
-    close(fd);
-    return XS_ENOMEM;
+    s = XS_ENOMEM;
+    remember_file(l, path);
+    diag(l, 0, s, 0, 0, "out of memory");
+    goto done;
   }
   while (got < (size_t)st.st_size) {
     ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
-      break;
+    if (n < 0) {
+      s = XS_EIO;
+      remember_file(l, path);
+      diag(l, 0, s, 0, 0, "cannot read: %s", strerror(errno));
+      goto done;
+    }
+    if (n == 0)
+      break; /* the file shrank: parse what is there */
     got += (size_t)n;
   }
   close(fd);
+  fd = -1;
   s = xs_loader_add_buffer(l, buf, got, path);
+done:
+  if (fd >= 0)
+    close(fd);
   free(buf);
   return s;
 }

@@ -3,6 +3,7 @@
  * directory handling, and hostile YAML (alias bombs, deep nesting, huge
  * scalars, bad UTF-8, tabs, duplicate keys, wrong types). */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -968,6 +969,22 @@ static void test_load_file_over_size_limit_refused_before_reading(void **s) {
   unlink(path);
 }
 
+static void test_load_fifo_path_refused_without_blocking(void **s) {
+  char dir[] = "/tmp/xsvc-test-fifo-XXXXXX", path[64];
+  const char *p = path;
+  xs_registry *reg;
+  xs_error err;
+  (void)s;
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/pipe.yaml", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  assert_int_equal(load_paths(&p, 1, &reg, &err), XS_EIO);
+  assert_string_equal(err.message, "cannot read: not a regular file");
+  assert_string_equal(err.file, path);
+  unlink(path);
+  rmdir(dir);
+}
+
 static void test_load_bad_arguments_einval(void **s) {
   xs_registry *reg = UNTOUCHED;
   xs_error err;
@@ -1044,6 +1061,7 @@ int main(void) {
       cmocka_unit_test(test_load_several_paths_duplicate_across_files),
       cmocka_unit_test(test_load_missing_path_io_error),
       cmocka_unit_test(test_load_file_over_size_limit_refused_before_reading),
+      cmocka_unit_test(test_load_fifo_path_refused_without_blocking),
       cmocka_unit_test(test_load_bad_arguments_einval),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
