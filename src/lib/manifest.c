@@ -25,13 +25,15 @@
 #define XS_SERVICE_NAME_LABEL "kubernetes.io/service-name"
 #define XS_KEY_TABLE_MIN 256 /* initial slots of the key/anchor table */
 #define XS_KIND_MAX 128      /* longest kind a typed List passes to items */
+#define XS_SMALL_MAP 8 /* keys checked pairwise before the table is used */
 
 enum { N_SCALAR, N_MAP, N_SEQ, N_ALIAS };
 
 typedef struct node {
   uint8_t kind;
-  uint8_t plain; /* scalar was unquoted */
-  uint8_t done;  /* complete: an alias may refer to it */
+  uint8_t plain;  /* scalar was unquoted */
+  uint8_t done;   /* complete: an alias may refer to it */
+  uint8_t hashed; /* mapping whose keys are in the key table */
   uint32_t line, col;
   uint32_t val, len;   /* scalar: offset/length in strs */
   int32_t first, last; /* children (map: key, value, key, value ...) */
@@ -435,10 +437,33 @@ static int link_child(xs_loader *l, int32_t parent_idx, int32_t idx) {
   parent->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
   if (is_key) {
     node *k = N(l, idx);
-    int32_t r;
+    int32_t r = -1, c;
     if (k == NULL || k->kind != N_SCALAR)
       return 0;
-    r = keys_put(l, parent_idx, S(l, k), k->len, (int32_t)(k - l->nodes), 0);
+    /* Most mappings are small: compare with the earlier keys directly and
+     * move a mapping to the hash table once it grows. */
+    if (!parent->hashed && parent->count / 2 <= XS_SMALL_MAP) {
+      for (c = parent->first; c != idx && r < 0;
+           c = l->nodes[l->nodes[c].next].next) {
+        const node *kc = N(l, c);
+        if (kc != NULL && is_str(l, kc, S(l, k), k->len))
+          r = c;
+      }
+    } else {
+      if (!parent->hashed) {
+        for (c = parent->first; c != idx; c = l->nodes[l->nodes[c].next].next) {
+          const node *kc = N(l, c);
+          if (kc != NULL && kc->kind == N_SCALAR &&
+              keys_put(l, parent_idx, S(l, kc), kc->len,
+                       (int32_t)(kc - l->nodes), 0) == -2) {
+            diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
+            return -1;
+          }
+        }
+        parent->hashed = 1;
+      }
+      r = keys_put(l, parent_idx, S(l, k), k->len, (int32_t)(k - l->nodes), 0);
+    }
     if (r == -2) {
       diag(l, 0, XS_ENOMEM, 0, 0, "out of memory");
       return -1;

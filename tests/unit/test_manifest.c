@@ -698,6 +698,10 @@ static void test_load_duplicate_key_rejected_at_second_key(void **s) {
   expect_error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
                "spec:\n  ports:\n  - port: 80\n    port: 81\n",
                XS_EMANIFEST, 7, 5, "duplicate key \"port\"");
+  /* a mapping past the pairwise-check size: found through the table */
+  expect_error("data:\n  k0: 0\n  k1: 1\n  k2: 2\n  k3: 3\n  k4: 4\n  k5: 5\n"
+               "  k6: 6\n  k7: 7\n  k8: 8\n  k9: 9\n  \"k3\": again\n",
+               XS_EMANIFEST, 12, 3, "duplicate key \"k3\"");
 }
 
 static void test_load_alias_bomb_fails_fast_with_limit(void **s) {
