@@ -423,11 +423,20 @@ static ares_ssize_t sock_recvfrom(ares_socket_t s, void *data, size_t size,
 static ares_ssize_t sock_sendv(ares_socket_t s, const struct iovec *iov,
                                int iovcnt, void *arg) {
   struct msghdr msg;
+  ssize_t n;
   (void)arg;
   memset(&msg, 0, sizeof(msg));
   msg.msg_iov = (struct iovec *)iov;
   msg.msg_iovlen = (size_t)iovcnt;
-  return sendmsg(s, &msg, MSG_NOSIGNAL); /* a closed TCP peer: no SIGPIPE */
+  n = sendmsg(s, &msg, MSG_NOSIGNAL); /* a closed TCP peer: no SIGPIPE */
+  /* On a connected UDP socket this is the ICMP error of an earlier
+   * datagram (the A query's, when AAAA follows), and this one was not sent.
+   * Send it: its own error then reaches c-ares on the read side, which fails
+   * over every query on the socket, instead of leaving the earlier query to
+   * time out. */
+  if (n < 0 && errno == ECONNREFUSED)
+    n = sendmsg(s, &msg, MSG_NOSIGNAL);
+  return n;
 }
 
 static const struct ares_socket_functions socket_functions = {

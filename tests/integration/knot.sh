@@ -1,10 +1,22 @@
-# Start and stop Knot DNS (Debian's knotd) on a free 127.0.0.1 port as a
-# stand-in for the internet's DNS. Source this file, then:
-#   knot_start DIR   writes zones and config into DIR, starts knotd, waits
-#                    until it answers; sets KNOT_PORT and KNOT_PID
-#   knot_stop        stops it (by pid) and waits for it to exit
-# Zones: example.com (my.database A+AAAA 300, v4only A 60, alias CNAME 120)
-# and httpbin.org (A 127.0.0.1). Only loopback is ever used.
+# Knot DNS (Debian's knotd) on a free 127.0.0.1 port as a stand-in for the
+# internet's DNS. Source this file, then:
+#   knot_write DIR PORT  writes the zones and knot.conf (listening on
+#                        127.0.0.1@PORT) into DIR; for callers that run
+#                        knotd themselves (tests/integration/*.c)
+#   knot_start DIR       knot_write with a free port, starts knotd in the
+#                        background, waits until it answers (retrying with
+#                        another port if it does not); sets KNOT_PORT and
+#                        KNOT_PID
+#   knot_stop            stops it by pid and waits for it to exit
+# Zones:
+#   example.com   my.database A 192.0.2.10 + AAAA 2001:db8::10 (TTL 300),
+#                 v4only A 192.0.2.20 (TTL 60, no AAAA), alias CNAME
+#                 my.database (TTL 120), loop-a/loop-b CNAMEs to each other;
+#                 negative answers carry SOA MINIMUM 60
+#   httpbin.org   A 127.0.0.1 (the seed walkthrough's alias target)
+#   broken.example  a zone whose file does not load: SERVFAIL
+# Names outside these zones are REFUSED (Knot is authoritative only).
+# Only loopback is ever used; knotd runs as the calling user (no `user:`).
 
 knot_free_port() {
   python3 -c 'import socket
@@ -12,8 +24,8 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-knot_start() {
-  local dir=$1 tries
+knot_write() {
+  local dir=$1 port=$2
   mkdir -p "$dir"
   cat > "$dir/example.com.zone" <<'ZONE'
 $ORIGIN example.com.
@@ -25,6 +37,8 @@ my.database 300 IN A 192.0.2.10
 my.database 300 IN AAAA 2001:db8::10
 v4only 60 IN A 192.0.2.20
 alias 120 IN CNAME my.database.example.com.
+loop-a 60 IN CNAME loop-b.example.com.
+loop-b 60 IN CNAME loop-a.example.com.
 ZONE
   cat > "$dir/httpbin.org.zone" <<'ZONE'
 $ORIGIN httpbin.org.
@@ -34,11 +48,14 @@ $TTL 3600
 ns IN A 127.0.0.1
 @ 60 IN A 127.0.0.1
 ZONE
-  for tries in 1 2 3 4 5; do
-    KNOT_PORT=$(knot_free_port)
-    cat > "$dir/knot.conf" <<CONF
+  cat > "$dir/broken.example.zone" <<'ZONE'
+$ORIGIN broken.example.
+@ IN SOA ns hostmaster 1 7200 1800 86400 60
+this line is not a record
+ZONE
+  cat > "$dir/knot.conf" <<CONF
 server:
-    listen: 127.0.0.1@$KNOT_PORT
+    listen: 127.0.0.1@$port
     rundir: $dir
 database:
     storage: $dir
@@ -55,19 +72,35 @@ zone:
     file: example.com.zone
   - domain: httpbin.org
     file: httpbin.org.zone
+  - domain: broken.example
+    file: broken.example.zone
 CONF
+}
+
+knot_ready() {
+  kdig @127.0.0.1 -p "$1" +timeout=1 +retry=0 +short \
+    my.database.example.com A 2>/dev/null | grep -q 192.0.2.10
+}
+
+knot_start() {
+  local dir=$1 tries
+  for tries in 1 2 3 4 5; do
+    KNOT_PORT=$(knot_free_port)
+    knot_write "$dir" "$KNOT_PORT"
     rm -f "$dir/knot.pid"
     knotd -c "$dir/knot.conf" -d >/dev/null 2>&1 || continue
     for _ in $(seq 1 50); do
-      if kdig @127.0.0.1 -p "$KNOT_PORT" +timeout=1 +retry=0 +short \
-          my.database.example.com A 2>/dev/null | grep -q 192.0.2.10; then
+      if knot_ready "$KNOT_PORT"; then
         KNOT_PID=$(cat "$dir/knot.pid")
         export KNOT_PORT KNOT_PID
         return 0
       fi
       sleep 0.1
     done
-    [ -f "$dir/knot.pid" ] && kill "$(cat "$dir/knot.pid")" 2>/dev/null
+    if [ -f "$dir/knot.pid" ]; then
+      KNOT_PID=$(cat "$dir/knot.pid")
+      knot_stop
+    fi
   done
   echo "knot_start: knotd did not come up (see $dir/knot.log)" >&2
   return 1
@@ -80,5 +113,6 @@ knot_stop() {
     kill -0 "$KNOT_PID" 2>/dev/null || break
     sleep 0.1
   done
+  kill -9 "$KNOT_PID" 2>/dev/null || true
   KNOT_PID=
 }

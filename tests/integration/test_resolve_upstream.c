@@ -1,0 +1,662 @@
+/* Upstream resolution against real servers on 127.0.0.1 only:
+ *  - Knot DNS (an independent, authoritative server; zones written by
+ *    tests/integration/knot.sh), run by this test as a child on a free port
+ *    and always stopped (group teardown, atexit, and PR_SET_PDEATHSIG should
+ *    the test die);
+ *  - a scripted UDP responder thread for rcodes and silence.
+ * Both xs_upstream (private) and the public API (xs_resolve) are used. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "upstream.h"
+#include "xsvc.h"
+
+/* ---- Knot DNS ------------------------------------------------------------
+ */
+
+static char workdir[256];
+static pid_t knot_pid = -1;
+static int knot_port;
+static char knot_server[64]; /* "127.0.0.1:PORT" */
+
+/* A free 127.0.0.1 port (UDP and TCP both bindable), released for knotd. */
+static int free_port(void) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+  int port = -1;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+      getsockname(u, (struct sockaddr *)&a, &len) == 0 &&
+      bind(t, (struct sockaddr *)&a, sizeof(a)) == 0)
+    port = ntohs(a.sin_port);
+  if (u >= 0)
+    close(u);
+  if (t >= 0)
+    close(t);
+  return port;
+}
+
+static int run_shell(const char *fmt, ...) {
+  char cmd[1024];
+  va_list ap;
+  int rc;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  rc = system(cmd);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void knot_stop(void) {
+  int i;
+  if (knot_pid > 0) {
+    kill(knot_pid, SIGTERM);
+    for (i = 0; i < 100; i++) {
+      if (waitpid(knot_pid, NULL, WNOHANG) == knot_pid)
+        break;
+      usleep(50000);
+    }
+    if (i == 100) {
+      kill(knot_pid, SIGKILL);
+      waitpid(knot_pid, NULL, 0);
+    }
+    knot_pid = -1;
+  }
+  if (workdir[0] != '\0') {
+    nftw(workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    workdir[0] = '\0';
+  }
+}
+
+static pid_t spawn_knotd(const char *conf) {
+  pid_t parent = getpid(), pid = fork();
+  if (pid != 0)
+    return pid;
+  /* Die with the test, even if it is killed. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent)
+    _exit(127);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+  }
+  execlp("knotd", "knotd", "-c", conf, (char *)NULL);
+  _exit(127);
+}
+
+static int knot_start(void **state) {
+  char dns[300], conf[320];
+  int tries, i;
+  (void)state;
+  if (run_shell("command -v knotd >/dev/null && command -v kdig >/dev/null") !=
+      0) {
+    fprintf(stderr, "knotd/kdig not installed (Debian: knot, knot-dnsutils)\n");
+    return -1;
+  }
+  snprintf(workdir, sizeof(workdir), "/tmp/xsvc-knot-XXXXXX");
+  if (mkdtemp(workdir) == NULL) {
+    workdir[0] = '\0';
+    return -1;
+  }
+  atexit(knot_stop);
+  snprintf(dns, sizeof(dns), "%s/dns", workdir);
+  snprintf(conf, sizeof(conf), "%s/knot.conf", dns);
+  for (tries = 0; tries < 5; tries++) {
+    knot_port = free_port();
+    if (knot_port < 0 || run_shell(". '%s' && knot_write '%s' %d", XSVC_KNOT_SH,
+                                   dns, knot_port) != 0)
+      continue;
+    knot_pid = spawn_knotd(conf);
+    if (knot_pid < 0)
+      return -1;
+    for (i = 0; i < 50; i++) {
+      if (waitpid(knot_pid, NULL, WNOHANG) == knot_pid) {
+        knot_pid = -1; /* exited: the port was taken meanwhile? */
+        break;
+      }
+      if (run_shell(". '%s' && knot_ready %d", XSVC_KNOT_SH, knot_port) == 0) {
+        snprintf(knot_server, sizeof(knot_server), "127.0.0.1:%d", knot_port);
+        return 0;
+      }
+      usleep(100000);
+    }
+    if (knot_pid > 0) {
+      kill(knot_pid, SIGKILL);
+      waitpid(knot_pid, NULL, 0);
+      knot_pid = -1;
+    }
+  }
+  fprintf(stderr, "knotd did not come up; see %s/knot.log\n", dns);
+  return -1;
+}
+
+static int knot_teardown(void **state) {
+  (void)state;
+  knot_stop();
+  return 0;
+}
+
+/* ---- scripted responder ---------------------------------------------------
+ * Echoes each query back as a reply with a fixed rcode, or stays silent. */
+
+typedef struct responder {
+  int fd, port;
+  int rcode; /* -1: never answer */
+  volatile int stop;
+  volatile int queries;
+  pthread_t thread;
+} responder;
+
+static void *respond(void *arg) {
+  responder *r = arg;
+  while (!r->stop) {
+    unsigned char buf[1500];
+    struct sockaddr_storage from;
+    socklen_t fromlen = sizeof(from);
+    struct pollfd pfd = {r->fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&pfd, 1, 20) <= 0)
+      continue;
+    n = recvfrom(r->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+                 &fromlen);
+    if (n < 12)
+      continue;
+    r->queries++;
+    if (r->rcode < 0)
+      continue;
+    buf[2] |= 0x80;                                              /* QR */
+    buf[3] = (unsigned char)((buf[3] & 0x70) | 0x80 | r->rcode); /* RA */
+    buf[6] = buf[7] = buf[8] = buf[9] = buf[10] = buf[11] = 0;
+    sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fromlen);
+  }
+  return NULL;
+}
+
+/* The reply echoes the query, OPT record and all; with the additional count
+ * cleared the OPT bytes are trailing garbage c-ares ignores. */
+static void responder_start(responder *r, int rcode) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  memset(r, 0, sizeof(*r));
+  r->rcode = rcode;
+  r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+  assert_true(r->fd >= 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(getsockname(r->fd, (struct sockaddr *)&a, &len), 0);
+  r->port = ntohs(a.sin_port);
+  assert_int_equal(pthread_create(&r->thread, NULL, respond, r), 0);
+}
+
+static void responder_stop(responder *r) {
+  r->stop = 1;
+  pthread_join(r->thread, NULL);
+  close(r->fd);
+}
+
+/* ---- helpers ---------------------------------------------------------------
+ */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static xs_upstream *upstream_to(const char *s1, const char *s2, int timeout_ms,
+                                int attempts) {
+  xs_upstream_cfg cfg;
+  xs_upstream *u = NULL;
+  xs_error err;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.servers[0] = s1;
+  cfg.servers[1] = s2;
+  cfg.nservers = s2 != NULL ? 2 : 1;
+  cfg.timeout_ms = timeout_ms;
+  cfg.attempts = attempts;
+  assert_int_equal(xs_upstream_new(&cfg, &u, &err), XS_OK);
+  return u;
+}
+
+static xs_upstream_answer a4, a6;
+
+static void query(xs_upstream *u, const char *name) {
+  assert_int_equal(xs_upstream_query(u, name, 1, &a4, 1, &a6), XS_OK);
+}
+
+static const char *text(const xs_addr *a) {
+  static char buf[64];
+  return xs_addr_format(a, buf, sizeof(buf));
+}
+
+/* ---- xs_upstream against Knot ----------------------------------------------
+ */
+
+static void test_knot_a_and_aaaa_with_ttls(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "my.database.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a4.nchain, 0);
+  assert_int_equal(a4.naddrs, 1);
+  assert_string_equal(text(&a4.addrs[0].addr), "192.0.2.10");
+  assert_int_equal(a4.addrs[0].ttl, 300);
+  assert_int_equal(a6.status, XS_OK);
+  assert_int_equal(a6.naddrs, 1);
+  assert_string_equal(text(&a6.addrs[0].addr), "2001:db8::10");
+  assert_int_equal(a6.addrs[0].ttl, 300);
+  /* without the trailing dot, and in another case */
+  query(u, "MY.Database.Example.COM");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a6.status, XS_OK);
+  xs_upstream_free(u);
+}
+
+static void test_knot_cname_chain_keeps_distinct_ttls(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "alias.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a4.nchain, 1);
+  assert_string_equal(a4.chain[0].name, "alias.example.com.");
+  assert_string_equal(a4.chain[0].target, "my.database.example.com.");
+  assert_int_equal(a4.chain[0].ttl, 120);
+  assert_int_equal(a4.naddrs, 1);
+  assert_int_equal(a4.addrs[0].ttl, 300);
+  assert_int_equal(a6.status, XS_OK);
+  assert_int_equal(a6.nchain, 1);
+  assert_string_equal(text(&a6.addrs[0].addr), "2001:db8::10");
+  xs_upstream_free(u);
+}
+
+static void test_knot_nxdomain_with_negative_ttl(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "nx.example.com.");
+  assert_int_equal(a4.status, XS_ENOTFOUND);
+  assert_int_equal(a6.status, XS_ENOTFOUND);
+  assert_int_equal(a4.naddrs, 0);
+  assert_int_equal(a4.negative_ttl, 60);
+  xs_upstream_free(u);
+}
+
+static void test_knot_nodata_for_missing_family(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "v4only.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a4.addrs[0].ttl, 60);
+  assert_string_equal(text(&a4.addrs[0].addr), "192.0.2.20");
+  assert_int_equal(a6.status, XS_ENODATA);
+  assert_int_equal(a6.naddrs, 0);
+  assert_int_equal(a6.negative_ttl, 60);
+  xs_upstream_free(u);
+}
+
+static void test_knot_cname_loop_is_eloop(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "loop-a.example.com.");
+  assert_int_equal(a4.status, XS_ELOOP);
+  assert_int_equal(a6.status, XS_ELOOP);
+  assert_int_equal(a4.nchain, 2);
+  xs_upstream_free(u);
+}
+
+static void test_knot_zone_that_failed_to_load_is_servfail(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "www.broken.example.");
+  assert_int_equal(a4.status, XS_ESERVFAIL);
+  assert_int_equal(a6.status, XS_ESERVFAIL);
+  xs_upstream_free(u);
+}
+
+static void test_knot_name_outside_its_zones_is_refused(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "www.example.org.");
+  assert_int_equal(a4.status, XS_EREFUSED);
+  assert_int_equal(a6.status, XS_EREFUSED);
+  xs_upstream_free(u);
+}
+
+static void test_knot_one_family_only(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  memset(&a6, 0xa5, sizeof(a6));
+  assert_int_equal(
+      xs_upstream_query(u, "my.database.example.com.", 1, &a4, 0, NULL), XS_OK);
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(
+      xs_upstream_query(u, "my.database.example.com.", 0, NULL, 1, &a6), XS_OK);
+  assert_int_equal(a6.status, XS_OK);
+  assert_int_equal(a6.addrs[0].addr.family, 6);
+  xs_upstream_free(u);
+}
+
+static void test_failover_from_servfail_server_to_knot(void **s) {
+  responder r;
+  xs_upstream *u;
+  (void)s;
+  responder_start(&r, 2);
+  char bad[64];
+  snprintf(bad, sizeof(bad), "127.0.0.1:%d", r.port);
+  u = upstream_to(bad, knot_server, 1000, 1);
+  query(u, "my.database.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a6.status, XS_OK);
+  assert_true(r.queries >= 1); /* the first server was asked */
+  xs_upstream_free(u);
+  responder_stop(&r);
+}
+
+static void test_failover_from_silent_server_to_knot(void **s) {
+  responder r;
+  xs_upstream *u;
+  char silent[64];
+  double t0;
+  (void)s;
+  responder_start(&r, -1);
+  snprintf(silent, sizeof(silent), "127.0.0.1:%d", r.port);
+  u = upstream_to(silent, knot_server, 200, 1);
+  t0 = now();
+  query(u, "my.database.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a6.status, XS_OK);
+  assert_true(now() - t0 < 2.0);
+  xs_upstream_free(u);
+  responder_stop(&r);
+}
+
+/* ---- the public API against Knot -------------------------------------------
+ */
+
+static xs_resolver *resolver_for(const char *ns, const char *server,
+                                 int timeout_ms, int attempts) {
+  xs_registry *reg = NULL;
+  xs_config *cfg = NULL;
+  xs_resolver *res = NULL;
+  xs_error err;
+  assert_int_equal(xs_registry_new(&reg), XS_OK);
+  assert_int_equal(xs_registry_add_external(reg, "prod", "my-service",
+                                            "my.database.example.com", &err),
+                   XS_OK);
+  assert_int_equal(xs_registry_add_external(reg, "prod", "via-alias",
+                                            "alias.example.com", &err),
+                   XS_OK);
+  assert_int_equal(xs_registry_add_external(reg, "prod", "v4only",
+                                            "v4only.example.com", &err),
+                   XS_OK);
+  assert_int_equal(
+      xs_registry_add_external(reg, "prod", "broken", "nx.example.com", &err),
+      XS_OK);
+  assert_int_equal(xs_config_new(&cfg), XS_OK);
+  assert_int_equal(xs_config_set_namespace(cfg, ns), XS_OK);
+  assert_int_equal(xs_config_add_server(cfg, server), XS_OK);
+  assert_int_equal(xs_config_set_timeout_ms(cfg, timeout_ms), XS_OK);
+  assert_int_equal(xs_config_set_attempts(cfg, attempts), XS_OK);
+  assert_int_equal(xs_resolver_new(cfg, reg, &res, &err), XS_OK);
+  xs_config_free(cfg);
+  xs_registry_free(reg); /* the resolver keeps its own reference */
+  return res;
+}
+
+static void assert_my_service(xs_result *r) {
+  assert_int_equal(xs_result_status(r), XS_OK);
+  assert_string_equal(xs_result_name(r), "my-service.prod.svc.cluster.local.");
+  assert_int_equal(xs_result_chain_count(r), 1);
+  assert_string_equal(xs_result_chain_name(r, 0),
+                      "my-service.prod.svc.cluster.local.");
+  assert_string_equal(xs_result_chain_target(r, 0), "my.database.example.com.");
+  assert_int_equal(xs_result_chain_ttl(r, 0), 5);
+  assert_int_equal(xs_result_chain_source(r, 0), XS_SOURCE_REGISTRY);
+  assert_string_equal(xs_result_target(r), "my.database.example.com.");
+  assert_int_equal(xs_result_address_count(r), 2);
+  assert_int_equal(xs_result_address_family(r, 0), 4);
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.10");
+  assert_int_equal(xs_result_address_ttl(r, 0), 300);
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  assert_int_equal(xs_result_address_family(r, 1), 6);
+  assert_string_equal(xs_result_address_text(r, 1), "2001:db8::10");
+  assert_int_equal(xs_result_ttl(r), 5); /* min over chain and addresses */
+}
+
+static void test_api_alias_resolves_through_knot(void **s) {
+  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_result *r = NULL;
+  (void)s;
+  assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_ANY, &r), XS_OK);
+  assert_my_service(r);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_api_other_namespace_and_fqdn(void **s) {
+  xs_resolver *res = resolver_for("default", knot_server, 1000, 2);
+  xs_result *r = NULL;
+  (void)s;
+  assert_int_equal(xs_resolve(res, "my-service.prod", XS_FAMILY_ANY, &r),
+                   XS_OK);
+  assert_my_service(r);
+  xs_result_free(r);
+  assert_int_equal(
+      xs_resolve(res, "my-service.prod.svc.cluster.local.", XS_FAMILY_ANY, &r),
+      XS_OK);
+  assert_my_service(r);
+  assert_int_equal(xs_result_candidate_count(r), 1);
+  xs_result_free(r);
+  /* The short name is not in namespace default: the walk ends with the
+   * name as-is, which Knot (authoritative for other zones) refuses. */
+  assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_IPV4, &r),
+                   XS_EREFUSED);
+  assert_int_equal(xs_result_candidate_count(r), 4);
+  assert_string_equal(xs_result_candidate(r, 3), "my-service.");
+  assert_int_equal(xs_result_address_count(r), 0);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_api_external_chain_keeps_each_ttl(void **s) {
+  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_result *r = NULL;
+  (void)s;
+  assert_int_equal(xs_resolve(res, "via-alias", XS_FAMILY_IPV4, &r), XS_OK);
+  assert_int_equal(xs_result_chain_count(r), 2);
+  assert_string_equal(xs_result_chain_target(r, 0), "alias.example.com.");
+  assert_int_equal(xs_result_chain_ttl(r, 0), 5);
+  assert_int_equal(xs_result_chain_source(r, 0), XS_SOURCE_REGISTRY);
+  assert_string_equal(xs_result_chain_name(r, 1), "alias.example.com.");
+  assert_string_equal(xs_result_chain_target(r, 1), "my.database.example.com.");
+  assert_int_equal(xs_result_chain_ttl(r, 1), 120);
+  assert_int_equal(xs_result_chain_source(r, 1), XS_SOURCE_UPSTREAM);
+  assert_int_equal(xs_result_address_count(r), 1);
+  assert_int_equal(xs_result_address_ttl(r, 0), 300);
+  assert_string_equal(xs_result_target(r), "my.database.example.com.");
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_api_negative_answers_keep_the_chain(void **s) {
+  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_result *r = NULL;
+  (void)s;
+  assert_int_equal(xs_resolve(res, "v4only", XS_FAMILY_IPV6, &r), XS_ENODATA);
+  assert_int_equal(xs_result_chain_count(r), 1);
+  assert_string_equal(xs_result_chain_target(r, 0), "v4only.example.com.");
+  assert_int_equal(xs_result_address_count(r), 0);
+  xs_result_free(r);
+  assert_int_equal(xs_resolve(res, "v4only", XS_FAMILY_ANY, &r), XS_OK);
+  assert_int_equal(xs_result_address_count(r), 1);
+  assert_int_equal(xs_result_address_ttl(r, 0), 60);
+  xs_result_free(r);
+  assert_int_equal(xs_resolve(res, "broken", XS_FAMILY_ANY, &r), XS_ENOTFOUND);
+  assert_int_equal(xs_result_chain_count(r), 1);
+  assert_string_equal(xs_result_chain_target(r, 0), "nx.example.com.");
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_api_silent_upstream_times_out_quickly(void **s) {
+  responder silent;
+  char server[64];
+  xs_resolver *res;
+  xs_result *r = NULL;
+  double t0;
+  (void)s;
+  responder_start(&silent, -1);
+  snprintf(server, sizeof(server), "127.0.0.1:%d", silent.port);
+  res = resolver_for("prod", server, 200, 1);
+  t0 = now();
+  assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_ANY, &r),
+                   XS_ETIMEOUT);
+  assert_true(now() - t0 < 2.0);
+  assert_true(silent.queries >= 1);
+  assert_int_equal(xs_result_chain_count(r), 1); /* the alias is still shown */
+  assert_string_equal(xs_result_chain_target(r, 0), "my.database.example.com.");
+  xs_result_free(r);
+  xs_resolver_free(res);
+  responder_stop(&silent);
+}
+
+/* ---- scripted replies (no Knot needed) -------------------------------------
+ */
+
+static void expect_rcode_status(int rcode, xs_status want) {
+  responder r;
+  char server[64];
+  xs_upstream *u;
+  responder_start(&r, rcode);
+  snprintf(server, sizeof(server), "127.0.0.1:%d", r.port);
+  u = upstream_to(server, NULL, 1000, 2);
+  query(u, "www.example.com.");
+  assert_int_equal(a4.status, want);
+  assert_int_equal(a6.status, want);
+  xs_upstream_free(u);
+  responder_stop(&r);
+}
+
+static void test_scripted_servfail_is_eservfail(void **s) {
+  (void)s;
+  expect_rcode_status(2, XS_ESERVFAIL);
+}
+
+static void test_scripted_refused_is_erefused(void **s) {
+  (void)s;
+  expect_rcode_status(5, XS_EREFUSED);
+}
+
+static void test_scripted_notimp_is_eupstream(void **s) {
+  (void)s;
+  expect_rcode_status(4, XS_EUPSTREAM);
+}
+
+static void test_scripted_nxdomain_is_enotfound(void **s) {
+  (void)s;
+  expect_rcode_status(3, XS_ENOTFOUND);
+}
+
+static void test_silent_server_times_out_quickly(void **s) {
+  responder r;
+  char server[64];
+  xs_upstream *u;
+  double t0, took;
+  (void)s;
+  responder_start(&r, -1);
+  snprintf(server, sizeof(server), "127.0.0.1:%d", r.port);
+  u = upstream_to(server, NULL, 200, 1);
+  t0 = now();
+  query(u, "www.example.com.");
+  took = now() - t0;
+  assert_int_equal(a4.status, XS_ETIMEOUT);
+  assert_int_equal(a6.status, XS_ETIMEOUT);
+  assert_true(took >= 0.15); /* both in flight at once: about one timeout */
+  assert_true(took < 1.0);
+  assert_int_equal(r.queries, 2);
+  xs_upstream_free(u);
+  responder_stop(&r);
+}
+
+static void test_closed_port_is_erefused_quickly(void **s) {
+  int port = free_port(); /* nothing listens there any more */
+  char server[64];
+  xs_upstream *u;
+  double t0;
+  (void)s;
+  assert_true(port > 0);
+  snprintf(server, sizeof(server), "127.0.0.1:%d", port);
+  u = upstream_to(server, NULL, 1000, 1);
+  t0 = now();
+  query(u, "www.example.com.");
+  /* ICMP port unreachable: "refused the connection", not a timeout */
+  assert_int_equal(a4.status, XS_EREFUSED);
+  assert_int_equal(a6.status, XS_EREFUSED);
+  assert_true(now() - t0 < 0.9);
+  xs_upstream_free(u);
+}
+
+int main(void) {
+  const struct CMUnitTest scripted[] = {
+      cmocka_unit_test(test_scripted_servfail_is_eservfail),
+      cmocka_unit_test(test_scripted_refused_is_erefused),
+      cmocka_unit_test(test_scripted_notimp_is_eupstream),
+      cmocka_unit_test(test_scripted_nxdomain_is_enotfound),
+      cmocka_unit_test(test_silent_server_times_out_quickly),
+      cmocka_unit_test(test_closed_port_is_erefused_quickly),
+  };
+  const struct CMUnitTest knot[] = {
+      cmocka_unit_test(test_knot_a_and_aaaa_with_ttls),
+      cmocka_unit_test(test_knot_cname_chain_keeps_distinct_ttls),
+      cmocka_unit_test(test_knot_nxdomain_with_negative_ttl),
+      cmocka_unit_test(test_knot_nodata_for_missing_family),
+      cmocka_unit_test(test_knot_cname_loop_is_eloop),
+      cmocka_unit_test(test_knot_zone_that_failed_to_load_is_servfail),
+      cmocka_unit_test(test_knot_name_outside_its_zones_is_refused),
+      cmocka_unit_test(test_knot_one_family_only),
+      cmocka_unit_test(test_failover_from_servfail_server_to_knot),
+      cmocka_unit_test(test_failover_from_silent_server_to_knot),
+      cmocka_unit_test(test_api_alias_resolves_through_knot),
+      cmocka_unit_test(test_api_other_namespace_and_fqdn),
+      cmocka_unit_test(test_api_external_chain_keeps_each_ttl),
+      cmocka_unit_test(test_api_negative_answers_keep_the_chain),
+      cmocka_unit_test(test_api_silent_upstream_times_out_quickly),
+  };
+  int failed = cmocka_run_group_tests_name("scripted", scripted, NULL, NULL);
+  failed +=
+      cmocka_run_group_tests_name("knot", knot, knot_start, knot_teardown);
+  return failed;
+}
