@@ -262,10 +262,11 @@ void xs_dns_parse_reply(const unsigned char *buf, size_t len, const char *qname,
   memcpy(current, qname, qlen + 1);
   while ((found = find_cname(buf, len, recs, nrecs, current, &index, target)) !=
          0) {
-    size_t p = recs[index].owner;
     xs_upstream_link *link;
+    size_t p;
     if (found < 0)
       return;
+    p = recs[index].owner;
     if (out->nchain == XS_MAX_CHAIN) {
       out->status = XS_ELOOP;
       return;

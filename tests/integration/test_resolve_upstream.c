@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -174,8 +175,8 @@ static int knot_teardown(void **state) {
 typedef struct responder {
   int fd, port;
   int rcode; /* -1: never answer */
-  volatile int stop;
-  volatile int queries;
+  atomic_int stop;
+  atomic_int queries;
   pthread_t thread;
 } responder;
 
@@ -366,6 +367,50 @@ static void test_knot_one_family_only(void **s) {
       xs_upstream_query(u, "my.database.example.com.", 0, NULL, 1, &a6), XS_OK);
   assert_int_equal(a6.status, XS_OK);
   assert_int_equal(a6.addrs[0].addr.family, 6);
+  xs_upstream_free(u);
+}
+
+/* Calls on one xs_upstream from several threads are serialised, each gets
+ * its own complete answer. */
+typedef struct worker {
+  xs_upstream *u;
+  int ok;
+} worker;
+
+static void *hammer(void *arg) {
+  worker *w = arg;
+  static const char *const names[] = {
+      "my.database.example.com.", "alias.example.com.", "v4only.example.com."};
+  int i;
+  for (i = 0; i < 30; i++) {
+    xs_upstream_answer x4, x6;
+    const char *name = names[i % 3];
+    if (xs_upstream_query(w->u, name, 1, &x4, 1, &x6) != XS_OK ||
+        x4.status != XS_OK || x4.naddrs != 1 ||
+        x4.addrs[0].addr.bytes[3] != (i % 3 == 2 ? 20 : 10) ||
+        x6.status != (i % 3 == 2 ? XS_ENODATA : XS_OK) ||
+        x4.nchain != (i % 3 == 1 ? 1u : 0u))
+      return NULL;
+  }
+  w->ok = 1;
+  return NULL;
+}
+
+static void test_knot_one_upstream_shared_by_threads(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  pthread_t t[4];
+  worker w[4];
+  int i;
+  (void)s;
+  for (i = 0; i < 4; i++) {
+    w[i].u = u;
+    w[i].ok = 0;
+    assert_int_equal(pthread_create(&t[i], NULL, hammer, &w[i]), 0);
+  }
+  for (i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    assert_true(w[i].ok);
+  }
   xs_upstream_free(u);
 }
 
@@ -647,6 +692,7 @@ int main(void) {
       cmocka_unit_test(test_knot_zone_that_failed_to_load_is_servfail),
       cmocka_unit_test(test_knot_name_outside_its_zones_is_refused),
       cmocka_unit_test(test_knot_one_family_only),
+      cmocka_unit_test(test_knot_one_upstream_shared_by_threads),
       cmocka_unit_test(test_failover_from_servfail_server_to_knot),
       cmocka_unit_test(test_failover_from_silent_server_to_knot),
       cmocka_unit_test(test_api_alias_resolves_through_knot),

@@ -473,6 +473,23 @@ static void test_reply_names_with_unprintable_octets_never_match(void **s) {
   assert_int_equal(ans.status, XS_EUPSTREAM);
 }
 
+static void
+test_reply_cname_rdata_longer_than_target_is_upstream_error(void **s) {
+  pkt p;
+  size_t at;
+  (void)s;
+  header(&p, 0x8180, 2, 0);
+  question(&p, "a.example.", 1);
+  at = rr(&p, "@12", 5, 1, 60);
+  put_name(&p, "b.example.");
+  put8(&p, 0); /* an octet after the target, inside RDLENGTH */
+  rr_end(&p, at);
+  rr_a(&p, "b.example.", 60, 1);
+  parse(&p, "a.example.", 1);
+  assert_int_equal(ans.status, XS_EUPSTREAM);
+  assert_int_equal(ans.nchain, 0);
+}
+
 static void test_reply_ttl_with_top_bit_is_zero(void **s) {
   pkt p;
   (void)s;
@@ -594,6 +611,8 @@ int main(void) {
       cmocka_unit_test(test_reply_cname_loop_is_eloop),
       cmocka_unit_test(test_reply_chain_longer_than_max_is_eloop),
       cmocka_unit_test(test_reply_names_with_unprintable_octets_never_match),
+      cmocka_unit_test(
+          test_reply_cname_rdata_longer_than_target_is_upstream_error),
       cmocka_unit_test(test_reply_ttl_with_top_bit_is_zero),
       cmocka_unit_test(test_reply_query_or_bad_arguments_are_upstream_errors),
       cmocka_unit_test(test_upstream_server_strings_validated),
