@@ -11,8 +11,10 @@ manifests="$here/manifests"
 work=$(mktemp -d)
 source "$here/../tests/integration/knot.sh"
 trap 'knot_stop; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM # still runs the EXIT trap: knotd is always stopped
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 
 echo "== 1. The manifests are valid (as kubectl apply would check them)"
 step "$xsvc" check -f "$manifests"

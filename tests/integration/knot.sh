@@ -3,10 +3,11 @@
 #   knot_write DIR PORT  writes the zones and knot.conf (listening on
 #                        127.0.0.1@PORT) into DIR; for callers that run
 #                        knotd themselves (tests/integration/*.c)
-#   knot_start DIR       knot_write with a free port, starts knotd in the
-#                        background, waits until it answers (retrying with
-#                        another port if it does not); sets KNOT_PORT and
-#                        KNOT_PID
+#   knot_start DIR       knot_write with a free port, starts knotd as a
+#                        background child of this shell, waits until it
+#                        answers (retrying with another port if it does
+#                        not); sets KNOT_PORT and KNOT_PID at once, so an
+#                        EXIT trap running knot_stop never leaks it
 #   knot_stop            stops it by pid and waits for it to exit
 # Zones:
 #   example.com   my.database A 192.0.2.10 + AAAA 2001:db8::10 (TTL 300),
@@ -87,32 +88,39 @@ knot_start() {
   for tries in 1 2 3 4 5; do
     KNOT_PORT=$(knot_free_port)
     knot_write "$dir" "$KNOT_PORT"
-    rm -f "$dir/knot.pid"
-    knotd -c "$dir/knot.conf" -d >/dev/null 2>&1 || continue
+    # In the foreground, as this shell's child: its pid is known at once, so
+    # an EXIT trap calling knot_stop can stop it even during start-up.
+    knotd -c "$dir/knot.conf" </dev/null >/dev/null 2>&1 &
+    KNOT_PID=$!
+    export KNOT_PORT KNOT_PID
     for _ in $(seq 1 50); do
+      knot_running "$KNOT_PID" || break # exited: port taken?
       if knot_ready "$KNOT_PORT"; then
-        KNOT_PID=$(cat "$dir/knot.pid")
-        export KNOT_PORT KNOT_PID
         return 0
       fi
       sleep 0.1
     done
-    if [ -f "$dir/knot.pid" ]; then
-      KNOT_PID=$(cat "$dir/knot.pid")
-      knot_stop
-    fi
+    knot_stop
   done
   echo "knot_start: knotd did not come up (see $dir/knot.log)" >&2
   return 1
+}
+
+# 1 while pid is alive and not a zombie (Linux /proc).
+knot_running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 knot_stop() {
   [ -n "${KNOT_PID:-}" ] || return 0
   kill "$KNOT_PID" 2>/dev/null || true
   for _ in $(seq 1 50); do
-    kill -0 "$KNOT_PID" 2>/dev/null || break
+    knot_running "$KNOT_PID" || break
     sleep 0.1
   done
-  kill -9 "$KNOT_PID" 2>/dev/null || true
+  knot_running "$KNOT_PID" && kill -9 "$KNOT_PID" 2>/dev/null
+  wait "$KNOT_PID" 2>/dev/null || true # reap it when it is our child
   KNOT_PID=
 }

@@ -1,8 +1,8 @@
 /* Upstream resolution against real servers on 127.0.0.1 only:
  *  - Knot DNS (an independent, authoritative server; zones written by
- *    tests/integration/knot.sh), run by this test as a child on a free port
- *    and always stopped (group teardown, atexit, and PR_SET_PDEATHSIG should
- *    the test die);
+ *    tests/integration/knot.sh), run by this test on a free port and always
+ *    stopped (group teardown, atexit, and a guard process should the test
+ *    die);
  *  - a scripted UDP responder thread for rcodes and silence.
  * Both xs_upstream (private) and the public API (xs_resolve) are used. */
 #include <errno.h>
@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -78,16 +77,22 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
   return remove(path);
 }
 
+/* knotd runs under a guard process holding the read end of a pipe whose
+ * write end only this process has: when the write end closes (knot_stop, or
+ * this process dying in any way, even by SIGKILL), the guard stops knotd and
+ * exits. knot_pid is the guard's pid. */
+static int knot_guard = -1;
+
 static void knot_stop(void) {
   int i;
+  if (knot_guard >= 0) {
+    close(knot_guard);
+    knot_guard = -1;
+  }
   if (knot_pid > 0) {
-    kill(knot_pid, SIGTERM);
-    for (i = 0; i < 100; i++) {
-      if (waitpid(knot_pid, NULL, WNOHANG) == knot_pid)
-        break;
+    for (i = 0; i < 200 && waitpid(knot_pid, NULL, WNOHANG) != knot_pid; i++)
       usleep(50000);
-    }
-    if (i == 100) {
+    if (i == 200) {
       kill(knot_pid, SIGKILL);
       waitpid(knot_pid, NULL, 0);
     }
@@ -99,22 +104,66 @@ static void knot_stop(void) {
   }
 }
 
-static pid_t spawn_knotd(const char *conf) {
-  pid_t parent = getpid(), pid = fork();
-  if (pid != 0)
-    return pid;
-  /* Die with the test, even if it is killed. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent)
+static void guard_knotd(int lifeline, const char *conf, pid_t test) {
+  struct pollfd pfd = {lifeline, POLLIN, 0};
+  pid_t knotd = fork();
+  int i;
+  if (knotd < 0)
+    _exit(1);
+  if (knotd == 0) {
+    int null = open("/dev/null", O_RDWR);
+    close(lifeline);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    execlp("knotd", "knotd", "-c", conf, (char *)NULL);
     _exit(127);
-  int null = open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
   }
-  execlp("knotd", "knotd", "-c", conf, (char *)NULL);
-  _exit(127);
+  for (;;) {
+    if (poll(&pfd, 1, 100) > 0)
+      break; /* EOF: the test is done or gone */
+    if (waitpid(knotd, NULL, WNOHANG) == knotd)
+      _exit(1); /* knotd exited by itself (port taken?) */
+  }
+  kill(knotd, SIGTERM);
+  for (i = 0; i < 100 && waitpid(knotd, NULL, WNOHANG) != knotd; i++)
+    usleep(50000);
+  if (i == 100) {
+    kill(knotd, SIGKILL);
+    waitpid(knotd, NULL, 0);
+  }
+  if (getppid() != test) /* the test died: tidy up for it */
+    nftw(workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  _exit(0);
+}
+
+static pid_t spawn_knotd(const char *conf) {
+  int lifeline[2];
+  pid_t pid, test = getpid();
+  if (pipe2(lifeline, O_CLOEXEC) != 0)
+    return -1;
+  pid = fork();
+  if (pid == 0) {
+    close(lifeline[1]);
+    guard_knotd(lifeline[0], conf, test);
+  }
+  close(lifeline[0]);
+  if (pid < 0)
+    close(lifeline[1]);
+  else
+    knot_guard = lifeline[1];
+  return pid;
+}
+
+/* Stop knotd but keep the work directory (for a retry). */
+static void knot_stop_server(void) {
+  char keep[sizeof(workdir)];
+  memcpy(keep, workdir, sizeof(keep));
+  workdir[0] = '\0';
+  knot_stop();
+  memcpy(workdir, keep, sizeof(keep));
 }
 
 static int knot_start(void **state) {
@@ -153,11 +202,7 @@ static int knot_start(void **state) {
       }
       usleep(100000);
     }
-    if (knot_pid > 0) {
-      kill(knot_pid, SIGKILL);
-      waitpid(knot_pid, NULL, 0);
-      knot_pid = -1;
-    }
+    knot_stop_server();
   }
   fprintf(stderr, "knotd did not come up; see %s/knot.log\n", dns);
   return -1;

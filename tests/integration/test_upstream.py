@@ -56,12 +56,22 @@ class KnotServer:
             capture_output=True, text=True, check=True, timeout=60)
         self.port, self.pid = (int(x) for x in out.stdout.split())
 
+    def running(self):
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
     def stop(self):
         try:
             os.kill(self.pid, 15)
             for _ in range(50):
-                os.kill(self.pid, 0)
+                if not self.running():
+                    break
                 time.sleep(0.1)
+            else:
+                os.kill(self.pid, 9)
         except ProcessLookupError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
