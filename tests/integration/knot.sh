@@ -12,7 +12,8 @@
 # Zones:
 #   example.com   my.database A 192.0.2.10 + AAAA 2001:db8::10 (TTL 300),
 #                 v4only A 192.0.2.20 (TTL 60, no AAAA), alias CNAME
-#                 my.database (TTL 120), loop-a/loop-b CNAMEs to each other;
+#                 my.database (TTL 120), loop-a/loop-b CNAMEs to each other,
+#                 big with 100 A records (too many for UDP: TC, then TCP);
 #                 negative answers carry SOA MINIMUM 60
 #   httpbin.org   A 127.0.0.1 (the seed walkthrough's alias target)
 #   broken.example  a zone whose file does not load: SERVFAIL
@@ -41,6 +42,9 @@ alias 120 IN CNAME my.database.example.com.
 loop-a 60 IN CNAME loop-b.example.com.
 loop-b 60 IN CNAME loop-a.example.com.
 ZONE
+  for i in $(seq 100 199); do
+    echo "big 30 IN A 192.0.2.$i"
+  done >> "$dir/example.com.zone"
   cat > "$dir/httpbin.org.zone" <<'ZONE'
 $ORIGIN httpbin.org.
 $TTL 3600

@@ -401,6 +401,17 @@ static void test_knot_name_outside_its_zones_is_refused(void **s) {
   xs_upstream_free(u);
 }
 
+static void test_knot_truncated_reply_retried_over_tcp(void **s) {
+  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  (void)s;
+  query(u, "big.example.com.");
+  assert_int_equal(a4.status, XS_OK);
+  assert_int_equal(a4.naddrs, XS_UPSTREAM_MAX_ADDRS); /* 100 sent, 64 kept */
+  assert_int_equal(a4.addrs[0].ttl, 30);
+  assert_int_equal(a6.status, XS_ENODATA);
+  xs_upstream_free(u);
+}
+
 static void test_knot_one_family_only(void **s) {
   xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
   (void)s;
@@ -736,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_knot_cname_loop_is_eloop),
       cmocka_unit_test(test_knot_zone_that_failed_to_load_is_servfail),
       cmocka_unit_test(test_knot_name_outside_its_zones_is_refused),
+      cmocka_unit_test(test_knot_truncated_reply_retried_over_tcp),
       cmocka_unit_test(test_knot_one_family_only),
       cmocka_unit_test(test_knot_one_upstream_shared_by_threads),
       cmocka_unit_test(test_failover_from_servfail_server_to_knot),
