@@ -51,6 +51,7 @@ typedef struct pending {
   uint16_t qtype;
   int done;
   int failed_rcode; /* last SERVFAIL/NOTIMP/REFUSED read for it, or -1 */
+  int nomem;        /* c-ares ran out of memory */
 } pending;
 
 struct xs_upstream {
@@ -552,13 +553,10 @@ static xs_status map_ares(int status) {
   case ARES_EREFUSED:
   case ARES_ECONNREFUSED:
     return XS_EREFUSED;
-  case ARES_ENOMEM:
-    return XS_ENOMEM;
-  case ARES_ECANCELLED:
-  case ARES_EDESTRUCTION:
-    return XS_ECANCELLED;
   default:
-    return XS_EUPSTREAM; /* includes ARES_SUCCESS without a reply */
+    /* ARES_SUCCESS without a reply, ARES_ECANCELLED (poll() failed),
+     * ARES_ENOMEM (xs_upstream_query then returns XS_ENOMEM), ... */
+    return XS_EUPSTREAM;
   }
 }
 
@@ -576,6 +574,7 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
       p->out->status = status_of_rcode(p->failed_rcode, 0);
     else
       p->out->status = map_ares(status);
+    p->nomem = status == ARES_ENOMEM;
   }
   p->done = 1;
 }
@@ -668,5 +667,5 @@ xs_status xs_upstream_query(xs_upstream *u, const char *name, int want4,
     ares_cancel(u->channel); /* completes both through on_reply */
   u->inflight[0] = u->inflight[1] = NULL;
   pthread_mutex_unlock(&u->lock);
-  return XS_OK;
+  return p4.nomem || p6.nomem ? XS_ENOMEM : XS_OK;
 }
