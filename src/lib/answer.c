@@ -104,6 +104,18 @@ static xs_rr *add_additional(xs_answer *a) {
   return push_rr(&a->additional, &a->nadditional, &a->cap_additional, NULL);
 }
 
+/* A new ANSWER record owner/type/ttl; NULL on out of memory. */
+static xs_rr *new_rr(xs_answer *a, const char *owner, uint16_t type,
+                     uint32_t ttl) {
+  xs_rr *rr = add_answer(a);
+  if (rr != NULL) {
+    rr->owner = owner;
+    rr->type = type;
+    rr->ttl = ttl;
+  }
+  return rr;
+}
+
 void xs_answer_free(xs_answer *a) {
   text_chunk *c = a->chunks;
   while (c != NULL) {
@@ -196,12 +208,9 @@ static xs_status add_addr(qctx *c, const char *owner, const xs_addr *addr,
 
 static xs_status add_srv(qctx *c, const char *owner, const xs_port *port,
                          const char *target, uint16_t weight) {
-  xs_rr *rr = add_answer(c->ans);
+  xs_rr *rr = new_rr(c->ans, owner, XS_T_SRV, c->cfg->ttl);
   if (rr == NULL)
     return XS_ENOMEM;
-  rr->owner = owner;
-  rr->type = XS_T_SRV;
-  rr->ttl = c->cfg->ttl;
   rr->priority = 0;
   rr->weight = weight;
   rr->port = port->port;
@@ -473,11 +482,9 @@ static xs_status lookup_reverse(qctx *c, const char *owner, const char *name,
       endpoint_host(ep, host, sizeof(host));
     target = service_fqdn(&cz, svc, ep != NULL ? host : NULL);
   }
-  if (target == NULL || (rr = add_answer(c->ans)) == NULL)
+  if (target == NULL ||
+      (rr = new_rr(c->ans, owner, XS_T_PTR, c->cfg->ttl)) == NULL)
     return XS_ENOMEM;
-  rr->owner = owner;
-  rr->type = XS_T_PTR;
-  rr->ttl = c->cfg->ttl;
   rr->target = target;
   return XS_OK;
 }
@@ -495,12 +502,9 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
 
   if (len == cfg->zone_len) { /* the apex */
     if (qtype == XS_T_SOA) {
-      xs_rr *rr = add_answer(c->ans);
+      xs_rr *rr = new_rr(c->ans, owner, XS_T_SOA, c->ans->soa_ttl);
       if (rr == NULL)
         return XS_ENOMEM;
-      rr->owner = owner;
-      rr->type = XS_T_SOA;
-      rr->ttl = c->ans->soa_ttl;
       return XS_OK;
     }
     return XS_ENODATA;
@@ -526,11 +530,8 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
     xs_rr *rr;
     if (qtype != XS_T_TXT)
       return XS_ENOTFOUND; /* as CoreDNS: not under svc/pod */
-    if ((rr = add_answer(c->ans)) == NULL)
+    if ((rr = new_rr(c->ans, owner, XS_T_TXT, XS_DNS_VERSION_TTL)) == NULL)
       return XS_ENOMEM;
-    rr->owner = owner;
-    rr->type = XS_T_TXT;
-    rr->ttl = XS_DNS_VERSION_TTL;
     rr->target = XS_DNS_VERSION;
     return XS_OK;
   }
