@@ -126,7 +126,8 @@ void xs_answer_free(xs_answer *a) {
   a->chunks = NULL;
   if (a->answer != a->inline_rrs)
     free(a->answer);
-  free(a->additional);
+  if (a->additional != NULL)
+    free(a->additional);
   a->answer = a->inline_rrs;
   a->additional = NULL;
   a->nanswer = a->nadditional = 0;
@@ -344,20 +345,20 @@ static int in_chain(const xs_answer *a, const char *name, size_t len) {
 static xs_status add_link(qctx *c, const char *owner, const char *target,
                           int in_answer) {
   xs_answer *a = c->ans;
-  xs_rr link;
-  memset(&link, 0, sizeof(link));
-  link.owner = owner;
-  link.type = XS_T_CNAME;
-  link.ttl = c->cfg->ttl;
-  link.target = target;
+  xs_rr *link;
   if (in_answer) {
-    xs_rr *rr = add_answer(a);
+    xs_rr *rr = new_rr(a, owner, XS_T_CNAME, c->cfg->ttl);
     if (rr == NULL)
       return XS_ENOMEM;
-    *rr = link;
+    rr->target = target;
   }
-  if (a->nchain < XS_MAX_CHAIN)
-    a->chain[a->nchain++] = link;
+  if (a->nchain < XS_MAX_CHAIN) {
+    link = &a->chain[a->nchain++];
+    link->owner = owner;
+    link->type = XS_T_CNAME;
+    link->ttl = c->cfg->ttl;
+    link->target = target;
+  }
   return XS_OK;
 }
 
@@ -489,6 +490,43 @@ static xs_status lookup_reverse(qctx *c, const char *owner, const char *name,
   return XS_OK;
 }
 
+/* Take the label that ends at name[*end) (exclusive), moving *end left
+ * past its dot; *more becomes 0 once the leftmost label is taken. Returns 0
+ * when no label is left. */
+static int take_label(const char *name, size_t *end, int *more, label *out) {
+  size_t i = *end;
+  if (!*more)
+    return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* Eight octets at a time: mark the octets equal to '.' exactly (no
+   * borrow between octets), take the highest. */
+  while (i >= 8) {
+    uint64_t w, t;
+    memcpy(&w, name + i - 8, 8);
+    w ^= 0x2e2e2e2e2e2e2e2eull;
+    t = (w & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full;
+    t = ~(t | w | 0x7f7f7f7f7f7f7f7full);
+    if (t != 0) {
+      i = i - 8 + (size_t)(63 - __builtin_clzll(t)) / 8 + 1;
+      goto found;
+    }
+    i -= 8;
+  }
+#endif
+  while (i > 0 && name[i - 1] != '.')
+    i--;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+found:
+#endif
+  out->p = name + i;
+  out->len = *end - i;
+  if (i == 0)
+    *more = 0;
+  else
+    *end = i - 1;
+  return 1;
+}
+
 /* One in-zone name. Returns XS_OK (records added, or external_target set),
  * XS_ENOTFOUND, XS_ENODATA, XS_ELOOP or XS_ENOMEM. *chased is set when the
  * outcome is that of a CNAME target rather than of the name itself. */
@@ -497,6 +535,7 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
   const xs_answer_cfg *cfg = c->cfg;
   label labels[XS_MAX_QLABELS];
   size_t nl = 0, rest_len, end;
+  int more = 1;
   const xs_service *svc;
   label svc_l, ns_l;
 
@@ -510,23 +549,14 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
     return XS_ENODATA;
   }
   rest_len = len - cfg->zone_len - 1;
-  /* Split the labels left of the zone, right to left. */
+  /* Labels left of the zone are taken right to left, only as far as the
+   * answer needs: most candidates of a search walk fail on the first
+   * service probe, before their leftmost labels matter. */
   end = rest_len;
-  for (;;) {
-    const char *dot = memrchr(name, '.', end);
-    size_t start = dot != NULL ? (size_t)(dot - name) + 1 : 0;
-    if (nl == XS_MAX_QLABELS)
-      return XS_ENOTFOUND; /* too many labels for any record */
-    labels[nl].p = name + start;
-    labels[nl++].len = end - start;
-    if (dot == NULL)
-      break;
-    end = start - 1;
-  }
-  /* labels[0] is the rightmost (svc/pod). */
+  take_label(name, &end, &more, &labels[nl++]);
   if (label_eq(labels[0], "svc"))
     goto svc;
-  if (nl == 1 && label_eq(labels[0], "dns-version")) {
+  if (!more && label_eq(labels[0], "dns-version")) {
     xs_rr *rr;
     if (qtype != XS_T_TXT)
       return XS_ENOTFOUND; /* as CoreDNS: not under svc/pod */
@@ -536,20 +566,25 @@ static xs_status lookup(qctx *c, const char *owner, const char *name,
     return XS_OK;
   }
   if (label_eq(labels[0], "pod"))
-    return nl == 1 ? XS_ENODATA : XS_ENOTFOUND; /* pods disabled */
+    return more ? XS_ENOTFOUND : XS_ENODATA; /* pods disabled */
   return XS_ENOTFOUND;
 svc:
-  if (nl == 1)
+  if (!take_label(name, &end, &more, &ns_l))
     return XS_ENODATA;
-  ns_l = labels[1];
-  if (nl == 2)
+  if (!take_label(name, &end, &more, &svc_l))
     return xs_snapshot_has_namespace(c->snap, ns_l.p, ns_l.len) ? XS_ENODATA
                                                                 : XS_ENOTFOUND;
-  svc_l = labels[2];
   /* A service implies its namespace: no separate namespace probe. */
   svc = xs_snapshot_find(c->snap, ns_l.p, ns_l.len, svc_l.p, svc_l.len);
   if (svc == NULL)
     return XS_ENOTFOUND;
+  labels[nl++] = ns_l;
+  labels[nl++] = svc_l;
+  while (more) {
+    if (nl == XS_MAX_QLABELS)
+      return XS_ENOTFOUND; /* too many labels for any record */
+    take_label(name, &end, &more, &labels[nl++]);
+  }
   if (nl == 3) {
     if (svc->type == XS_SVC_EXTERNAL)
       return answer_external(c, owner, name, len, svc, qtype, chased);
@@ -664,7 +699,8 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
   }
   ans->status = st;
   if (st != XS_OK) {
-    ans->soa_owner = make_name1(ans, c.zone, bare - at);
+    /* An absolute query already spells the apex with its dot. */
+    ans->soa_owner = bare != qlen ? c.zone : make_name1(ans, c.zone, bare - at);
     if (ans->soa_owner == NULL) {
       xs_answer_free(ans);
       return XS_ENOMEM;

@@ -40,8 +40,9 @@ static void add_domain(xs_search *s, const char *d, size_t len) {
   size_t i, k;
   char *dst;
   for (k = 0; k < s->ndomains; k++)
-    if (strlen(s->domains[k]) == len && xs_ci_eq(s->domains[k], d, len))
+    if (s->lens[k] == len && xs_ci_eq(s->domains[k], d, len))
       return; /* the kubelet omits duplicates */
+  s->lens[s->ndomains] = len;
   dst = s->domains[s->ndomains++];
   for (i = 0; i < len; i++)
     dst[i] = (char)((d[i] >= 'A' && d[i] <= 'Z') ? d[i] + 32 : d[i]);
@@ -75,53 +76,63 @@ xs_status xs_search_add(xs_search *s, const char *domain) {
   return XS_OK;
 }
 
-static void push(xs_candidates *out, const char *a, size_t alen, const char *b,
-                 size_t blen) {
-  char *dst;
-  size_t total = alen + (blen ? 1 + blen : 0);
-  if (total > XS_MAX_NAME)
-    return; /* as Go does: a candidate too long to exist is skipped */
-  dst = out->names[out->count++];
-  memcpy(dst, a, alen);
-  if (blen) {
-    dst[alen] = '.';
-    memcpy(dst + alen + 1, b, blen);
-  }
-  dst[total] = '.';
-  dst[total + 1] = '\0';
-}
-
-xs_status xs_candidates_build(const xs_search *s, const char *name,
-                              xs_candidates *out) {
-  size_t len, bare, i, dots = 0;
-  out->count = 0;
+xs_status xs_cand_start(xs_cand_iter *it, const xs_search *s,
+                        const char *name) {
+  size_t len, i, dots = 0;
+  it->search = s;
+  it->name = name;
+  it->step = 0;
+  it->nsteps = 0;
   if (name == NULL)
     return XS_EBADNAME;
   len = strlen(name);
   if (xs_name_check(name, len) != XS_OK)
     return XS_EBADNAME;
-  bare = strip_dot(name, len);
-  if (bare != len) { /* absolute: never searched */
-    push(out, name, bare, NULL, 0);
+  it->bare = strip_dot(name, len);
+  if (it->bare != len) { /* absolute: never searched */
+    it->as_is = 0;
+    it->nsteps = 1;
     return XS_OK;
   }
-  for (i = 0; i < bare; i++)
+  for (i = 0; i < it->bare; i++)
     dots += name[i] == '.';
-  if ((int)dots >= s->ndots)
-    push(out, name, bare, NULL, 0);
-  for (i = 0; i < s->ndomains; i++)
-    push(out, name, bare, s->domains[i], strlen(s->domains[i]));
-  if ((int)dots < s->ndots)
-    push(out, name, bare, NULL, 0);
+  /* dots >= ndots: as-is first; otherwise last */
+  it->as_is = (int)dots >= s->ndots ? 0 : s->ndomains;
+  it->nsteps = s->ndomains + 1;
   return XS_OK;
 }
 
-int xs_name_in_zone(const char *name, size_t len, const char *zone,
-                    size_t zone_len) {
-  len = strip_dot(name, len);
-  if (len < zone_len)
-    return 0;
-  if (!xs_ci_eq(name + len - zone_len, zone, zone_len))
-    return 0;
-  return len == zone_len || name[len - zone_len - 1] == '.';
+size_t xs_cand_next(xs_cand_iter *it, char *buf) {
+  while (it->step < it->nsteps) {
+    size_t step = it->step++, d, alen = it->bare, blen, total;
+    if (step == it->as_is) {
+      memcpy(buf, it->name, alen);
+      buf[alen] = '.';
+      buf[alen + 1] = '\0';
+      return alen + 1;
+    }
+    d = step < it->as_is ? step : step - 1;
+    blen = it->search->lens[d];
+    total = alen + 1 + blen;
+    if (total > XS_MAX_NAME)
+      continue; /* as Go does: a candidate too long to exist is skipped */
+    memcpy(buf, it->name, alen);
+    buf[alen] = '.';
+    memcpy(buf + alen + 1, it->search->domains[d], blen);
+    buf[total] = '.';
+    buf[total + 1] = '\0';
+    return total + 1;
+  }
+  return 0;
+}
+
+xs_status xs_candidates_build(const xs_search *s, const char *name,
+                              xs_candidates *out) {
+  xs_cand_iter it;
+  out->count = 0;
+  if (xs_cand_start(&it, s, name) != XS_OK)
+    return XS_EBADNAME;
+  while (xs_cand_next(&it, out->names[out->count]) != 0)
+    out->count++;
+  return XS_OK;
 }

@@ -3,6 +3,7 @@
 #define XS_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "xsvc.h"
@@ -15,6 +16,7 @@
 
 typedef struct xs_search {
   char domains[3 + XS_MAX_SEARCH][XS_NAME_BUF]; /* lowercase, no dot */
+  size_t lens[3 + XS_MAX_SEARCH];
   size_t ndomains;
   int ndots;
 } xs_search;
@@ -24,12 +26,10 @@ typedef struct xs_candidates {
   size_t count;
 } xs_candidates;
 
-/* ASCII case-insensitive equality of a[0..n) and b[0..n) (DNS names
- * compare this way; no locale). Both must have n readable octets. */
-static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
+/* ASCII case-insensitive equality of a[0..n) and b[0..n), octet by octet
+ * (DNS names compare this way; no locale). */
+static inline int xs_ci_eq_fold(const char *a, const char *b, size_t n) {
   size_t i;
-  if (memcmp(a, b, n) == 0) /* the common case: same spelling */
-    return 1;
   for (i = 0; i < n; i++) {
     unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
     if (x != y) {
@@ -44,6 +44,39 @@ static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
   return 1;
 }
 
+/* The same, tried first as plain equality in whole (overlapping) words:
+ * names usually match in the same spelling. Both must have n readable
+ * octets. */
+static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
+  if (n >= 8) {
+    size_t i;
+    uint64_t x, y;
+    for (i = 0; i + 8 <= n; i += 8) {
+      memcpy(&x, a + i, 8);
+      memcpy(&y, b + i, 8);
+      if (x != y)
+        return xs_ci_eq_fold(a, b, n);
+    }
+    if (i < n) {
+      memcpy(&x, a + n - 8, 8);
+      memcpy(&y, b + n - 8, 8);
+      if (x != y)
+        return xs_ci_eq_fold(a, b, n);
+    }
+    return 1;
+  }
+  if (n >= 4) {
+    uint32_t x0, y0, x1, y1;
+    memcpy(&x0, a, 4);
+    memcpy(&y0, b, 4);
+    memcpy(&x1, a + n - 4, 4);
+    memcpy(&y1, b + n - 4, 4);
+    if (x0 == y0 && x1 == y1)
+      return 1;
+  }
+  return xs_ci_eq_fold(a, b, n);
+}
+
 /* Check a query name: 1..253 octets without the trailing dot, labels of
  * 1..63 octets, no empty label, printable ASCII without spaces. Returns
  * XS_OK or XS_EBADNAME. */
@@ -54,6 +87,22 @@ xs_status xs_name_check(const char *name, size_t len);
 void xs_search_init(xs_search *s, const char *ns, const char *zone, int ndots);
 xs_status xs_search_add(xs_search *s, const char *domain);
 
+/* Candidates one at a time, built only when the walk gets to them. */
+typedef struct xs_cand_iter {
+  const xs_search *search;
+  const char *name; /* the query, valid while iterating */
+  size_t bare;      /* its length without a trailing dot */
+  size_t as_is;     /* the step at which the name is tried as is */
+  size_t step, nsteps;
+} xs_cand_iter;
+
+/* Start a walk over name's candidates (order as xs_candidates_build).
+ * XS_EBADNAME for an invalid name. s and name must outlive the iterator. */
+xs_status xs_cand_start(xs_cand_iter *it, const xs_search *s, const char *name);
+/* Write the next candidate (absolute, trailing dot) into buf[XS_NAME_BUF];
+ * returns its length, or 0 when there are no more. */
+size_t xs_cand_next(xs_cand_iter *it, char *buf);
+
 /* Candidates in the order glibc and Go try them: a trailing dot means the
  * name only; dots >= ndots means as-is first then the suffixes; otherwise
  * the suffixes then as-is. Candidates longer than 253 octets are skipped.
@@ -63,7 +112,13 @@ xs_status xs_candidates_build(const xs_search *s, const char *name,
 
 /* 1 if name[0..len) (with or without trailing dot) is zone or below it,
  * case-insensitively; zone has no trailing dot. */
-int xs_name_in_zone(const char *name, size_t len, const char *zone,
-                    size_t zone_len);
+static inline int xs_name_in_zone(const char *name, size_t len,
+                                  const char *zone, size_t zone_len) {
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  if (len < zone_len || (len > zone_len && name[len - zone_len - 1] != '.'))
+    return 0;
+  return xs_ci_eq(name + len - zone_len, zone, zone_len);
+}
 
 #endif

@@ -40,22 +40,23 @@ typedef struct xs_endpoint {
 } xs_endpoint;
 
 typedef struct xs_service {
+  /* What a lookup reads comes first: one cache line. */
   const char *ns; /* interned: equal namespaces share a pointer */
   const char *name;
   const char *external_name; /* XS_SVC_EXTERNAL: lowercase, no trailing dot */
   const char *external_fqdn; /* the same with the trailing dot (set by add) */
-  xs_port *ports;
-  xs_endpoint *endpoints;
-  uint32_t nendpoints;
-  uint16_t nports;
+  uint32_t hash;             /* xs_hash_key(ns, name), compared first */
   uint8_t name_len;
-  uint8_t ext_len; /* strlen(external_name) */
   uint8_t ns_len;  /* strlen(ns) */
-  uint32_t hash;   /* xs_hash_key(ns, name), compared before any string */
+  uint8_t ext_len; /* strlen(external_name) */
   uint8_t type;    /* xs_svc_type */
   uint8_t ip_like; /* external_name parses as IPv4 */
   uint8_t tolerate_unready;
   uint8_t nips;
+  uint16_t nports;
+  uint32_t nendpoints;
+  xs_port *ports;
+  xs_endpoint *endpoints;
   xs_addr ips[2]; /* ClusterIP(s), one per family */
 } xs_service;
 

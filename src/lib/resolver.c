@@ -524,11 +524,13 @@ static xs_status fill(xs_result *r, const char *cand, const outcome *o) {
 xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
                      xs_result **out) {
   xs_result *r;
-  xs_candidates *cands = NULL;
+  xs_cand_iter it;
+  char *cand = NULL, *best_name = NULL; /* two XS_NAME_BUF buffers */
+  size_t cand_len;
   xs_snapshot *snap = NULL;
   outcome *cur = NULL, *best = NULL;
   int want4, want6, best_weight = 0;
-  size_t i, best_index = 0;
+  size_t i;
   xs_status st = XS_OK;
 
   if (res == NULL || name == NULL || out == NULL ||
@@ -538,10 +540,11 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
   want4 = family != XS_FAMILY_IPV6;
   want6 = family != XS_FAMILY_IPV4;
   r = calloc(1, sizeof(*r));
-  cands = malloc(sizeof(*cands));
+  cand = malloc(2 * XS_NAME_BUF);
+  best_name = cand + XS_NAME_BUF;
   cur = malloc(sizeof(*cur));
   best = malloc(sizeof(*best));
-  if (r == NULL || cands == NULL || cur == NULL || best == NULL) {
+  if (r == NULL || cand == NULL || cur == NULL || best == NULL) {
     st = XS_ENOMEM;
     goto fail;
   }
@@ -552,22 +555,22 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     st = XS_ENOMEM;
     goto fail;
   }
-  if (xs_candidates_build(&res->search, name, cands) != XS_OK) {
+  if (xs_cand_start(&it, &res->search, name) != XS_OK) {
     r->status = XS_EBADNAME;
     goto done;
   }
   snap = res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
   r->status = XS_ENOTFOUND;
-  for (i = 0; i < cands->count; i++) {
+  for (i = 0; (cand_len = xs_cand_next(&it, cand)) != 0; i++) {
     int w, stop;
     outcome *tmp;
-    r->candidates[r->ncandidates] = text_add(r, cands->names[i]);
+    r->candidates[r->ncandidates] = text_add(r, cand);
     if (r->candidates[r->ncandidates] == (size_t)-1) {
       st = XS_ENOMEM;
       goto fail;
     }
     r->ncandidates++;
-    if ((st = ask(res, snap, cands->names[i], want4, want6, cur)) != XS_OK)
+    if ((st = ask(res, snap, cand, want4, want6, cur)) != XS_OK)
       goto fail;
     /* An upstream failure ends the walk (as glibc stops on REFUSED) but
      * does not hide an earlier candidate that matched an alias or looped. */
@@ -581,7 +584,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
       best = cur;
       cur = tmp;
       best_weight = w;
-      best_index = i;
+      memcpy(best_name, cand, cand_len + 1);
     } else {
       outcome_free(cur);
     }
@@ -590,14 +593,13 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     if (stop)
       break;
   }
-  if (best_weight > 0 &&
-      (st = fill(r, cands->names[best_index], best)) != XS_OK)
+  if (best_weight > 0 && (st = fill(r, best_name, best)) != XS_OK)
     goto fail;
 done:
   outcome_free(best);
   outcome_free(cur);
   xs_snapshot_unref(snap);
-  free(cands);
+  free(cand);
   free(cur);
   free(best);
   *out = r;
@@ -609,7 +611,7 @@ fail:
     outcome_free(cur);
   xs_snapshot_unref(snap);
   xs_result_free(r);
-  free(cands);
+  free(cand);
   free(cur);
   free(best);
   return st;

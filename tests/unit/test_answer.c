@@ -335,6 +335,66 @@ static void test_answer_structure_of_the_zone(void **st) { /* 31-36 */
   expect_negative(query("cluster.local.", XS_T_A), XS_RCODE_NOERROR);
 }
 
+/* Labels are taken right to left only as far as needed: more labels than
+ * any record has is NXDOMAIN even below an existing service; relative
+ * queries name the same SOA as absolute ones. */
+static void test_answer_label_count_and_relative_soa(void **st) {
+  const xs_answer *a;
+  (void)st;
+  a = query("x.pet-0.hdls.prod.svc.cluster.local.", XS_T_A);
+  expect_negative(a, XS_RCODE_NXDOMAIN);
+  a = query("a.b._http._tcp.backend.prod.svc.cluster.local.", XS_T_SRV);
+  expect_negative(a, XS_RCODE_NXDOMAIN);
+  a = query("_http._tcp.backend.prod.svc.cluster.local.", XS_T_SRV);
+  assert_int_equal(a->rcode, XS_RCODE_NOERROR);
+  assert_int_equal(a->nanswer, 1);
+  a = query("nope.prod.svc.cluster.local", XS_T_A); /* no trailing dot */
+  expect_negative(a, XS_RCODE_NXDOMAIN);
+  a = query("prod.svc.cluster.local", XS_T_A);
+  expect_negative(a, XS_RCODE_NOERROR);
+}
+
+/* Service names of every length: the label split reads eight octets at a
+ * time, so dots land at every position of a word. */
+static void test_answer_every_name_length_found(void **st) {
+  xs_registry *reg;
+  xs_snapshot *sn;
+  xs_error err;
+  xs_answer_cfg c;
+  xs_answer a;
+  char name[64], q[128];
+  size_t len, i;
+  (void)st;
+  must(xs_registry_new(&reg));
+  for (len = 1; len <= 63; len++) {
+    for (i = 0; i < len; i++)
+      name[i] = (char)('a' + (i + len) % 26);
+    name[len] = '\0';
+    must(xs_registry_add_external(reg, "n", name, "t.example.com", &err));
+  }
+  sn = xs_registry_snapshot(reg);
+  memset(&c, 0, sizeof(c));
+  c.zone = "cluster.local";
+  c.zone_len = strlen(c.zone);
+  c.ttl = 5;
+  for (len = 1; len <= 63; len++) {
+    for (i = 0; i < len; i++)
+      name[i] = (char)('a' + (i + len) % 26);
+    name[len] = '\0';
+    snprintf(q, sizeof(q), "%s.n.svc.cluster.local.", name);
+    must(xs_answer_query(sn, &c, q, strlen(q), XS_T_A, &a));
+    assert_int_equal(a.status, XS_OK);
+    assert_string_equal(a.external_target, "t.example.com.");
+    xs_answer_free(&a);
+    snprintf(q, sizeof(q), "x.%s.n.svc.cluster.local.", name);
+    must(xs_answer_query(sn, &c, q, strlen(q), XS_T_A, &a));
+    assert_int_equal(a.status, XS_ENOTFOUND); /* nothing below an alias */
+    xs_answer_free(&a);
+  }
+  xs_snapshot_unref(sn);
+  xs_registry_free(reg);
+}
+
 static void test_answer_dns_version_txt(void **st) { /* 37 */
   const xs_answer *a = query("dns-version.cluster.local.", XS_T_TXT);
   (void)st;
@@ -555,6 +615,8 @@ int main(void) {
       cmocka_unit_test(test_answer_ptr_for_ip_like_value_nxdomain),
       cmocka_unit_test(test_answer_structure_of_the_zone),
       cmocka_unit_test(test_answer_dns_version_txt),
+      cmocka_unit_test(test_answer_label_count_and_relative_soa),
+      cmocka_unit_test(test_answer_every_name_length_found),
       cmocka_unit_test(test_answer_cluster_ip_records),
       cmocka_unit_test(test_answer_srv_target_keeps_zone_case),
       cmocka_unit_test(test_answer_ptr_for_cluster_ip_and_endpoint),

@@ -238,6 +238,44 @@ static void test_registry_lookup_is_case_insensitive(void **s) {
   xs_registry_free(reg);
 }
 
+/* Every name length takes one of the hash's and the comparison's paths
+ * (short, 4..7, whole words, overlapping tail): each must fold case, and a
+ * one-letter difference anywhere must not match. */
+static void test_registry_lookup_case_every_length_and_position(void **s) {
+  xs_registry *reg;
+  xs_error err;
+  xs_snapshot *snap;
+  char name[64], upper[64], ns[64];
+  size_t len, i;
+  (void)s;
+  must(xs_registry_new(&reg));
+  for (len = 1; len <= 63; len++) {
+    for (i = 0; i < len; i++)
+      name[i] = (char)('a' + (i * 7 + len) % 26);
+    name[len] = '\0';
+    snprintf(ns, sizeof(ns), "%.*s", (int)(len < 20 ? len : 20), name);
+    must(xs_registry_add_external(reg, ns, name, "x.example.com", &err));
+  }
+  snap = xs_registry_snapshot(reg);
+  for (len = 1; len <= 63; len++) {
+    size_t nslen = len < 20 ? len : 20;
+    for (i = 0; i < len; i++)
+      name[i] = (char)('a' + (i * 7 + len) % 26);
+    for (i = 0; i < len; i++)
+      upper[i] = (char)(name[i] - 32);
+    assert_non_null(xs_snapshot_find(snap, upper, nslen, upper, len));
+    assert_non_null(xs_snapshot_find(snap, name, nslen, upper, len));
+    for (i = 0; i < len; i++) { /* one octet off at each position */
+      char saved = upper[i];
+      upper[i] = saved == 'Z' ? 'Y' : (char)(saved + 1);
+      assert_null(xs_snapshot_find(snap, name, nslen, upper, len));
+      upper[i] = saved;
+    }
+  }
+  xs_snapshot_unref(snap);
+  xs_registry_free(reg);
+}
+
 static void test_registry_many_services_grow_tables(void **s) {
   xs_registry *reg;
   xs_snapshot *snap, *b;
@@ -324,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_registry_endpoints_survive_port_changes),
       cmocka_unit_test(test_registry_set_external_and_remove),
       cmocka_unit_test(test_registry_lookup_is_case_insensitive),
+      cmocka_unit_test(test_registry_lookup_case_every_length_and_position),
       cmocka_unit_test(test_registry_many_services_grow_tables),
       cmocka_unit_test(test_registry_concurrent_readers_see_whole_snapshots),
   };
