@@ -11,7 +11,7 @@ runs=${RUNS:-5}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DXSVC_BUILD_TESTS=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer \
+cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer bench_resolve \
   >/dev/null
 
 echo "== machine"
@@ -25,3 +25,6 @@ echo "== load: libyaml bare parse vs xs_registry_load (best of $runs)"
 echo
 echo "== answer (10,000 services)"
 "$build/bench/bench_answer"
+echo
+echo "== resolver: cache, engine, async (DNS server on 127.0.0.1)"
+"$build/bench/bench_resolve"

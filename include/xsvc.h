@@ -174,7 +174,10 @@ XS_EXTERN xs_status xs_registry_load_buffer(const char *data, size_t len,
 XS_EXTERN xs_status xs_registry_new(xs_registry **out);
 
 /** Release the caller's reference. Resolvers using the registry keep their
- *  own reference; memory goes when the last one is released. NULL is fine. */
+ *  own reference; memory goes when the last one is released. A thread that
+ *  resolved through a registry keeps the snapshot it used last (one per
+ *  thread, whatever the registry) until its next resolution or its exit.
+ *  NULL is fine. */
 XS_EXTERN void xs_registry_free(xs_registry *reg);
 
 /** Number of Services / objects skipped at load (other kinds). Any thread. */
@@ -268,13 +271,69 @@ XS_EXTERN xs_status xs_config_add_server(xs_config *cfg, const char *server);
 XS_EXTERN xs_status xs_config_set_timeout_ms(xs_config *cfg, int timeout_ms);
 XS_EXTERN xs_status xs_config_set_attempts(xs_config *cfg, int attempts);
 
+/* Cache of upstream answers (registry answers are never cached: a registry
+ * change is seen by the next call). Defaults: 10,000 entries, positive TTLs
+ * clamped to [0, 3600] s, negative TTLs (RFC 2308, from the SOA) capped at
+ * 300 s, serve-stale (RFC 8767) for up to 3600 s past expiry with a 30 s
+ * TTL, prefetch on. */
+
+/** Entries kept, 0..10,000,000; 0 disables the cache (every external name
+ *  is asked upstream; identical questions in flight are still shared). */
+XS_EXTERN xs_status xs_config_set_cache_size(xs_config *cfg, size_t entries);
+/** Positive answers are kept for their TTL (the minimum along the CNAME
+ *  chain and the address records) clamped to [min_s, max_s]; min_s <= max_s
+ *  <= 604800. */
+XS_EXTERN xs_status xs_config_set_cache_ttl(xs_config *cfg, unsigned min_s,
+                                            unsigned max_s);
+/** Cap on the time NXDOMAIN/NODATA answers are kept, 0..86400 s (0: not
+ *  cached). Answers without an SOA are not cached. */
+XS_EXTERN xs_status xs_config_set_negative_ttl_max(xs_config *cfg,
+                                                   unsigned max_s);
+/** Serve-stale: when upstream fails (timeout, SERVFAIL, REFUSED, bad reply)
+ *  an entry expired less than max_s seconds ago answers instead, with
+ *  source XS_SOURCE_STALE and TTL ttl_s. max_s 0..604800 (0 disables);
+ *  ttl_s 1..3600. */
+XS_EXTERN xs_status xs_config_set_stale(xs_config *cfg, unsigned max_s,
+                                        unsigned ttl_s);
+/** Prefetch: a cache hit in the last 10% of an entry's lifetime refreshes
+ *  it in the background (the hit itself is answered at once). 0 or 1. */
+XS_EXTERN xs_status xs_config_set_prefetch(xs_config *cfg, int on);
+
+/** A monotonic clock in milliseconds, for tests that move time by hand
+ *  (cache expiry, stale windows). NULL restores CLOCK_MONOTONIC. fn is
+ *  called from any thread that resolves and must be thread-safe. */
+typedef unsigned long long (*xs_clock_ms_fn)(void *arg);
+XS_EXTERN xs_status xs_config_set_clock(xs_config *cfg, xs_clock_ms_fn fn,
+                                        void *arg);
+
+/** Where asynchronous completions run (see xs_resolve_async). */
+typedef enum xs_dispatch {
+  /* On the resolver's engine thread (or, when no upstream query was needed,
+   * on the thread that called xs_resolve_async, before it returns).
+   * Callbacks must not block. The default. */
+  XS_DISPATCH_ENGINE = 0,
+  /* Queued: xs_resolver_fd() becomes readable and xs_resolver_dispatch()
+   * runs them on the caller's thread. For event loops (epoll, libuv,
+   * asyncio). */
+  XS_DISPATCH_QUEUE = 1
+} xs_dispatch;
+XS_EXTERN xs_status xs_config_set_dispatch(xs_config *cfg, xs_dispatch mode);
+
 /* ---- Resolver and results ------------------------------------------------ */
 
-/** A resolver: one client namespace's view of a registry plus upstream DNS.
- *  Thread-safety: xs_resolve may be called from many threads at once; calls
- *  answered from the registry run in parallel, upstream queries of one
- *  resolver are currently serialised. Do not use a resolver after fork() in
- *  the child; create a new one. */
+/** A resolver: one client namespace's view of a registry plus upstream DNS,
+ *  with a cache of upstream answers and one engine thread that owns the
+ *  c-ares channel (started by xs_resolver_new, stopped by xs_resolver_free).
+ *
+ *  Thread-safety: xs_resolve, xs_resolve_async and xs_resolve_cancel may be
+ *  called from many threads at once. Registry answers and cache hits are
+ *  computed on the calling thread without locks shared across threads
+ *  beyond a cache shard's read lock; misses go to the engine, and identical
+ *  questions in flight share one upstream query. xs_resolver_dispatch must
+ *  not run on two threads at once.
+ *
+ *  fork(): the engine thread does not exist in the child. A child must not
+ *  use (or free) a resolver created before the fork; create a new one. */
 typedef struct xs_resolver xs_resolver;
 /** The outcome of one resolution; immutable, owned by the caller. */
 typedef struct xs_result xs_result;
@@ -299,7 +358,11 @@ typedef enum xs_source {
  *  /etc/resolv.conf when no server was set. Any thread. */
 XS_EXTERN xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
                                     xs_resolver **out, xs_error *err);
-/** Destroy a resolver. No call on it may be in progress or start after. */
+/** Destroy a resolver. Requests still in flight complete first, each
+ *  callback exactly once with XS_ECANCELLED (in XS_DISPATCH_QUEUE mode on
+ *  the calling thread, before this returns). No blocking xs_resolve may be
+ *  in progress and no call may start after; must not be called from a
+ *  callback. NULL is a no-op. */
 XS_EXTERN void xs_resolver_free(xs_resolver *res);
 
 /** Resolve name as a pod in the resolver's namespace would: search list and
@@ -312,10 +375,47 @@ XS_EXTERN void xs_resolver_free(xs_resolver *res);
  *  frees it. Returns the result's status: XS_OK (at least one address),
  *  XS_ENOTFOUND, XS_ENODATA, XS_ELOOP, XS_EBADNAME, XS_ETIMEOUT,
  *  XS_ESERVFAIL, XS_EREFUSED, XS_EUPSTREAM, XS_EINVAL, XS_ENOMEM.
- *  Blocks for up to timeout x attempts x servers per upstream query. Any
- *  thread. */
+ *  External names are answered from the cache when fresh there (no upstream
+ *  traffic; sources XS_SOURCE_CACHE, or XS_SOURCE_STALE when upstream
+ *  failed and an expired entry was served), else asked upstream (identical
+ *  questions in flight share one query). Blocks for up to timeout x attempts
+ *  x servers per upstream query; a cache hit does not block and allocates
+ *  only the result. Any thread (not from a callback in XS_DISPATCH_ENGINE
+ *  mode, which runs on the engine thread it would wait for). */
 XS_EXTERN xs_status xs_resolve(xs_resolver *res, const char *name,
                                xs_family family, xs_result **out);
+
+/** Completion of xs_resolve_async: status is xs_result_status(result), or
+ *  XS_ECANCELLED / XS_ENOMEM with result NULL. The callee owns result
+ *  (xs_result_free). Runs exactly once per accepted request. */
+typedef void (*xs_resolve_cb)(xs_status status, xs_result *result, void *arg);
+
+/** Resolve as xs_resolve does, without blocking. On XS_OK the request is
+ *  accepted and cb will run exactly once (see xs_dispatch for where; with
+ *  XS_DISPATCH_ENGINE it may run before this returns when the answer needs
+ *  no upstream query); *request (if non-NULL) names it for
+ *  xs_resolve_cancel. XS_EINVAL (NULL resolver/name/cb, bad family) or
+ *  XS_ENOMEM: cb never runs. An invalid name is accepted and completes with
+ *  XS_EBADNAME. Any thread, also from a callback. */
+XS_EXTERN xs_status xs_resolve_async(xs_resolver *res, const char *name,
+                                     xs_family family, xs_resolve_cb cb,
+                                     void *arg, unsigned long long *request);
+
+/** Cancel a request: its callback runs with XS_ECANCELLED (soon, and not
+ *  inside this call). XS_OK if it was still pending, XS_ENOTFOUND if it has
+ *  completed (or is completing) or is unknown. Any thread. */
+XS_EXTERN xs_status xs_resolve_cancel(xs_resolver *res,
+                                      unsigned long long request);
+
+/** XS_DISPATCH_QUEUE: a file descriptor that is readable while completions
+ *  wait for xs_resolver_dispatch (poll it for POLLIN; never read or close
+ *  it). -1 in XS_DISPATCH_ENGINE mode. Any thread. */
+XS_EXTERN int xs_resolver_fd(const xs_resolver *res);
+
+/** XS_DISPATCH_QUEUE: run the queued callbacks on this thread; returns how
+ *  many ran (0 if none, or in XS_DISPATCH_ENGINE mode). Callbacks may start
+ *  new requests. One thread at a time. */
+XS_EXTERN size_t xs_resolver_dispatch(xs_resolver *res);
 
 XS_EXTERN void xs_result_free(xs_result *result);
 XS_EXTERN xs_status xs_result_status(const xs_result *result);

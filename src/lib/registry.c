@@ -501,11 +501,15 @@ int xs_snapshot_find_addr(const xs_snapshot *s, const xs_addr *addr,
 /* ---- public registry ------------------------------------------------------
  */
 
+static _Atomic uint64_t next_registry_id = 1;
+
 xs_status xs_registry_from_snapshot(xs_snapshot *snap, xs_registry **out) {
   xs_registry *reg = calloc(1, sizeof(*reg));
   if (reg == NULL)
     return XS_ENOMEM;
   atomic_init(&reg->refs, 1);
+  reg->id = atomic_fetch_add(&next_registry_id, 1);
+  atomic_init(&reg->version, 1);
   pthread_mutex_init(&reg->lock, NULL);
   pthread_mutex_init(&reg->write_lock, NULL);
   reg->current = snap;
@@ -550,6 +554,57 @@ xs_snapshot *xs_registry_snapshot(xs_registry *reg) {
   s = reg->current;
   xs_snapshot_ref(s);
   pthread_mutex_unlock(&reg->lock);
+  return s;
+}
+
+/* Each thread's borrowed snapshot: which registry version it is, and the
+ * reference the thread holds (released at its next borrow or its exit). */
+typedef struct borrowed {
+  uint64_t registry_id, version;
+  xs_snapshot *snap;
+} borrowed;
+
+static pthread_key_t borrow_key;
+static pthread_once_t borrow_once = PTHREAD_ONCE_INIT;
+static int borrow_key_ok;
+static _Thread_local borrowed *thread_borrow;
+
+static void borrow_release(void *p) {
+  borrowed *b = p;
+  xs_snapshot_unref(b->snap);
+  free(b);
+}
+
+static void borrow_init(void) {
+  borrow_key_ok = pthread_key_create(&borrow_key, borrow_release) == 0;
+}
+
+xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg) {
+  borrowed *b = thread_borrow;
+  xs_snapshot *s, *old;
+  uint64_t v = atomic_load_explicit(&reg->version, memory_order_acquire);
+  if (b != NULL && b->registry_id == reg->id && b->version == v)
+    return b->snap;
+  if (b == NULL) {
+    pthread_once(&borrow_once, borrow_init);
+    if (!borrow_key_ok || (b = calloc(1, sizeof(*b))) == NULL)
+      return NULL;
+    if (pthread_setspecific(borrow_key, b) != 0) {
+      free(b);
+      return NULL;
+    }
+    thread_borrow = b;
+  }
+  pthread_mutex_lock(&reg->lock);
+  s = reg->current;
+  xs_snapshot_ref(s);
+  v = atomic_load_explicit(&reg->version, memory_order_relaxed);
+  pthread_mutex_unlock(&reg->lock);
+  old = b->snap;
+  b->snap = s;
+  b->registry_id = reg->id;
+  b->version = v;
+  xs_snapshot_unref(old);
   return s;
 }
 
@@ -601,6 +656,7 @@ static xs_status registry_change(xs_registry *reg, const char *skip_ns,
   pthread_mutex_lock(&reg->lock);
   old = reg->current;
   reg->current = next;
+  atomic_fetch_add_explicit(&reg->version, 1, memory_order_release);
   pthread_mutex_unlock(&reg->lock);
   xs_snapshot_unref(old);
 done:

@@ -123,6 +123,8 @@ int xs_snapshot_find_addr(const xs_snapshot *s, const xs_addr *addr,
  * side and publish it under lock; readers only take lock to grab a ref. */
 struct xs_registry {
   atomic_uint refs;
+  uint64_t id;              /* unique per process, never reused */
+  _Atomic uint64_t version; /* bumped (under lock) at each publish */
   pthread_mutex_t lock;
   pthread_mutex_t write_lock;
   xs_snapshot *current;
@@ -130,6 +132,13 @@ struct xs_registry {
 
 /* A new reference to the registry's current snapshot (caller unrefs). */
 xs_snapshot *xs_registry_snapshot(xs_registry *reg);
+/* The current snapshot for the calling thread, without a reference of the
+ * caller's own: the thread keeps one reference to the snapshot it last
+ * borrowed (any registry), so the result stays valid until this thread's
+ * next borrow. The common path is one atomic load of a line only publishes
+ * write: threads do not contend. Take xs_snapshot_ref to keep it longer or
+ * hand it to another thread. NULL only on out of memory. */
+xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg);
 /* Wrap a finished snapshot in a new registry (takes the snapshot's ref). */
 xs_status xs_registry_from_snapshot(xs_snapshot *snap, xs_registry **out);
 void xs_registry_ref(xs_registry *reg);

@@ -1,10 +1,19 @@
 /* xs_config, xs_resolver and xs_result: the search walk over candidates,
  * in-cluster answers from the registry, external targets through upstream
  * DNS. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "answer.h"
+#include "cache.h"
+#include "engine.h"
 #include "names.h"
 #include "registry.h"
 #include "upstream.h"
@@ -18,6 +27,13 @@
 #define XS_MAX_TIMEOUT_MS 60000
 #define XS_MAX_ATTEMPTS 10
 #define XS_SERVER_MAX 300
+#define XS_DEFAULT_CACHE_ENTRIES 10000
+#define XS_MAX_CACHE_ENTRIES 10000000
+#define XS_DEFAULT_NEG_MAX 300
+#define XS_DEFAULT_STALE_MAX 3600
+#define XS_DEFAULT_STALE_TTL 30
+#define XS_MAX_CACHE_TTL 604800
+#define XS_MAX_NEG_TTL 86400
 
 struct xs_config {
   char ns[64];
@@ -32,14 +48,12 @@ struct xs_config {
   size_t nservers;
   int timeout_ms;
   int attempts;
-};
-
-struct xs_resolver {
-  xs_config cfg;
-  xs_answer_cfg acfg;
-  xs_search search;
-  xs_registry *reg;
-  xs_upstream *upstream;
+  size_t cache_entries;
+  unsigned ttl_min, ttl_max, neg_max, stale_max, stale_ttl;
+  int prefetch;
+  xs_dispatch dispatch;
+  xs_clock_ms_fn clock;
+  void *clock_arg;
 };
 
 typedef struct result_link {
@@ -50,24 +64,22 @@ typedef struct result_link {
 
 typedef struct result_addr {
   int family;
-  unsigned char raw[16];
-  size_t text;
   unsigned ttl;
   xs_source source;
+  unsigned char raw[16];
+  char text[46]; /* INET6_ADDRSTRLEN */
 } result_addr;
 
+/* One allocation: this header, then chain[], candidates[], addrs[], text. */
 struct xs_result {
   xs_status status;
-  size_t query, name, target; /* offsets into text */
-  size_t candidates[XS_MAX_CANDIDATES];
-  size_t ncandidates;
-  result_link chain[2 * XS_MAX_CHAIN];
-  size_t nchain;
-  result_addr *addrs;
-  size_t naddrs, cap_addrs;
   unsigned ttl;
+  size_t query, name, target; /* offsets into text */
+  size_t ncandidates, nchain, naddrs;
+  size_t *candidates;
+  result_link *chain;
+  result_addr *addrs;
   char *text;
-  size_t text_used, text_cap;
 };
 
 /* ---- config ---------------------------------------------------------------
@@ -87,6 +99,14 @@ xs_status xs_config_new(xs_config **out) {
   c->mode = XS_MODE_COREDNS;
   c->timeout_ms = XS_DEFAULT_TIMEOUT_MS;
   c->attempts = XS_DEFAULT_ATTEMPTS;
+  c->cache_entries = XS_DEFAULT_CACHE_ENTRIES;
+  c->ttl_min = 0;
+  c->ttl_max = XS_MAX_TTL;
+  c->neg_max = XS_DEFAULT_NEG_MAX;
+  c->stale_max = XS_DEFAULT_STALE_MAX;
+  c->stale_ttl = XS_DEFAULT_STALE_TTL;
+  c->prefetch = 1;
+  c->dispatch = XS_DISPATCH_ENGINE;
   *out = c;
   return XS_OK;
 }
@@ -187,13 +207,136 @@ xs_status xs_config_set_attempts(xs_config *cfg, int attempts) {
   return XS_OK;
 }
 
+xs_status xs_config_set_cache_size(xs_config *cfg, size_t entries) {
+  if (cfg == NULL || entries > XS_MAX_CACHE_ENTRIES)
+    return XS_EINVAL;
+  cfg->cache_entries = entries;
+  return XS_OK;
+}
+
+xs_status xs_config_set_cache_ttl(xs_config *cfg, unsigned min_s,
+                                  unsigned max_s) {
+  if (cfg == NULL || min_s > max_s || max_s > XS_MAX_CACHE_TTL)
+    return XS_EINVAL;
+  cfg->ttl_min = min_s;
+  cfg->ttl_max = max_s;
+  return XS_OK;
+}
+
+xs_status xs_config_set_negative_ttl_max(xs_config *cfg, unsigned max_s) {
+  if (cfg == NULL || max_s > XS_MAX_NEG_TTL)
+    return XS_EINVAL;
+  cfg->neg_max = max_s;
+  return XS_OK;
+}
+
+xs_status xs_config_set_stale(xs_config *cfg, unsigned max_s, unsigned ttl_s) {
+  if (cfg == NULL || max_s > XS_MAX_CACHE_TTL || ttl_s < 1 ||
+      ttl_s > XS_MAX_TTL)
+    return XS_EINVAL;
+  cfg->stale_max = max_s;
+  cfg->stale_ttl = ttl_s;
+  return XS_OK;
+}
+
+xs_status xs_config_set_prefetch(xs_config *cfg, int on) {
+  if (cfg == NULL || (on != 0 && on != 1))
+    return XS_EINVAL;
+  cfg->prefetch = on;
+  return XS_OK;
+}
+
+xs_status xs_config_set_clock(xs_config *cfg, xs_clock_ms_fn fn, void *arg) {
+  if (cfg == NULL)
+    return XS_EINVAL;
+  cfg->clock = fn;
+  cfg->clock_arg = arg;
+  return XS_OK;
+}
+
+xs_status xs_config_set_dispatch(xs_config *cfg, xs_dispatch mode) {
+  if (cfg == NULL || (mode != XS_DISPATCH_ENGINE && mode != XS_DISPATCH_QUEUE))
+    return XS_EINVAL;
+  cfg->dispatch = mode;
+  return XS_OK;
+}
+
 /* ---- resolver -------------------------------------------------------------
  */
+
+typedef struct walk walk;
+
+/* One family's upstream question of the current candidate. */
+typedef struct slot {
+  walk *w;
+  int family; /* 4 or 6 */
+} slot;
+
+/* One resolution: the search walk as a small state machine. It runs on the
+ * caller's thread until it needs upstream DNS, then continues on the engine
+ * thread from the engine's callbacks. A blocking xs_resolve keeps it on its
+ * stack; xs_resolve_async allocates it. */
+struct walk {
+  xs_resolver *res;
+  xs_snapshot *snap; /* borrowed, or owned once the walk leaves its thread */
+  int snap_owned;
+  int want4, want6;
+  char query[XS_NAME_BUF + 1];
+  int bad_name;
+  xs_cand_iter it;
+  char cand[XS_NAME_BUF];
+  size_t cand_len, ncand;
+  /* the current candidate */
+  xs_answer a4, a6;
+  int have4, have6;
+  xs_upstream_answer u4, u6;
+  int asked4, asked6;
+  xs_source src4, src6;
+  char upname[XS_NAME_BUF];
+  atomic_int waiting; /* upstream answers still to come, +1 while submitting */
+  slot slot4, slot6;
+  uint64_t eid[2]; /* engine requests (under res->lock) */
+  /* the most telling failure so far (a result without candidates yet) */
+  xs_result *best;
+  int best_weight;
+  xs_status status;
+  xs_result *result;
+  /* delivery */
+  atomic_int cancelled;
+  uint64_t id; /* 0: blocking */
+  xs_resolve_cb cb;
+  void *arg;
+  walk *prev, *next;   /* res->pending, then res->done queue */
+  pthread_mutex_t *mu; /* blocking: the waiting thread's */
+  pthread_cond_t *cv;
+  int done;
+};
+
+struct xs_resolver {
+  xs_config cfg;
+  xs_answer_cfg acfg;
+  xs_search search;
+  xs_registry *reg;
+  xs_cache *cache;
+  xs_engine *engine;
+  pthread_mutex_t lock; /* pending, done, next_id, closing */
+  walk *pending;        /* async walks in flight */
+  walk *done_head, *done_tail;
+  uint64_t next_id;
+  int closing;
+  int fd; /* XS_DISPATCH_QUEUE: eventfd readable while done is non-empty */
+};
+
+static uint64_t config_clock(void *arg) {
+  const xs_config *cfg = arg;
+  return (uint64_t)cfg->clock(cfg->clock_arg);
+}
 
 xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
                           xs_resolver **out, xs_error *err) {
   xs_resolver *r;
   xs_upstream_cfg ucfg;
+  xs_cache_cfg ccfg;
   xs_status st;
   size_t i;
   if (out == NULL) {
@@ -203,6 +346,7 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   r = calloc(1, sizeof(*r));
   if (r == NULL)
     return XS_ENOMEM;
+  r->fd = -1;
   if (cfg != NULL) {
     r->cfg = *cfg;
   } else {
@@ -222,17 +366,42 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   xs_search_init(&r->search, r->cfg.ns, r->cfg.zone, r->cfg.ndots);
   for (i = 0; i < r->cfg.nsearch; i++)
     xs_search_add(&r->search, r->cfg.search[i]);
+  pthread_mutex_init(&r->lock, NULL);
+  r->next_id = 1;
 
+  if (r->cfg.cache_entries > 0) {
+    xs_cache_cfg_default(&ccfg);
+    ccfg.max_entries = r->cfg.cache_entries;
+    ccfg.min_ttl = r->cfg.ttl_min;
+    ccfg.max_ttl = r->cfg.ttl_max;
+    ccfg.neg_max_ttl = r->cfg.neg_max;
+    ccfg.stale_max = r->cfg.stale_max;
+    ccfg.stale_ttl = r->cfg.stale_ttl;
+    ccfg.prefetch = r->cfg.prefetch;
+    if (r->cfg.clock != NULL) {
+      ccfg.clock = config_clock;
+      ccfg.clock_arg = &r->cfg;
+    }
+    if ((st = xs_cache_new(&ccfg, &r->cache)) != XS_OK) {
+      xs_error_set(err, st, NULL, 0, 0, "cannot create the cache");
+      goto fail;
+    }
+  }
   memset(&ucfg, 0, sizeof(ucfg));
   for (i = 0; i < r->cfg.nservers; i++)
     ucfg.servers[i] = r->cfg.servers[i];
   ucfg.nservers = r->cfg.nservers;
   ucfg.timeout_ms = r->cfg.timeout_ms;
   ucfg.attempts = r->cfg.attempts;
-  st = xs_upstream_new(&ucfg, &r->upstream, err);
-  if (st != XS_OK) {
-    free(r);
-    return st;
+  if ((st = xs_engine_new(&ucfg, r->cache, &r->engine, err)) != XS_OK)
+    goto fail;
+  if (r->cfg.dispatch == XS_DISPATCH_QUEUE) {
+    r->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->fd < 0) {
+      st = XS_ENOMEM;
+      xs_error_set(err, st, NULL, 0, 0, "eventfd: cannot create");
+      goto fail;
+    }
   }
   if (reg != NULL) {
     xs_registry_ref(reg);
@@ -240,87 +409,250 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   }
   *out = r;
   return XS_OK;
-}
-
-void xs_resolver_free(xs_resolver *res) {
-  if (res == NULL)
-    return;
-  xs_upstream_free(res->upstream);
-  xs_registry_free(res->reg);
-  free(res);
+fail:
+  xs_engine_free(r->engine);
+  xs_cache_free(r->cache);
+  pthread_mutex_destroy(&r->lock);
+  free(r);
+  return st;
 }
 
 /* ---- results --------------------------------------------------------------
  */
 
-static size_t text_add(xs_result *r, const char *s) {
-  size_t len = strlen(s) + 1, off;
-  if (r->text_cap - r->text_used < len) {
-    size_t ncap = r->text_cap ? r->text_cap * 2 : 1024;
-    char *n;
-    while (ncap - r->text_used < len)
-      ncap *= 2;
-    n = realloc(r->text, ncap);
-    if (n == NULL)
-      return (size_t)-1;
-    r->text = n;
-    r->text_cap = ncap;
+/* A result is one allocation: the struct, then its arrays, then its text.
+ * It is built in two passes over the same calls: the first (r == NULL)
+ * counts, the second writes. */
+typedef struct sink {
+  xs_result *r;
+  size_t nchain, naddrs, ncand, text;
+} sink;
+
+static size_t sink_text(sink *s, const char *str, size_t len) {
+  size_t off = s->text;
+  if (s->r != NULL) {
+    memcpy(s->r->text + off, str, len);
+    s->r->text[off + len] = '\0';
   }
-  off = r->text_used;
-  memcpy(r->text + off, s, len);
-  r->text_used += len;
+  s->text += len + 1;
   return off;
 }
 
-static xs_status add_link(xs_result *r, const char *name, const char *target,
-                          unsigned ttl, xs_source source) {
-  result_link *l;
-  if (r->nchain >= sizeof(r->chain) / sizeof(r->chain[0]))
-    return XS_OK;
-  l = &r->chain[r->nchain];
-  l->name = text_add(r, name);
-  l->target = text_add(r, target);
-  if (l->name == (size_t)-1 || l->target == (size_t)-1)
-    return XS_ENOMEM;
-  l->ttl = ttl;
-  l->source = source;
-  r->nchain++;
-  return XS_OK;
-}
-
-static xs_status add_addr(xs_result *r, const xs_addr *a, unsigned ttl,
-                          xs_source source) {
-  result_addr *ra;
-  char buf[64];
-  if (r->naddrs == r->cap_addrs) {
-    size_t ncap = r->cap_addrs ? r->cap_addrs * 2 : 8;
-    result_addr *n = realloc(r->addrs, ncap * sizeof(*n));
-    if (n == NULL)
-      return XS_ENOMEM;
-    r->addrs = n;
-    r->cap_addrs = ncap;
+/* A name with exactly one trailing dot (upstream names may lack it). */
+static size_t sink_name(sink *s, const char *name) {
+  size_t len = strlen(name), off;
+  if (len > 0 && name[len - 1] == '.')
+    return sink_text(s, name, len);
+  off = sink_text(s, name, len + 1);
+  if (s->r != NULL) {
+    memcpy(s->r->text + off, name, len);
+    s->r->text[off + len] = '.';
+    s->r->text[off + len + 1] = '\0';
   }
-  ra = &r->addrs[r->naddrs];
-  ra->family = a->family;
-  memcpy(ra->raw, a->bytes, 16);
-  ra->text = text_add(r, xs_addr_format(a, buf, sizeof(buf)));
-  if (ra->text == (size_t)-1)
-    return XS_ENOMEM;
-  ra->ttl = ttl;
-  ra->source = source;
-  r->naddrs++;
-  return XS_OK;
+  return off;
 }
 
-/* What one candidate gave. */
-typedef struct outcome {
-  xs_status status;
-  xs_answer a4, a6; /* registry answers (valid when have4/have6) */
-  int have4, have6;
-  xs_upstream_answer u4, u6;
-  int asked4, asked6;        /* upstream queried for that family */
-  const char *upstream_name; /* name sent upstream, or NULL */
-} outcome;
+static void sink_link(sink *s, const char *name, const char *target,
+                      unsigned ttl, xs_source source) {
+  size_t n = sink_name(s, name), t = sink_name(s, target);
+  if (s->r != NULL) {
+    result_link *l = &s->r->chain[s->nchain];
+    l->name = n;
+    l->target = t;
+    l->ttl = ttl;
+    l->source = source;
+  }
+  s->nchain++;
+}
+
+static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
+                      xs_source source) {
+  if (s->r != NULL) {
+    result_addr *ra = &s->r->addrs[s->naddrs];
+    ra->family = a->family;
+    memcpy(ra->raw, a->bytes, 16);
+    xs_addr_format(a, ra->text, sizeof(ra->text));
+    ra->ttl = ttl;
+    ra->source = source;
+  }
+  s->naddrs++;
+}
+
+static unsigned min_u(unsigned a, unsigned b) {
+  return a < b ? a : b;
+}
+
+/* The answer part of a result from the walk's current candidate. */
+static void emit_outcome(sink *s, const walk *w, xs_status status) {
+  const xs_answer *reg = w->have4 ? &w->a4 : w->have6 ? &w->a6 : NULL;
+  const xs_upstream_answer *up = NULL;
+  xs_source usrc = XS_SOURCE_UPSTREAM;
+  const char *target = w->cand;
+  unsigned ttl = (unsigned)-1;
+  size_t i;
+
+  if (s->r != NULL) {
+    s->r->status = status;
+    s->r->name = sink_text(s, w->cand, w->cand_len);
+  } else {
+    sink_text(s, w->cand, w->cand_len);
+  }
+  if (reg != NULL)
+    for (i = 0; i < reg->nchain; i++) {
+      const xs_rr *l = &reg->chain[i];
+      sink_link(s, l->owner, l->target, l->ttl, XS_SOURCE_REGISTRY);
+      ttl = min_u(ttl, l->ttl);
+      target = l->target;
+    }
+  if (w->asked4 && (w->u4.nchain > 0 || !w->asked6 || w->u6.nchain == 0)) {
+    up = &w->u4;
+    usrc = w->src4;
+  } else if (w->asked6) {
+    up = &w->u6;
+    usrc = w->src6;
+  }
+  if (up != NULL)
+    for (i = 0; i < up->nchain; i++) {
+      sink_link(s, up->chain[i].name, up->chain[i].target, up->chain[i].ttl,
+                usrc);
+      ttl = min_u(ttl, up->chain[i].ttl);
+      target = up->chain[i].target;
+    }
+  /* Registry addresses (in-zone final records), then upstream ones. */
+  for (i = 0; w->have4 && i < w->a4.nanswer; i++)
+    if (w->a4.answer[i].type == XS_T_A) {
+      sink_addr(s, &w->a4.answer[i].addr, w->a4.answer[i].ttl,
+                XS_SOURCE_REGISTRY);
+      ttl = min_u(ttl, w->a4.answer[i].ttl);
+      target = w->a4.answer[i].owner;
+    }
+  for (i = 0; w->asked4 && i < w->u4.naddrs; i++) {
+    sink_addr(s, &w->u4.addrs[i].addr, w->u4.addrs[i].ttl, w->src4);
+    ttl = min_u(ttl, w->u4.addrs[i].ttl);
+  }
+  for (i = 0; w->have6 && i < w->a6.nanswer; i++)
+    if (w->a6.answer[i].type == XS_T_AAAA) {
+      sink_addr(s, &w->a6.answer[i].addr, w->a6.answer[i].ttl,
+                XS_SOURCE_REGISTRY);
+      ttl = min_u(ttl, w->a6.answer[i].ttl);
+      target = w->a6.answer[i].owner;
+    }
+  for (i = 0; w->asked6 && i < w->u6.naddrs; i++) {
+    sink_addr(s, &w->u6.addrs[i].addr, w->u6.addrs[i].ttl, w->src6);
+    ttl = min_u(ttl, w->u6.addrs[i].ttl);
+  }
+  if (s->naddrs == 0) {
+    /* Negative: the negative-cache time, if anyone said it. */
+    unsigned neg = (unsigned)-1;
+    if (w->asked4 && w->u4.negative_ttl)
+      neg = min_u(neg, w->u4.negative_ttl);
+    if (w->asked6 && w->u6.negative_ttl)
+      neg = min_u(neg, w->u6.negative_ttl);
+    if (up == NULL && reg != NULL)
+      neg = min_u(neg, reg->soa_ttl);
+    ttl = min_u(ttl, neg);
+  }
+  i = sink_name(s, target);
+  if (s->r != NULL) {
+    s->r->target = i;
+    s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
+  }
+}
+
+/* The answer part of an earlier (provisional) result. */
+static void emit_copy(sink *s, const xs_result *src) {
+  size_t i, n;
+  if (s->r != NULL) {
+    s->r->status = src->status;
+    s->r->ttl = src->ttl;
+  }
+  n = sink_text(s, src->text + src->name, strlen(src->text + src->name));
+  if (s->r != NULL)
+    s->r->name = n;
+  for (i = 0; i < src->nchain; i++)
+    sink_link(s, src->text + src->chain[i].name,
+              src->text + src->chain[i].target, src->chain[i].ttl,
+              src->chain[i].source);
+  for (i = 0; i < src->naddrs; i++) {
+    xs_addr a;
+    a.family = (uint8_t)src->addrs[i].family;
+    memcpy(a.bytes, src->addrs[i].raw, 16);
+    sink_addr(s, &a, src->addrs[i].ttl, src->addrs[i].source);
+  }
+  n = sink_text(s, src->text + src->target, strlen(src->text + src->target));
+  if (s->r != NULL)
+    s->r->target = n;
+}
+
+enum { PART_NONE, PART_OUTCOME, PART_COPY };
+
+/* The query and the candidates tried so far (the iterator is replayed). */
+static void emit_head(sink *s, const walk *w) {
+  size_t q = sink_text(s, w->query, strlen(w->query)), k;
+  if (s->r != NULL)
+    s->r->query = q;
+  if (!w->bad_name) {
+    xs_cand_iter it;
+    char buf[XS_NAME_BUF];
+    size_t len;
+    xs_cand_start(&it, &w->res->search, w->query);
+    for (k = 0; k < w->ncand && (len = xs_cand_next(&it, buf)) != 0; k++) {
+      size_t off = sink_text(s, buf, len);
+      if (s->r != NULL)
+        s->r->candidates[s->ncand] = off;
+      s->ncand++;
+    }
+  }
+}
+
+static void emit(sink *s, const walk *w, int part, xs_status status) {
+  emit_head(s, w);
+  if (part == PART_OUTCOME) {
+    emit_outcome(s, w, status);
+  } else if (part == PART_COPY) {
+    emit_copy(s, w->best);
+  } else {
+    size_t e = sink_text(s, "", 0);
+    if (s->r != NULL) {
+      s->r->status = status;
+      s->r->name = s->r->target = e;
+      s->r->ttl = 0;
+    }
+  }
+}
+
+static size_t align8(size_t n) {
+  return (n + 7) & ~(size_t)7;
+}
+
+static xs_result *build(const walk *w, int part, xs_status status) {
+  sink s;
+  size_t size, o_chain, o_cand, o_addrs, o_text;
+  xs_result *r;
+  memset(&s, 0, sizeof(s));
+  emit(&s, w, part, status);
+  o_chain = align8(sizeof(xs_result));
+  o_cand = o_chain + s.nchain * sizeof(result_link);
+  o_addrs = align8(o_cand + s.ncand * sizeof(size_t));
+  o_text = o_addrs + s.naddrs * sizeof(result_addr);
+  size = o_text + s.text;
+  if ((r = malloc(size)) == NULL)
+    return NULL;
+  r->chain = (result_link *)(void *)((char *)r + o_chain);
+  r->candidates = (size_t *)(void *)((char *)r + o_cand);
+  r->addrs = (result_addr *)(void *)((char *)r + o_addrs);
+  r->text = (char *)r + o_text;
+  r->nchain = s.nchain;
+  r->ncandidates = s.ncand;
+  r->naddrs = s.naddrs;
+  memset(&s, 0, sizeof(s));
+  s.r = r;
+  emit(&s, w, part, status);
+  return r;
+}
+
+/* ---- the walk -------------------------------------------------------------
+ */
 
 static int upstream_error(xs_status s) {
   return s == XS_ETIMEOUT || s == XS_ESERVFAIL || s == XS_EREFUSED ||
@@ -351,277 +683,543 @@ static int has_addr_records(const xs_answer *a, uint16_t type) {
   return 0;
 }
 
-static xs_status ask(xs_resolver *res, const xs_snapshot *snap,
-                     const char *cand, int want4, int want6, outcome *o) {
-  xs_status s4 = XS_ENOTFOUND, s6 = XS_ENOTFOUND, st;
-  size_t len = strlen(cand);
-  o->status = XS_ENOTFOUND;
-  o->have4 = o->have6 = 0;
-  o->asked4 = o->asked6 = 0;
-  o->upstream_name = NULL;
-  if (xs_name_in_zone(cand, len, res->acfg.zone, res->acfg.zone_len)) {
-    if (want4) {
-      if ((st = xs_answer_query(snap, &res->acfg, cand, len, XS_T_A, &o->a4)) !=
-          XS_OK)
-        return st;
-      o->have4 = 1;
-      s4 = o->a4.status;
-      if (s4 == XS_OK && o->a4.external_target == NULL &&
-          !has_addr_records(&o->a4, XS_T_A))
-        s4 = XS_ENODATA;
-      o->upstream_name = o->a4.external_target;
-    }
-    if (want6) {
-      if ((st = xs_answer_query(snap, &res->acfg, cand, len, XS_T_AAAA,
-                                &o->a6)) != XS_OK)
-        return st;
-      o->have6 = 1;
-      s6 = o->a6.status;
-      if (s6 == XS_OK && o->a6.external_target == NULL &&
-          !has_addr_records(&o->a6, XS_T_AAAA))
-        s6 = XS_ENODATA;
-      if (o->upstream_name == NULL)
-        o->upstream_name = o->a6.external_target;
-    }
-  } else {
-    o->upstream_name = cand;
-  }
-  if (o->upstream_name != NULL) {
-    int q4 = want4 && (!o->have4 || o->a4.external_target != NULL);
-    int q6 = want6 && (!o->have6 || o->a6.external_target != NULL);
-    st = xs_upstream_query(res->upstream, o->upstream_name, q4, &o->u4, q6,
-                           &o->u6);
-    if (st != XS_OK)
-      return st;
-    o->asked4 = q4;
-    o->asked6 = q6;
-    if (q4)
-      s4 = o->u4.status;
-    if (q6)
-      s6 = o->u6.status;
-  }
-  if (!want4)
-    s4 = s6;
-  if (!want6)
-    s6 = s4;
-  o->status = merge(s4, s6);
-  return XS_OK;
+static void candidate_free(walk *w) {
+  if (w->have4)
+    xs_answer_free(&w->a4);
+  if (w->have6)
+    xs_answer_free(&w->a6);
+  w->have4 = w->have6 = 0;
 }
 
-static void outcome_free(outcome *o) {
-  if (o->have4)
-    xs_answer_free(&o->a4);
-  if (o->have6)
-    xs_answer_free(&o->a6);
-  o->have4 = o->have6 = 0;
+/* Copy the parts of an upstream answer that are set. */
+static void upstream_copy(xs_upstream_answer *dst,
+                          const xs_upstream_answer *src) {
+  dst->status = src->status;
+  dst->nchain = src->nchain;
+  if (src->nchain > 0)
+    memcpy(dst->chain, src->chain, src->nchain * sizeof(src->chain[0]));
+  dst->naddrs = src->naddrs;
+  if (src->naddrs > 0)
+    memcpy(dst->addrs, src->addrs, src->naddrs * sizeof(src->addrs[0]));
+  dst->negative_ttl = src->negative_ttl;
+}
+
+static void upstream_set(xs_upstream_answer *u, xs_status st) {
+  u->status = st;
+  u->nchain = u->naddrs = 0;
+  u->negative_ttl = 0;
+}
+
+static void on_upstream(void *arg, const xs_upstream_answer *ans);
+static int walk_run(walk *w);
+static void deliver(walk *w);
+
+/* Hand the walk to the engine thread: it must own its snapshot. */
+static void walk_detach(walk *w) {
+  if (!w->snap_owned && w->snap != NULL) {
+    xs_snapshot_ref(w->snap);
+    w->snap_owned = 1;
+  }
+}
+
+/* Ask the cache, then upstream, for the families that need it. Returns 1
+ * when every answer is in (the walk goes on here), 0 when the engine will
+ * continue the walk. */
+static int candidate_ask(walk *w, int q4, int q6) {
+  xs_resolver *res = w->res;
+  int need[2] = {0, 0}, f, pending = 0;
+  for (f = 0; f < 2; f++) {
+    xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+    xs_source *src = f == 0 ? &w->src4 : &w->src6;
+    uint16_t qtype = f == 0 ? XS_T_A : XS_T_AAAA;
+    int hit;
+    if (!(f == 0 ? q4 : q6))
+      continue;
+    *src = XS_SOURCE_UPSTREAM;
+    if (res->cache != NULL) {
+      hit = xs_cache_get(res->cache, w->upname, qtype, 0, u);
+      if (hit & XS_CACHE_FRESH) {
+        *src = XS_SOURCE_CACHE;
+        if (hit & XS_CACHE_PREFETCH)
+          xs_engine_submit(res->engine, w->upname, qtype, NULL, NULL, NULL);
+        continue;
+      }
+    }
+    need[f] = 1;
+    pending++;
+  }
+  if (pending == 0)
+    return 1;
+  walk_detach(w);
+  /* One extra count while submitting: a fast reply cannot finish the walk
+   * under our feet. */
+  atomic_store(&w->waiting, pending + 1);
+  for (f = 0; f < 2; f++) {
+    uint64_t id = 0;
+    xs_status st;
+    if (!need[f])
+      continue;
+    st = xs_engine_submit(res->engine, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
+                          on_upstream, f == 0 ? &w->slot4 : &w->slot6, &id);
+    if (st != XS_OK) {
+      upstream_set(f == 0 ? &w->u4 : &w->u6, st);
+      atomic_fetch_sub(&w->waiting, 1);
+      continue;
+    }
+    if (w->id != 0) {
+      int cancelled;
+      pthread_mutex_lock(&res->lock);
+      w->eid[f] = id;
+      cancelled = atomic_load(&w->cancelled);
+      pthread_mutex_unlock(&res->lock);
+      if (cancelled)
+        xs_engine_cancel(res->engine, id);
+    }
+  }
+  return atomic_fetch_sub(&w->waiting, 1) == 1;
+}
+
+/* Registry answers for the current candidate, then the upstream questions
+ * they leave. Returns as candidate_ask. */
+static int candidate_start(walk *w) {
+  xs_resolver *res = w->res;
+  const char *up = NULL;
+  int q4, q6;
+  w->asked4 = w->asked6 = 0;
+  w->status = XS_ENOTFOUND;
+  if (xs_name_in_zone(w->cand, w->cand_len, res->acfg.zone,
+                      res->acfg.zone_len)) {
+    if (w->want4) {
+      if (xs_answer_query(w->snap, &res->acfg, w->cand, w->cand_len, XS_T_A,
+                          &w->a4) != XS_OK) {
+        w->status = XS_ENOMEM;
+        return 1;
+      }
+      w->have4 = 1;
+      up = w->a4.external_target;
+    }
+    if (w->want6) {
+      if (xs_answer_query(w->snap, &res->acfg, w->cand, w->cand_len, XS_T_AAAA,
+                          &w->a6) != XS_OK) {
+        w->status = XS_ENOMEM;
+        return 1;
+      }
+      w->have6 = 1;
+      if (up == NULL)
+        up = w->a6.external_target;
+    }
+  } else {
+    up = w->cand;
+  }
+  if (up == NULL)
+    return 1;
+  snprintf(w->upname, sizeof(w->upname), "%s", up);
+  q4 = w->want4 && (!w->have4 || w->a4.external_target != NULL);
+  q6 = w->want6 && (!w->have6 || w->a6.external_target != NULL);
+  w->asked4 = q4;
+  w->asked6 = q6;
+  return candidate_ask(w, q4, q6);
+}
+
+/* After an upstream failure, an expired entry within the stale window. */
+static void try_stale(walk *w, int f) {
+  xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+  if (w->res->cache == NULL || !upstream_error(u->status))
+    return;
+  if (xs_cache_get(w->res->cache, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
+                   XS_CACHE_ALLOW_STALE, u) &
+      XS_CACHE_STALE) {
+    if (f == 0)
+      w->src4 = XS_SOURCE_STALE;
+    else
+      w->src6 = XS_SOURCE_STALE;
+  }
 }
 
 /* How much a failed candidate tells: a loop or a matched alias says more
  * than NODATA, which says more than NXDOMAIN (glibc keeps NODATA too). */
-static int weight_of(const outcome *o) {
-  size_t chain = (o->have4 ? o->a4.nchain : 0) + (o->have6 ? o->a6.nchain : 0);
-  if (o->status == XS_ELOOP)
+static int weight_of(const walk *w, xs_status st) {
+  size_t chain = (w->have4 ? w->a4.nchain : 0) + (w->have6 ? w->a6.nchain : 0);
+  if (st == XS_OK)
+    return 100;
+  if (upstream_error(st))
+    return 3;
+  if (st == XS_ELOOP)
     return 4;
   if (chain > 0)
     return 3;
-  if (o->status == XS_ENODATA)
+  if (st == XS_ENODATA)
     return 2;
   return 1;
 }
 
-static unsigned min_u(unsigned a, unsigned b) {
-  return a < b ? a : b;
+/* The current candidate's answers are all in: judge it. Returns 1 when the
+ * walk is over (w->result and w->status set), 0 to go on. */
+static int candidate_end(walk *w) {
+  xs_status s4 = XS_ENOTFOUND, s6 = XS_ENOTFOUND, st;
+  int weight;
+  if (w->status == XS_ENOMEM)
+    goto nomem;
+  if (atomic_load(&w->cancelled)) {
+    candidate_free(w);
+    return 1;
+  }
+  if (w->asked4) {
+    try_stale(w, 0);
+    if (w->u4.status == XS_ENOMEM)
+      goto nomem;
+  }
+  if (w->asked6) {
+    try_stale(w, 1);
+    if (w->u6.status == XS_ENOMEM)
+      goto nomem;
+  }
+  if (w->have4) {
+    s4 = w->a4.status;
+    if (s4 == XS_OK && w->a4.external_target == NULL &&
+        !has_addr_records(&w->a4, XS_T_A))
+      s4 = XS_ENODATA;
+  }
+  if (w->have6) {
+    s6 = w->a6.status;
+    if (s6 == XS_OK && w->a6.external_target == NULL &&
+        !has_addr_records(&w->a6, XS_T_AAAA))
+      s6 = XS_ENODATA;
+  }
+  if (w->asked4)
+    s4 = w->u4.status;
+  if (w->asked6)
+    s6 = w->u6.status;
+  if (!w->want4)
+    s4 = s6;
+  if (!w->want6)
+    s6 = s4;
+  st = merge(s4, s6);
+  weight = weight_of(w, st);
+  if (weight == 100 || weight > w->best_weight) {
+    xs_result *r = build(w, PART_OUTCOME, st);
+    if (r == NULL)
+      goto nomem;
+    xs_result_free(w->best);
+    w->best = r;
+    w->best_weight = weight;
+  }
+  candidate_free(w);
+  /* The walk goes on past NXDOMAIN, NODATA and loops (glibc, Go) and stops
+   * at an answer or an upstream failure (as glibc stops on REFUSED). */
+  return st == XS_OK || upstream_error(st);
+nomem:
+  candidate_free(w);
+  w->status = XS_ENOMEM;
+  return 1;
 }
 
-/* Copy a candidate's outcome into the result. */
-static xs_status fill(xs_result *r, const char *cand, const outcome *o) {
-  const xs_answer *reg = o->have4 ? &o->a4 : o->have6 ? &o->a6 : NULL;
-  const xs_upstream_answer *up = NULL;
-  const char *target = cand;
-  unsigned ttl = (unsigned)-1;
-  size_t i;
-  xs_status st;
-  char tbuf[XS_NAME_BUF];
+/* Build the final result. */
+static void walk_finish(walk *w) {
+  if (w->status == XS_ENOMEM || atomic_load(&w->cancelled)) {
+    w->status = w->status == XS_ENOMEM ? XS_ENOMEM : XS_ECANCELLED;
+    w->result = NULL;
+  } else if (w->best != NULL && w->best_weight == 100 &&
+             w->best->ncandidates == w->ncand) {
+    w->result = w->best; /* built at the answering candidate: all there */
+    w->best = NULL;
+  } else {
+    w->result =
+        w->best != NULL
+            ? build(w, PART_COPY, XS_OK)
+            : build(w, PART_NONE, w->bad_name ? XS_EBADNAME : XS_ENOTFOUND);
+    if (w->result == NULL)
+      w->status = XS_ENOMEM;
+  }
+  if (w->result != NULL)
+    w->status = w->result->status;
+  xs_result_free(w->best);
+  w->best = NULL;
+  if (w->snap_owned)
+    xs_snapshot_unref(w->snap);
+  w->snap = NULL;
+  w->snap_owned = 0;
+}
 
-  r->status = o->status;
-  r->name = text_add(r, cand);
-  if (r->name == (size_t)-1)
-    return XS_ENOMEM;
-  if (reg != NULL)
-    for (i = 0; i < reg->nchain; i++) {
-      const xs_rr *l = &reg->chain[i];
-      if ((st = add_link(r, l->owner, l->target, l->ttl, XS_SOURCE_REGISTRY)) !=
-          XS_OK)
-        return st;
-      ttl = min_u(ttl, l->ttl);
-      target = l->target;
-    }
-  if (o->asked4 && (o->u4.nchain > 0 || !o->asked6 || o->u6.nchain == 0))
-    up = &o->u4;
-  else if (o->asked6)
-    up = &o->u6;
-  if (up != NULL)
-    for (i = 0; i < up->nchain; i++) {
-      if ((st = add_link(r, up->chain[i].name, up->chain[i].target,
-                         up->chain[i].ttl, XS_SOURCE_UPSTREAM)) != XS_OK)
-        return st;
-      ttl = min_u(ttl, up->chain[i].ttl);
-      target = up->chain[i].target;
-    }
-  /* Registry addresses (in-zone final records), then upstream ones. */
-  for (i = 0; o->have4 && i < o->a4.nanswer; i++)
-    if (o->a4.answer[i].type == XS_T_A) {
-      if ((st = add_addr(r, &o->a4.answer[i].addr, o->a4.answer[i].ttl,
-                         XS_SOURCE_REGISTRY)) != XS_OK)
-        return st;
-      ttl = min_u(ttl, o->a4.answer[i].ttl);
-      target = o->a4.answer[i].owner;
-    }
-  for (i = 0; o->asked4 && i < o->u4.naddrs; i++) {
-    if ((st = add_addr(r, &o->u4.addrs[i].addr, o->u4.addrs[i].ttl,
-                       XS_SOURCE_UPSTREAM)) != XS_OK)
-      return st;
-    ttl = min_u(ttl, o->u4.addrs[i].ttl);
+/* Run the walk until it is over (returns 1, walk finished) or waits for
+ * the engine (returns 0; the engine's callback goes on). */
+static int walk_run(walk *w) {
+  for (;;) {
+    if (atomic_load(&w->cancelled) || w->status == XS_ENOMEM)
+      break;
+    w->cand_len = w->bad_name ? 0 : xs_cand_next(&w->it, w->cand);
+    if (w->cand_len == 0)
+      break;
+    w->ncand++;
+    if (!candidate_start(w))
+      return 0;
+    if (candidate_end(w))
+      break;
   }
-  for (i = 0; o->have6 && i < o->a6.nanswer; i++)
-    if (o->a6.answer[i].type == XS_T_AAAA) {
-      if ((st = add_addr(r, &o->a6.answer[i].addr, o->a6.answer[i].ttl,
-                         XS_SOURCE_REGISTRY)) != XS_OK)
-        return st;
-      ttl = min_u(ttl, o->a6.answer[i].ttl);
-      target = o->a6.answer[i].owner;
-    }
-  for (i = 0; o->asked6 && i < o->u6.naddrs; i++) {
-    if ((st = add_addr(r, &o->u6.addrs[i].addr, o->u6.addrs[i].ttl,
-                       XS_SOURCE_UPSTREAM)) != XS_OK)
-      return st;
-    ttl = min_u(ttl, o->u6.addrs[i].ttl);
+  candidate_free(w);
+  walk_finish(w);
+  return 1;
+}
+
+static void on_upstream(void *arg, const xs_upstream_answer *ans) {
+  slot *sl = arg;
+  walk *w = sl->w;
+  upstream_copy(sl->family == 4 ? &w->u4 : &w->u6, ans);
+  if (ans->status == XS_ECANCELLED)
+    atomic_store(&w->cancelled, 1);
+  if (atomic_fetch_sub(&w->waiting, 1) != 1)
+    return;
+  /* The last answer of the candidate: go on, on this (engine) thread. */
+  if (candidate_end(w)) {
+    walk_finish(w);
+    deliver(w);
+  } else if (walk_run(w)) {
+    deliver(w);
   }
-  if (r->naddrs == 0) {
-    /* Negative: the negative-cache time, if anyone said it. */
-    unsigned neg = (unsigned)-1;
-    if (o->asked4 && o->u4.negative_ttl)
-      neg = min_u(neg, o->u4.negative_ttl);
-    if (o->asked6 && o->u6.negative_ttl)
-      neg = min_u(neg, o->u6.negative_ttl);
-    if (up == NULL && reg != NULL)
-      neg = min_u(neg, reg->soa_ttl);
-    ttl = min_u(ttl, neg);
+}
+
+static void walk_init(walk *w, xs_resolver *res, const char *name,
+                      xs_family family) {
+  size_t len = strlen(name);
+  memset(w, 0, offsetof(walk, a4));
+  w->res = res;
+  w->want4 = family != XS_FAMILY_IPV6;
+  w->want6 = family != XS_FAMILY_IPV4;
+  w->have4 = w->have6 = 0;
+  w->best = NULL;
+  w->best_weight = 0;
+  w->status = XS_OK;
+  w->result = NULL;
+  atomic_init(&w->cancelled, 0);
+  atomic_init(&w->waiting, 0);
+  w->id = 0;
+  w->slot4.w = w->slot6.w = w;
+  w->slot4.family = 4;
+  w->slot6.family = 6;
+  w->eid[0] = w->eid[1] = 0;
+  w->mu = NULL;
+  w->cv = NULL;
+  w->done = 0;
+  w->prev = w->next = NULL;
+  w->cb = NULL;
+  w->arg = NULL;
+  w->snap_owned = 0;
+  /* Long names cannot be valid: keep a cut copy for the result. */
+  if (len >= sizeof(w->query))
+    len = sizeof(w->query) - 1;
+  memcpy(w->query, name, len);
+  w->query[len] = '\0';
+  w->bad_name = xs_cand_start(&w->it, &res->search, name) != XS_OK;
+  if (w->bad_name)
+    return;
+  /* the iterator must read our copy: the caller's name may go away */
+  xs_cand_start(&w->it, &res->search, w->query);
+  w->snap = res->reg != NULL ? xs_registry_snapshot_borrow(res->reg) : NULL;
+  if (res->reg != NULL && w->snap == NULL)
+    w->status = XS_ENOMEM;
+}
+
+/* ---- delivery -------------------------------------------------------------
+ */
+
+static void signal_fd(int fd) {
+  uint64_t one = 1;
+  ssize_t n;
+  do
+    n = write(fd, &one, sizeof(one));
+  while (n < 0 && errno == EINTR);
+}
+
+static void clear_fd(int fd) {
+  uint64_t v;
+  ssize_t n;
+  do
+    n = read(fd, &v, sizeof(v));
+  while (n < 0 && errno == EINTR);
+}
+
+static void unlink_pending(xs_resolver *res, walk *w) {
+  if (w->prev != NULL)
+    w->prev->next = w->next;
+  else
+    res->pending = w->next;
+  if (w->next != NULL)
+    w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+}
+
+/* The walk is over: hand its result over. */
+static void deliver(walk *w) {
+  xs_resolver *res = w->res;
+  if (w->id == 0) { /* a blocking caller waits for it */
+    pthread_mutex_lock(w->mu);
+    w->done = 1;
+    pthread_cond_signal(w->cv);
+    pthread_mutex_unlock(w->mu);
+    return;
   }
-  r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
-  /* Names from upstream may lack the trailing dot; keep one form. */
-  i = strlen(target);
-  if (i > 0 && target[i - 1] != '.' && i + 2 <= sizeof(tbuf)) {
-    memcpy(tbuf, target, i);
-    tbuf[i] = '.';
-    tbuf[i + 1] = '\0';
-    target = tbuf;
+  pthread_mutex_lock(&res->lock);
+  unlink_pending(res, w);
+  if (res->fd >= 0) {
+    int was_empty = res->done_head == NULL;
+    if (res->done_tail != NULL)
+      res->done_tail->next = w;
+    else
+      res->done_head = w;
+    res->done_tail = w;
+    pthread_mutex_unlock(&res->lock);
+    if (was_empty)
+      signal_fd(res->fd);
+    return;
   }
-  r->target = text_add(r, target);
-  return r->target == (size_t)-1 ? XS_ENOMEM : XS_OK;
+  pthread_mutex_unlock(&res->lock);
+  w->cb(w->status, w->result, w->arg);
+  free(w);
 }
 
 xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
                      xs_result **out) {
-  xs_result *r;
-  xs_cand_iter it;
-  char *cand = NULL, *best_name = NULL; /* two XS_NAME_BUF buffers */
-  size_t cand_len;
-  xs_snapshot *snap = NULL;
-  outcome *cur = NULL, *best = NULL;
-  int want4, want6, best_weight = 0;
-  size_t i;
-  xs_status st = XS_OK;
-
+  walk *w;
+  xs_status st;
   if (res == NULL || name == NULL || out == NULL ||
       (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
        family != XS_FAMILY_IPV6))
     return XS_EINVAL;
-  want4 = family != XS_FAMILY_IPV6;
-  want6 = family != XS_FAMILY_IPV4;
-  r = calloc(1, sizeof(*r));
-  cand = malloc(2 * XS_NAME_BUF);
-  best_name = cand + XS_NAME_BUF;
-  cur = malloc(sizeof(*cur));
-  best = malloc(sizeof(*best));
-  if (r == NULL || cand == NULL || cur == NULL || best == NULL) {
-    st = XS_ENOMEM;
-    goto fail;
-  }
-  cur->have4 = cur->have6 = best->have4 = best->have6 = 0;
-  r->query = text_add(r, name);
-  r->name = r->target = text_add(r, "");
-  if (r->query == (size_t)-1 || r->name == (size_t)-1) {
-    st = XS_ENOMEM;
-    goto fail;
-  }
-  if (xs_cand_start(&it, &res->search, name) != XS_OK) {
-    r->status = XS_EBADNAME;
-    goto done;
-  }
-  snap = res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
-  r->status = XS_ENOTFOUND;
-  for (i = 0; (cand_len = xs_cand_next(&it, cand)) != 0; i++) {
-    int w, stop;
-    outcome *tmp;
-    r->candidates[r->ncandidates] = text_add(r, cand);
-    if (r->candidates[r->ncandidates] == (size_t)-1) {
-      st = XS_ENOMEM;
-      goto fail;
+  /* The walk's state is large (two registry answers, two upstream answers)
+   * and lives on this stack: no allocation but the result. */
+  {
+    walk wk;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    w = &wk;
+    walk_init(w, res, name, family);
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&cv, NULL);
+    w->mu = &mu;
+    w->cv = &cv;
+    if (!walk_run(w)) {
+      /* The engine may finish the walk at any moment from here: deliver
+       * sets done under mu. */
+      pthread_mutex_lock(&mu);
+      while (!w->done)
+        pthread_cond_wait(&cv, &mu);
+      pthread_mutex_unlock(&mu);
     }
-    r->ncandidates++;
-    if ((st = ask(res, snap, cand, want4, want6, cur)) != XS_OK)
-      goto fail;
-    /* An upstream failure ends the walk (as glibc stops on REFUSED) but
-     * does not hide an earlier candidate that matched an alias or looped. */
-    stop = cur->status == XS_OK || upstream_error(cur->status);
-    w = cur->status == XS_OK          ? 100
-        : upstream_error(cur->status) ? 3
-                                      : weight_of(cur);
-    if (w > best_weight) {
-      outcome_free(best);
-      tmp = best;
-      best = cur;
-      cur = tmp;
-      best_weight = w;
-      memcpy(best_name, cand, cand_len + 1);
-    } else {
-      outcome_free(cur);
-    }
-    /* The walk goes on past NXDOMAIN, NODATA and loops (glibc, Go) and
-     * stops at an answer or an upstream failure. */
-    if (stop)
+    pthread_cond_destroy(&cv);
+    pthread_mutex_destroy(&mu);
+    st = w->status;
+    if (w->result == NULL)
+      return st;
+    *out = w->result;
+    return st;
+  }
+}
+
+xs_status xs_resolve_async(xs_resolver *res, const char *name, xs_family family,
+                           xs_resolve_cb cb, void *arg,
+                           unsigned long long *request) {
+  walk *w;
+  if (res == NULL || name == NULL || cb == NULL ||
+      (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
+       family != XS_FAMILY_IPV6))
+    return XS_EINVAL;
+  if ((w = malloc(sizeof(*w))) == NULL)
+    return XS_ENOMEM;
+  walk_init(w, res, name, family);
+  w->cb = cb;
+  w->arg = arg;
+  pthread_mutex_lock(&res->lock);
+  if (res->closing) {
+    pthread_mutex_unlock(&res->lock);
+    free(w);
+    return XS_EINVAL;
+  }
+  w->id = res->next_id++;
+  w->next = res->pending;
+  if (res->pending != NULL)
+    res->pending->prev = w;
+  res->pending = w;
+  pthread_mutex_unlock(&res->lock);
+  if (request != NULL)
+    *request = w->id;
+  if (walk_run(w))
+    deliver(w);
+  return XS_OK;
+}
+
+xs_status xs_resolve_cancel(xs_resolver *res, unsigned long long request) {
+  walk *w;
+  uint64_t eid[2] = {0, 0};
+  if (res == NULL)
+    return XS_EINVAL;
+  pthread_mutex_lock(&res->lock);
+  for (w = res->pending; w != NULL; w = w->next)
+    if (w->id == request)
       break;
+  if (w == NULL || atomic_load(&w->cancelled)) {
+    pthread_mutex_unlock(&res->lock);
+    return XS_ENOTFOUND;
   }
-  if (best_weight > 0 && (st = fill(r, best_name, best)) != XS_OK)
-    goto fail;
-done:
-  outcome_free(best);
-  outcome_free(cur);
-  xs_snapshot_unref(snap);
-  free(cand);
-  free(cur);
-  free(best);
-  *out = r;
-  return r->status;
-fail:
-  if (best != NULL)
-    outcome_free(best);
-  if (cur != NULL)
-    outcome_free(cur);
-  xs_snapshot_unref(snap);
-  xs_result_free(r);
-  free(cand);
-  free(cur);
-  free(best);
-  return st;
+  atomic_store(&w->cancelled, 1);
+  eid[0] = w->eid[0];
+  eid[1] = w->eid[1];
+  pthread_mutex_unlock(&res->lock);
+  /* The engine completes the cancelled questions, which ends the walk. A
+   * walk between questions sees the flag at its next step. */
+  if (eid[0] != 0)
+    xs_engine_cancel(res->engine, eid[0]);
+  if (eid[1] != 0)
+    xs_engine_cancel(res->engine, eid[1]);
+  return XS_OK;
+}
+
+int xs_resolver_fd(const xs_resolver *res) {
+  return res != NULL ? res->fd : -1;
+}
+
+size_t xs_resolver_dispatch(xs_resolver *res) {
+  walk *list, *w;
+  size_t n = 0;
+  if (res == NULL || res->fd < 0)
+    return 0;
+  pthread_mutex_lock(&res->lock);
+  list = res->done_head;
+  res->done_head = res->done_tail = NULL;
+  clear_fd(res->fd);
+  pthread_mutex_unlock(&res->lock);
+  while ((w = list) != NULL) {
+    list = w->next;
+    w->cb(w->status, w->result, w->arg);
+    free(w);
+    n++;
+  }
+  return n;
+}
+
+void xs_resolver_free(xs_resolver *res) {
+  walk *w;
+  if (res == NULL)
+    return;
+  pthread_mutex_lock(&res->lock);
+  res->closing = 1;
+  for (w = res->pending; w != NULL; w = w->next)
+    atomic_store(&w->cancelled, 1);
+  pthread_mutex_unlock(&res->lock);
+  /* Every engine question completes (cancelled) before this returns, which
+   * ends every walk waiting on one. */
+  xs_engine_free(res->engine);
+  res->engine = NULL;
+  if (res->fd >= 0) {
+    xs_resolver_dispatch(res);
+    close(res->fd);
+  }
+  xs_cache_free(res->cache);
+  xs_registry_free(res->reg);
+  pthread_mutex_destroy(&res->lock);
+  free(res);
 }
 
 void xs_result_free(xs_result *result) {
-  if (result == NULL)
-    return;
-  free(result->addrs);
-  free(result->text);
   free(result);
 }
 
@@ -671,7 +1269,7 @@ const unsigned char *xs_result_address_raw(const xs_result *r, size_t i) {
   return r != NULL && i < r->naddrs ? r->addrs[i].raw : NULL;
 }
 const char *xs_result_address_text(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? TEXT(r, r->addrs[i].text) : NULL;
+  return r != NULL && i < r->naddrs ? r->addrs[i].text : NULL;
 }
 unsigned xs_result_address_ttl(const xs_result *r, size_t i) {
   return r != NULL && i < r->naddrs ? r->addrs[i].ttl : 0;

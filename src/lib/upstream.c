@@ -45,19 +45,22 @@
 #define UPSTREAM_TIMEOUT_MS 2000
 #define UPSTREAM_ATTEMPTS 2
 
+/* One query in flight. */
 typedef struct pending {
-  xs_upstream_answer *out;
-  const char *qname;
+  struct pending *prev, *next; /* u->inflight */
+  xs_upstream *u;
+  char qname[XS_NAME_BUF]; /* as asked, for the parser and note_reply */
   uint16_t qtype;
-  int done;
   int failed_rcode; /* last SERVFAIL/NOTIMP/REFUSED read for it, or -1 */
-  int nomem;        /* c-ares ran out of memory */
+  xs_upstream_cb cb;
+  void *arg;
 } pending;
 
 struct xs_upstream {
-  pthread_mutex_t lock; /* serialises queries: the channel is not shared */
+  pthread_mutex_t lock; /* xs_upstream_query: one blocking caller at a time */
   ares_channel channel;
-  pending *inflight[2]; /* the queries being driven, under lock */
+  pending *inflight;          /* queries started and not completed */
+  xs_upstream_answer scratch; /* the answer handed to a callback */
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -365,9 +368,10 @@ static int server_to_csv(const char *s, char *out, size_t size) {
  * with the same question. */
 static void note_reply(xs_upstream *u, const unsigned char *m, size_t n) {
   char name[XS_NAME_BUF];
-  size_t off = DNS_HEADER, i;
+  size_t off = DNS_HEADER;
   int rcode;
   uint16_t qtype;
+  pending *p;
   if (n < DNS_HEADER || (m[2] & 0x80) == 0 || get16(m + 4) != 1)
     return;
   rcode = m[3] & 0x0f;
@@ -378,11 +382,9 @@ static void note_reply(xs_upstream *u, const unsigned char *m, size_t n) {
       get16(m + off + 2) != DNS_CLASS_IN)
     return;
   qtype = get16(m + off);
-  for (i = 0; i < 2; i++) {
-    pending *p = u->inflight[i];
-    if (p != NULL && !p->done && p->qtype == qtype && name_eq(name, p->qname))
+  for (p = u->inflight; p != NULL; p = p->next)
+    if (p->qtype == qtype && name_eq(name, p->qname))
       p->failed_rcode = rcode;
-  }
 }
 
 static ares_socket_t sock_open(int domain, int type, int protocol, void *arg) {
@@ -522,6 +524,7 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
   }
   ares_set_socket_functions(u->channel, &socket_functions, u);
   pthread_mutex_init(&u->lock, NULL);
+  u->inflight = NULL;
   *out = u;
   return XS_OK;
 }
@@ -563,109 +566,179 @@ static xs_status map_ares(int status) {
 static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
                      int alen) {
   pending *p = arg;
+  xs_upstream *u = p->u;
+  xs_upstream_answer *out = &u->scratch;
   (void)timeouts;
   if (abuf != NULL && alen > 0) {
     /* Success, and with qcallback's rcode mapping also NXDOMAIN, NODATA,
      * SERVFAIL, REFUSED, FORMERR, NOTIMP: the reply says it exactly. */
-    xs_dns_parse_reply(abuf, (size_t)alen, p->qname, p->qtype, p->out);
+    xs_dns_parse_reply(abuf, (size_t)alen, p->qname, p->qtype, out);
   } else {
-    memset(p->out, 0, sizeof(*p->out));
+    out->nchain = out->naddrs = 0;
+    out->negative_ttl = 0;
     if (status == ARES_ECONNREFUSED && p->failed_rcode >= 0)
-      p->out->status = status_of_rcode(p->failed_rcode, 0);
+      out->status = status_of_rcode(p->failed_rcode, 0);
+    else if (status == ARES_ENOMEM)
+      out->status = XS_ENOMEM;
+    else if (status == ARES_ECANCELLED || status == ARES_EDESTRUCTION)
+      out->status = XS_ECANCELLED;
     else
-      p->out->status = map_ares(status);
-    p->nomem = status == ARES_ENOMEM;
+      out->status = map_ares(status);
   }
-  p->done = 1;
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    u->inflight = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  p->cb(p->arg, out);
+  free(p);
 }
 
-/* Milliseconds until c-ares's next timeout, rounded up so a poll() that
- * returns does not spin before the deadline. */
-static int next_timeout_ms(ares_channel ch) {
-  struct timeval tv, *tvp = ares_timeout(ch, NULL, &tv);
+xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
+                            xs_upstream_cb cb, void *arg) {
+  char qname[XS_NAME_BUF];
+  size_t len;
+  pending *p;
+  if (u == NULL || name == NULL || cb == NULL)
+    return XS_EINVAL;
+  len = strlen(name);
+  if (len == 0 || len >= sizeof(qname))
+    return XS_EINVAL;
+  if ((p = malloc(sizeof(*p))) == NULL)
+    return XS_ENOMEM;
+  memcpy(p->qname, name, len + 1);
+  memcpy(qname, name, len + 1);
+  if (len > 1 && qname[len - 1] == '.')
+    qname[len - 1] = '\0'; /* c-ares wants the name without the root dot */
+  p->u = u;
+  p->qtype = qtype;
+  p->failed_rcode = -1;
+  p->cb = cb;
+  p->arg = arg;
+  p->prev = NULL;
+  p->next = u->inflight;
+  if (u->inflight != NULL)
+    u->inflight->prev = p;
+  u->inflight = p;
+  /* may complete at once (through on_reply) */
+  ares_query(u->channel, qname, DNS_CLASS_IN, qtype, on_reply, p);
+  return XS_OK;
+}
+
+int xs_upstream_timeout_ms(xs_upstream *u) {
+  struct timeval tv, *tvp = ares_timeout(u->channel, NULL, &tv);
   long ms;
   if (tvp == NULL)
-    return 1000;
+    return -1;
+  /* rounded up so a poll() that returns does not spin before the deadline */
   ms = (long)tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000;
   return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
 }
 
-static void drive(ares_channel ch, pending *a, pending *b) {
-  while (!(a->done && b->done)) {
-    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-    int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), n = 0, i, rc;
-    for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-      short ev = 0;
-      /* c-ares's macros shift a signed 1 into the sign bit for i = 15 */
-      if (((unsigned)bits >> i) & 1u)
-        ev |= POLLIN;
-      if (((unsigned)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
-        ev |= POLLOUT;
-      if (ev == 0)
-        continue;
-      pfd[n].fd = socks[i];
-      pfd[n].events = ev;
-      pfd[n].revents = 0;
-      n++;
-    }
-    rc = poll(pfd, (nfds_t)n, next_timeout_ms(ch));
-    if (rc < 0 && errno != EINTR)
-      break;
-    if (rc <= 0) {
-      ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
+int xs_upstream_pollfds(xs_upstream *u, struct pollfd *pfd, int max) {
+  ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+  int bits = ares_getsock(u->channel, socks, ARES_GETSOCK_MAXNUM), n = 0, i;
+  for (i = 0; i < ARES_GETSOCK_MAXNUM && n < max; i++) {
+    short ev = 0;
+    /* c-ares's macros shift a signed 1 into the sign bit for i = 15 */
+    if (((unsigned)bits >> i) & 1u)
+      ev |= POLLIN;
+    if (((unsigned)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
+      ev |= POLLOUT;
+    if (ev == 0)
       continue;
-    }
-    for (i = 0; i < n; i++) {
-      ares_socket_t r = (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
-                            ? pfd[i].fd
-                            : ARES_SOCKET_BAD;
-      ares_socket_t w =
-          (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
-      if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD)
-        ares_process_fd(ch, r, w);
-    }
+    pfd[n].fd = socks[i];
+    pfd[n].events = ev;
+    pfd[n].revents = 0;
+    n++;
   }
+  return n;
 }
 
-static void pending_init(pending *p, xs_upstream_answer *out, const char *qname,
-                         uint16_t qtype, int wanted) {
-  memset(p, 0, sizeof(*p));
-  p->out = out;
-  p->qname = qname;
-  p->qtype = qtype;
-  p->done = !wanted;
-  p->failed_rcode = -1;
+void xs_upstream_process(xs_upstream *u, const struct pollfd *pfd, int n) {
+  int i, any = 0;
+  for (i = 0; i < n; i++) {
+    ares_socket_t r = (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+                          ? pfd[i].fd
+                          : ARES_SOCKET_BAD;
+    ares_socket_t w = (pfd[i].revents & POLLOUT) ? pfd[i].fd : ARES_SOCKET_BAD;
+    if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) {
+      ares_process_fd(u->channel, r, w);
+      any = 1;
+    }
+  }
+  if (!any) /* timeouts */
+    ares_process_fd(u->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+}
+
+void xs_upstream_cancel_all(xs_upstream *u) {
+  ares_cancel(u->channel); /* completes every query, XS_ECANCELLED */
+}
+
+/* ---- the blocking query ---------------------------------------------------
+ */
+
+typedef struct waiter {
+  xs_upstream_answer *out;
+  int done, nomem;
+} waiter;
+
+static void on_answer(void *arg, const xs_upstream_answer *ans) {
+  waiter *w = arg;
+  xs_status st = ans->status;
+  memcpy(w->out, ans, sizeof(*ans));
+  if (st == XS_ENOMEM) {
+    w->nomem = 1;
+    w->out->status = XS_EUPSTREAM;
+  } else if (st == XS_ECANCELLED) {
+    w->out->status = XS_EUPSTREAM; /* poll() failed */
+  }
+  w->done = 1;
+}
+
+static void drive(xs_upstream *u, waiter *a, waiter *b) {
+  while (!(a->done && b->done)) {
+    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+    int n = xs_upstream_pollfds(u, pfd, ARES_GETSOCK_MAXNUM), rc;
+    int ms = xs_upstream_timeout_ms(u);
+    rc = poll(pfd, (nfds_t)n, ms < 0 ? 1000 : ms);
+    if (rc < 0 && errno != EINTR)
+      break;
+    xs_upstream_process(u, pfd, rc > 0 ? n : 0);
+  }
 }
 
 xs_status xs_upstream_query(xs_upstream *u, const char *name, int want4,
                             xs_upstream_answer *a4, int want6,
                             xs_upstream_answer *a6) {
-  char qname[XS_NAME_BUF];
-  pending p4, p6;
+  waiter w4, w6;
+  xs_status st = XS_OK;
   size_t len;
   if (u == NULL || name == NULL || (want4 && a4 == NULL) ||
       (want6 && a6 == NULL))
     return XS_EINVAL;
   len = strlen(name);
-  if (len == 0 || len >= sizeof(qname))
+  if (len == 0 || len >= XS_NAME_BUF)
     return XS_EINVAL;
-  memcpy(qname, name, len + 1);
-  if (len > 1 && qname[len - 1] == '.')
-    qname[len - 1] = '\0'; /* c-ares wants the name without the root dot */
-  pending_init(&p4, a4, name, DNS_TYPE_A, want4);
-  pending_init(&p6, a6, name, DNS_TYPE_AAAA, want6);
+  memset(&w4, 0, sizeof(w4));
+  memset(&w6, 0, sizeof(w6));
+  w4.out = a4;
+  w6.out = a6;
+  w4.done = !want4;
+  w6.done = !want6;
   pthread_mutex_lock(&u->lock);
-  u->inflight[0] = &p4;
-  u->inflight[1] = &p6;
-  if (want4)
-    ares_query(u->channel, qname, DNS_CLASS_IN, DNS_TYPE_A, on_reply, &p4);
-  if (want6)
-    ares_query(u->channel, qname, DNS_CLASS_IN, DNS_TYPE_AAAA, on_reply, &p6);
-  drive(u->channel, &p4, &p6);
-  if (!(p4.done && p6.done))
+  if (want4 &&
+      (st = xs_upstream_start(u, name, DNS_TYPE_A, on_answer, &w4)) != XS_OK)
+    w4.done = 1;
+  if (st == XS_OK && want6 &&
+      (st = xs_upstream_start(u, name, DNS_TYPE_AAAA, on_answer, &w6)) != XS_OK)
+    w6.done = 1;
+  drive(u, &w4, &w6);
+  if (!(w4.done && w6.done))
     ares_cancel(u->channel); /* completes both through on_reply */
-  u->inflight[0] = u->inflight[1] = NULL;
   pthread_mutex_unlock(&u->lock);
-  return p4.nomem || p6.nomem ? XS_ENOMEM : XS_OK;
+  if (st != XS_OK)
+    return st;
+  return w4.nomem || w6.nomem ? XS_ENOMEM : XS_OK;
 }

@@ -1,6 +1,7 @@
 /* Upstream DNS through c-ares: A/AAAA queries for absolute names, replies
- * parsed into chain, addresses and TTLs. Blocking for now; the engine issue
- * replaces the driver, not this interface's results. */
+ * parsed into chain, addresses and TTLs. Driven either by the engine thread
+ * (xs_upstream_start and the poll primitives) or blocking
+ * (xs_upstream_query, for tests and tools). */
 #ifndef XS_UPSTREAM_H
 #define XS_UPSTREAM_H
 
@@ -53,6 +54,26 @@ typedef struct xs_upstream xs_upstream;
 xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
                           xs_error *err);
 void xs_upstream_free(xs_upstream *u);
+
+/* Runs when a query started by xs_upstream_start completes, on the thread
+ * driving the channel; ans is valid during the call only. ans->status is
+ * also XS_ENOMEM, or XS_ECANCELLED after xs_upstream_cancel_all. */
+typedef void (*xs_upstream_cb)(void *arg, const xs_upstream_answer *ans);
+
+/* Non-blocking use, from one thread (the engine's): start a query, then
+ * poll the channel's sockets with its timeout and process them. cb runs
+ * exactly once (maybe before this returns) when XS_OK is returned. */
+xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
+                            xs_upstream_cb cb, void *arg);
+struct pollfd;
+/* Fill pfd[0..max) with the channel's sockets; returns how many. */
+int xs_upstream_pollfds(xs_upstream *u, struct pollfd *pfd, int max);
+/* Milliseconds until c-ares's next timeout; -1 when nothing is in flight. */
+int xs_upstream_timeout_ms(xs_upstream *u);
+/* Process the sockets poll() marked (n = 0: only timeouts). */
+void xs_upstream_process(xs_upstream *u, const struct pollfd *pfd, int n);
+/* Complete every query in flight with XS_ECANCELLED. */
+void xs_upstream_cancel_all(xs_upstream *u);
 
 /* Query name (absolute, trailing dot optional) for A when want4 and AAAA
  * when want6, both in flight at once; blocks until both finish. Thread-safe:

@@ -9,7 +9,9 @@
 #                        not); sets KNOT_PORT and KNOT_PID at once, so an
 #                        EXIT trap running knot_stop never leaks it
 #   knot_stop            stops it by pid and waits for it to exit
-# Zones:
+# Zones (query counts by type: knotc -s DIR/knot.sock stats mod-stats):
+#   cache.test    www A (TTL 30), burst A (TTL 30); rewritten and reloaded
+#                 by tests (knot_cache_zone, knotc zone-reload)
 #   example.com   my.database A 192.0.2.10 + AAAA 2001:db8::10 (TTL 300),
 #                 v4only A 192.0.2.20 (TTL 60, no AAAA), alias CNAME
 #                 my.database (TTL 120), loop-a/loop-b CNAMEs to each other,
@@ -58,6 +60,7 @@ $ORIGIN broken.example.
 @ IN SOA ns hostmaster 1 7200 1800 86400 60
 this line is not a record
 ZONE
+  knot_cache_zone "$dir" 1 192.0.2.50
   cat > "$dir/knot.conf" <<CONF
 server:
     listen: 127.0.0.1@$port
@@ -69,10 +72,16 @@ control:
 log:
   - target: $dir/knot.log
     any: info
+mod-stats:
+  - id: default
+    query-type: on
 template:
   - id: default
     storage: $dir
+    global-module: mod-stats/default
 zone:
+  - domain: cache.test
+    file: cache.test.zone
   - domain: example.com
     file: example.com.zone
   - domain: httpbin.org
@@ -80,6 +89,21 @@ zone:
   - domain: broken.example
     file: broken.example.zone
 CONF
+}
+
+# cache.test, which tests rewrite and reload: knot_cache_zone DIR SERIAL
+# WWW_ADDR [EXTRA_RECORD]. www (TTL 30), negative answers SOA MINIMUM 20.
+knot_cache_zone() {
+  cat > "$1/cache.test.zone" <<ZONE
+\$ORIGIN cache.test.
+\$TTL 3600
+@ IN SOA ns.cache.test. hostmaster.cache.test. $2 7200 1800 86400 20
+@ IN NS ns.cache.test.
+ns IN A 127.0.0.1
+www 30 IN A $3
+burst 30 IN A 192.0.2.60
+${4:-}
+ZONE
 }
 
 knot_ready() {

@@ -537,7 +537,7 @@ static xs_resolver *resolver_for(const char *ns, const char *server,
   return res;
 }
 
-static void assert_my_service(xs_result *r) {
+static void assert_my_service_from(xs_result *r, xs_source source) {
   assert_int_equal(xs_result_status(r), XS_OK);
   assert_string_equal(xs_result_name(r), "my-service.prod.svc.cluster.local.");
   assert_int_equal(xs_result_chain_count(r), 1);
@@ -551,10 +551,15 @@ static void assert_my_service(xs_result *r) {
   assert_int_equal(xs_result_address_family(r, 0), 4);
   assert_string_equal(xs_result_address_text(r, 0), "192.0.2.10");
   assert_int_equal(xs_result_address_ttl(r, 0), 300);
-  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  assert_int_equal(xs_result_address_source(r, 0), source);
   assert_int_equal(xs_result_address_family(r, 1), 6);
   assert_string_equal(xs_result_address_text(r, 1), "2001:db8::10");
+  assert_int_equal(xs_result_address_source(r, 1), source);
   assert_int_equal(xs_result_ttl(r), 5); /* min over chain and addresses */
+}
+
+static void assert_my_service(xs_result *r) {
+  assert_my_service_from(r, XS_SOURCE_UPSTREAM);
 }
 
 static void test_api_alias_resolves_through_knot(void **s) {
@@ -578,7 +583,7 @@ static void test_api_other_namespace_and_fqdn(void **s) {
   assert_int_equal(
       xs_resolve(res, "my-service.prod.svc.cluster.local.", XS_FAMILY_ANY, &r),
       XS_OK);
-  assert_my_service(r);
+  assert_my_service_from(r, XS_SOURCE_CACHE); /* the target was just asked */
   assert_int_equal(xs_result_candidate_count(r), 1);
   xs_result_free(r);
   /* The short name is not in namespace default: the walk ends with the
@@ -730,6 +735,210 @@ static void test_closed_port_is_erefused_quickly(void **s) {
   xs_upstream_free(u);
 }
 
+/* ---- the cache against Knot: zone changes, reloads, outages ---------------
+ * cache.test is rewritten and reloaded through knotc; the cache's clock is
+ * moved by hand; queries are counted by Knot's mod-stats. */
+
+static atomic_ullong knot_clock_ms = 5000000;
+
+static unsigned long long knot_clock(void *arg) {
+  (void)arg;
+  return atomic_load(&knot_clock_ms);
+}
+
+static void clock_advance_s(unsigned s) {
+  atomic_fetch_add(&knot_clock_ms, (unsigned long long)s * 1000ull);
+}
+
+static xs_resolver *cached_resolver(int timeout_ms) {
+  xs_config *cfg = NULL;
+  xs_resolver *res = NULL;
+  xs_error err;
+  assert_int_equal(xs_config_new(&cfg), XS_OK);
+  assert_int_equal(xs_config_add_server(cfg, knot_server), XS_OK);
+  assert_int_equal(xs_config_set_timeout_ms(cfg, timeout_ms), XS_OK);
+  assert_int_equal(xs_config_set_attempts(cfg, 1), XS_OK);
+  assert_int_equal(xs_config_set_clock(cfg, knot_clock, NULL), XS_OK);
+  assert_int_equal(xs_resolver_new(cfg, NULL, &res, &err), XS_OK);
+  xs_config_free(cfg);
+  return res;
+}
+
+/* Rewrite cache.test and have Knot reload it; wait until it serves it. */
+static void cache_zone(int serial, const char *www, const char *extra,
+                       const char *probe, const char *want) {
+  int i;
+  assert_int_equal(run_shell(". '%s' && knot_cache_zone '%s/dns' %d %s '%s' && "
+                             "knotc -s '%s/dns/knot.sock' zone-reload "
+                             "cache.test >/dev/null",
+                             XSVC_KNOT_SH, workdir, serial, www,
+                             extra != NULL ? extra : "", workdir),
+                   0);
+  for (i = 0; i < 50; i++) {
+    if (run_shell("kdig @127.0.0.1 -p %d +timeout=1 +retry=0 +short %s A | "
+                  "grep -qx '%s'",
+                  knot_port, probe, want) == 0)
+      return;
+    usleep(100000);
+  }
+  fail_msg("Knot did not serve the reloaded cache.test");
+}
+
+/* Queries of type A Knot has answered so far (mod-stats). */
+static long knot_a_queries(void) {
+  char cmd[512], line[256];
+  long n = 0;
+  FILE *p;
+  snprintf(cmd, sizeof(cmd),
+           "knotc -s '%s/dns/knot.sock' stats mod-stats.query-type 2>/dev/null",
+           workdir);
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL)
+    if (strstr(line, "[A] = ") != NULL)
+      n = atol(strstr(line, "= ") + 2);
+  pclose(p);
+  return n;
+}
+
+static xs_result *resolve_a(xs_resolver *res, const char *name,
+                            xs_status want) {
+  xs_result *r = NULL;
+  assert_int_equal(xs_resolve(res, name, XS_FAMILY_IPV4, &r), want);
+  assert_non_null(r);
+  return r;
+}
+
+static void test_cache_knot_expiry_picks_up_reloaded_zone(void **s) {
+  xs_resolver *res = cached_resolver(1000);
+  xs_result *r;
+  (void)s;
+  cache_zone(10, "192.0.2.50", NULL, "www.cache.test", "192.0.2.50");
+  r = resolve_a(res, "www.cache.test.", XS_OK);
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.50");
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  assert_int_equal(xs_result_address_ttl(r, 0), 30);
+  xs_result_free(r);
+  cache_zone(11, "192.0.2.51", NULL, "www.cache.test", "192.0.2.51");
+  clock_advance_s(20);
+  r = resolve_a(res, "www.cache.test.", XS_OK); /* still the cached one */
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.50");
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_CACHE);
+  assert_int_equal(xs_result_address_ttl(r, 0), 10);
+  xs_result_free(r);
+  clock_advance_s(11);
+  r = resolve_a(res, "www.cache.test.", XS_OK);
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.51");
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_cache_knot_nxdomain_cached_until_negative_ttl(void **s) {
+  xs_resolver *res = cached_resolver(1000);
+  xs_result *r;
+  long before;
+  (void)s;
+  cache_zone(20, "192.0.2.50", NULL, "www.cache.test", "192.0.2.50");
+  xs_result_free(resolve_a(res, "later.cache.test.", XS_ENOTFOUND));
+  cache_zone(21, "192.0.2.50", "later 30 IN A 192.0.2.70", "later.cache.test",
+             "192.0.2.70");
+  before = knot_a_queries();
+  clock_advance_s(15); /* the negative TTL is 20 s (SOA MINIMUM) */
+  xs_result_free(resolve_a(res, "later.cache.test.", XS_ENOTFOUND));
+  assert_int_equal(knot_a_queries(), before); /* answered from the cache */
+  clock_advance_s(6);
+  r = resolve_a(res, "later.cache.test.", XS_OK);
+  assert_int_equal(knot_a_queries(), before + 1);
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.70");
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+typedef struct burst_arg {
+  xs_resolver *res;
+  pthread_barrier_t *start;
+  xs_status st;
+} burst_arg;
+
+static void *burst_thread(void *p) {
+  burst_arg *b = p;
+  xs_result *r = NULL;
+  pthread_barrier_wait(b->start);
+  b->st = xs_resolve(b->res, "burst.cache.test.", XS_FAMILY_IPV4, &r);
+  xs_result_free(r);
+  return NULL;
+}
+
+static void test_cache_knot_concurrent_misses_one_query(void **s) {
+  enum { N = 100 };
+  xs_resolver *res = cached_resolver(2000);
+  pthread_t th[N];
+  burst_arg b[N];
+  pthread_barrier_t start;
+  long before = knot_a_queries();
+  int i;
+  (void)s;
+  pthread_barrier_init(&start, NULL, N);
+  for (i = 0; i < N; i++) {
+    b[i].res = res;
+    b[i].start = &start;
+    assert_int_equal(pthread_create(&th[i], NULL, burst_thread, &b[i]), 0);
+  }
+  for (i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(b[i].st, XS_OK);
+  }
+  pthread_barrier_destroy(&start);
+  assert_int_equal(knot_a_queries() - before, 1);
+  xs_resolver_free(res);
+}
+
+/* Last in the group: stops Knot. */
+static void test_cache_knot_outage_serves_stale_and_times_out(void **s) {
+  xs_resolver *res = cached_resolver(300);
+  xs_result *r;
+  double t0, t;
+  (void)s;
+  cache_zone(30, "192.0.2.52", NULL, "www.cache.test", "192.0.2.52");
+  xs_result_free(resolve_a(res, "www.cache.test.", XS_OK));
+  knot_stop_server();
+  clock_advance_s(120); /* expired 90 s ago: inside the stale window */
+  r = resolve_a(res, "www.cache.test.", XS_OK);
+  assert_string_equal(xs_result_address_text(r, 0), "192.0.2.52");
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_STALE);
+  assert_int_equal(xs_result_address_ttl(r, 0), 30);
+  xs_result_free(r);
+  /* Nothing listens on the port: the kernel refuses at once. */
+  t0 = now();
+  r = resolve_a(res, "never-cached.cache.test.", XS_EREFUSED);
+  assert_true(now() - t0 < 1.0);
+  xs_result_free(r);
+  /* A server that hangs (the port black-holed by a silent socket): uncached
+   * names time out within timeout x attempts; cached ones stay stale. */
+  {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)knot_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    t0 = now();
+    r = resolve_a(res, "never-cached.cache.test.", XS_ETIMEOUT);
+    t = now() - t0;
+    assert_true(t >= 0.25 && t < 2.0);
+    assert_int_equal(xs_result_address_count(r), 0);
+    xs_result_free(r);
+    r = resolve_a(res, "www.cache.test.", XS_OK);
+    assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_STALE);
+    xs_result_free(r);
+    close(fd);
+  }
+  xs_resolver_free(res);
+}
+
 int main(void) {
   const struct CMUnitTest scripted[] = {
       cmocka_unit_test(test_scripted_servfail_is_eservfail),
@@ -757,6 +966,10 @@ int main(void) {
       cmocka_unit_test(test_api_external_chain_keeps_each_ttl),
       cmocka_unit_test(test_api_negative_answers_keep_the_chain),
       cmocka_unit_test(test_api_silent_upstream_times_out_quickly),
+      cmocka_unit_test(test_cache_knot_expiry_picks_up_reloaded_zone),
+      cmocka_unit_test(test_cache_knot_nxdomain_cached_until_negative_ttl),
+      cmocka_unit_test(test_cache_knot_concurrent_misses_one_query),
+      cmocka_unit_test(test_cache_knot_outage_serves_stale_and_times_out),
   };
   int failed = cmocka_run_group_tests_name("scripted", scripted, NULL, NULL);
   failed +=

@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(ROOT, "build")
 XSVC = os.path.join(BUILD, "xsvc")
 EXAMPLE = os.path.join(BUILD, "examples", "example_resolve")
+EXAMPLE_ASYNC = os.path.join(BUILD, "examples", "example_resolve_async")
 
 MANIFESTS = """\
 apiVersion: v1
@@ -173,6 +174,18 @@ class UpstreamTests(unittest.TestCase):
         self.assertIn("my-service.prod.svc.cluster.local. 5 IN CNAME my.database.example.com.",
                       p.stdout)
         self.assertIn("IN A 192.0.2.10", p.stdout)
+
+
+    def test_async_example_resolves_names_from_a_poll_loop(self):
+        p = subprocess.run([EXAMPLE_ASYNC, os.path.join(ROOT, "examples", "manifests"), "prod",
+                            "127.0.0.1:%d" % SERVER.port, "my-service",
+                            "httpbin-service.default", "nope.prod.svc.cluster.local."],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # one name fails
+        self.assertIn("my-service: ok -> my.database.example.com.", p.stdout)
+        self.assertIn("  192.0.2.10 ttl 300 (upstream)", p.stdout)
+        self.assertIn("httpbin-service.default: ok -> httpbin.org.", p.stdout)
+        self.assertIn("nope.prod.svc.cluster.local.: nxdomain", p.stdout)
 
 
 class DemoTests(unittest.TestCase):

@@ -1,0 +1,422 @@
+/* The engine thread (see engine.h). Requests are queued under a lock and
+ * the thread is woken through an eventfd; the thread alone touches the
+ * c-ares channel and the table of questions in flight (single-flight).
+ *
+ * A request is completed exactly once, under the lock: `done` is set there
+ * first. A cancelled request is completed only by the thread, from the
+ * cancelled list; an answer that arrives for it meanwhile passes it by. */
+#include "engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "names.h"
+#include "registry.h"
+
+#define ID_BUCKETS 4096     /* request ids -> requests, for cancel */
+#define FLIGHT_BUCKETS 1024 /* questions in flight */
+#define MAX_POLL 17         /* the eventfd + c-ares's sockets */
+
+typedef struct flight flight;
+
+typedef struct ereq {
+  uint64_t id;
+  char name[XS_NAME_BUF];
+  uint16_t qtype;
+  xs_engine_cb cb;
+  void *arg;
+  int queued;                 /* in e->queue (under lock) */
+  int cancelled;              /* on e->cancelled (under lock) */
+  int done;                   /* completed (under lock) */
+  struct ereq *qprev, *qnext; /* e->queue */
+  struct ereq *cnext;         /* e->cancelled */
+  struct ereq *idnext;        /* e->ids bucket */
+  flight *fl;                 /* the question it waits on (thread only) */
+  struct ereq *wprev, *wnext; /* fl->waiters (thread only) */
+} ereq;
+
+struct flight {
+  xs_engine *e;
+  char key[XS_NAME_BUF]; /* lowercase, no trailing dot */
+  uint16_t qtype;
+  ereq *waiters;
+  flight *next; /* bucket chain */
+};
+
+struct xs_engine {
+  xs_upstream *up;
+  xs_cache *cache;
+  int efd;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  ereq *queue_head, *queue_tail;
+  ereq *cancelled;
+  ereq *ids[ID_BUCKETS];
+  uint64_t next_id;
+  int stopping;
+  int closing; /* thread: answers now complete as cancelled */
+  flight *flights[FLIGHT_BUCKETS];
+  xs_upstream_answer scratch; /* thread: a cached answer being handed out */
+  atomic_ullong submitted, queries, joined, ncancelled;
+};
+
+static void wake(xs_engine *e) {
+  uint64_t one = 1;
+  ssize_t n;
+  do
+    n = write(e->efd, &one, sizeof(one));
+  while (n < 0 && errno == EINTR);
+}
+
+static size_t key_of(const char *name, char *key) {
+  size_t len = strlen(name), i;
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  for (i = 0; i < len; i++)
+    key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+  key[len] = '\0';
+  return len;
+}
+
+static size_t flight_bucket(const char *key, uint16_t qtype) {
+  uint32_t h = 2166136261u ^ qtype;
+  for (; *key; key++)
+    h = (h ^ (unsigned char)*key) * 16777619u;
+  return h & (FLIGHT_BUCKETS - 1);
+}
+
+/* Under lock. */
+static void id_remove(xs_engine *e, ereq *r) {
+  ereq **pp = &e->ids[r->id & (ID_BUCKETS - 1)];
+  while (*pp != NULL && *pp != r)
+    pp = &(*pp)->idnext;
+  if (*pp == r)
+    *pp = r->idnext;
+}
+
+/* Complete r with ans (thread). For a cancelled request only from the
+ * cancelled list (force). Frees r. */
+static void complete(xs_engine *e, ereq *r, const xs_upstream_answer *ans,
+                     int force) {
+  pthread_mutex_lock(&e->lock);
+  if (r->done || (r->cancelled && !force)) {
+    pthread_mutex_unlock(&e->lock);
+    return;
+  }
+  r->done = 1;
+  id_remove(e, r);
+  pthread_mutex_unlock(&e->lock);
+  if (r->cb != NULL)
+    r->cb(r->arg, ans);
+  free(r);
+}
+
+static void cancelled_answer(xs_upstream_answer *a) {
+  a->status = XS_ECANCELLED;
+  a->nchain = a->naddrs = 0;
+  a->negative_ttl = 0;
+}
+
+static void flight_unlink_waiter(flight *fl, ereq *r) {
+  if (r->wprev != NULL)
+    r->wprev->wnext = r->wnext;
+  else
+    fl->waiters = r->wnext;
+  if (r->wnext != NULL)
+    r->wnext->wprev = r->wprev;
+  r->wprev = r->wnext = NULL;
+  r->fl = NULL;
+}
+
+static void on_flight(void *arg, const xs_upstream_answer *ans) {
+  flight *fl = arg, **pp;
+  xs_engine *e = fl->e;
+  xs_upstream_answer cancelled;
+  ereq *r;
+  pp = &e->flights[flight_bucket(fl->key, fl->qtype)];
+  while (*pp != fl)
+    pp = &(*pp)->next;
+  *pp = fl->next;
+  if (e->closing || ans->status == XS_ECANCELLED) {
+    cancelled_answer(&cancelled);
+    ans = &cancelled;
+  } else if (e->cache != NULL) {
+    xs_cache_put(e->cache, fl->key, fl->qtype, ans); /* before the callbacks */
+  }
+  while ((r = fl->waiters) != NULL) {
+    flight_unlink_waiter(fl, r);
+    complete(e, r, ans, 0);
+  }
+  free(fl);
+}
+
+/* Attach a request to its question, starting the query if nobody asks it
+ * yet (thread). */
+static void attach(xs_engine *e, ereq *r) {
+  char key[XS_NAME_BUF];
+  flight *fl, **bucket;
+  xs_status st;
+  key_of(r->name, key);
+  bucket = &e->flights[flight_bucket(key, r->qtype)];
+  for (fl = *bucket; fl != NULL; fl = fl->next)
+    if (fl->qtype == r->qtype && strcmp(fl->key, key) == 0)
+      break;
+  if (fl != NULL) {
+    atomic_fetch_add(&e->joined, 1);
+  } else if (r->cb != NULL && e->cache != NULL &&
+             (xs_cache_get(e->cache, key, r->qtype, 0, &e->scratch) &
+              XS_CACHE_FRESH)) {
+    /* Answered while this request was queued (its asker saw a miss): no
+     * second query. A prefetch (no callback) always asks. */
+    complete(e, r, &e->scratch, 0);
+    return;
+  } else {
+    if ((fl = malloc(sizeof(*fl))) == NULL) {
+      xs_upstream_answer a;
+      a.status = XS_ENOMEM;
+      a.nchain = a.naddrs = 0;
+      a.negative_ttl = 0;
+      complete(e, r, &a, 0);
+      return;
+    }
+    fl->e = e;
+    memcpy(fl->key, key, strlen(key) + 1);
+    fl->qtype = r->qtype;
+    fl->waiters = NULL;
+    fl->next = *bucket;
+    *bucket = fl;
+    atomic_fetch_add(&e->queries, 1);
+    /* The request waits before the query starts: a query that fails at
+     * once completes it through on_flight. */
+    r->fl = fl;
+    r->wprev = NULL;
+    r->wnext = NULL;
+    fl->waiters = r;
+    st = xs_upstream_start(e->up, fl->key, fl->qtype, on_flight, fl);
+    if (st != XS_OK) {
+      xs_upstream_answer a;
+      a.status = st;
+      a.nchain = a.naddrs = 0;
+      a.negative_ttl = 0;
+      on_flight(fl, &a);
+    }
+    return;
+  }
+  r->fl = fl;
+  r->wprev = NULL;
+  r->wnext = fl->waiters;
+  if (fl->waiters != NULL)
+    fl->waiters->wprev = r;
+  fl->waiters = r;
+}
+
+/* Take new requests and cancellations (thread). */
+static void drain(xs_engine *e) {
+  ereq *queue, *cancelled, *r;
+  xs_upstream_answer a;
+  pthread_mutex_lock(&e->lock);
+  queue = e->queue_head;
+  e->queue_head = e->queue_tail = NULL;
+  for (r = queue; r != NULL; r = r->qnext)
+    r->queued = 0;
+  cancelled = e->cancelled;
+  e->cancelled = NULL;
+  pthread_mutex_unlock(&e->lock);
+  cancelled_answer(&a);
+  while ((r = queue) != NULL) {
+    int skip;
+    queue = r->qnext;
+    r->qnext = r->qprev = NULL;
+    pthread_mutex_lock(&e->lock);
+    skip = r->cancelled; /* completed from the cancelled list */
+    pthread_mutex_unlock(&e->lock);
+    if (skip)
+      continue;
+    if (e->closing)
+      complete(e, r, &a, 0);
+    else
+      attach(e, r);
+  }
+  while ((r = cancelled) != NULL) {
+    cancelled = r->cnext;
+    if (r->fl != NULL)
+      flight_unlink_waiter(r->fl, r); /* the query goes on for the others */
+    complete(e, r, &a, 1);
+  }
+}
+
+static void *engine_main(void *arg) {
+  xs_engine *e = arg;
+  for (;;) {
+    struct pollfd pfd[MAX_POLL];
+    int n, ms, rc, stop;
+    pthread_mutex_lock(&e->lock);
+    stop = e->stopping;
+    pthread_mutex_unlock(&e->lock);
+    if (stop)
+      break;
+    pfd[0].fd = e->efd;
+    pfd[0].events = POLLIN;
+    pfd[0].revents = 0;
+    n = xs_upstream_pollfds(e->up, pfd + 1, MAX_POLL - 1);
+    ms = xs_upstream_timeout_ms(e->up);
+    rc = poll(pfd, (nfds_t)n + 1, ms);
+    if (rc < 0 && errno != EINTR)
+      continue;
+    if (rc > 0 && (pfd[0].revents & POLLIN)) {
+      uint64_t v;
+      ssize_t k;
+      do
+        k = read(e->efd, &v, sizeof(v));
+      while (k < 0 && errno == EINTR);
+    }
+    if (ms >= 0 || n > 0)
+      xs_upstream_process(e->up, pfd + 1, rc > 0 ? n : 0);
+    drain(e);
+  }
+  /* Stopping: every request completes, cancelled. */
+  e->closing = 1;
+  xs_upstream_cancel_all(e->up); /* in-flight questions, through on_flight */
+  drain(e);
+  {
+    size_t i;
+    xs_upstream_answer a;
+    cancelled_answer(&a);
+    for (i = 0; i < FLIGHT_BUCKETS; i++) /* left by a failed cancel */
+      while (e->flights[i] != NULL)
+        on_flight(e->flights[i], &a);
+  }
+  return NULL;
+}
+
+xs_status xs_engine_new(const xs_upstream_cfg *cfg, xs_cache *cache,
+                        xs_engine **out, xs_error *err) {
+  xs_engine *e;
+  xs_status st;
+  if (out == NULL)
+    return XS_EINVAL;
+  if ((e = calloc(1, sizeof(*e))) == NULL)
+    return XS_ENOMEM;
+  if ((st = xs_upstream_new(cfg, &e->up, err)) != XS_OK) {
+    free(e);
+    return st;
+  }
+  e->cache = cache;
+  e->next_id = 1;
+  e->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  pthread_mutex_init(&e->lock, NULL);
+  if (e->efd < 0 || pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+    xs_error_set(err, XS_EUPSTREAM, NULL, 0, 0,
+                 "cannot start the resolver's engine thread");
+    if (e->efd >= 0)
+      close(e->efd);
+    pthread_mutex_destroy(&e->lock);
+    xs_upstream_free(e->up);
+    free(e);
+    return XS_EUPSTREAM;
+  }
+  *out = e;
+  return XS_OK;
+}
+
+void xs_engine_free(xs_engine *e) {
+  if (e == NULL)
+    return;
+  pthread_mutex_lock(&e->lock);
+  e->stopping = 1;
+  pthread_mutex_unlock(&e->lock);
+  wake(e);
+  pthread_join(e->thread, NULL);
+  xs_upstream_free(e->up);
+  close(e->efd);
+  pthread_mutex_destroy(&e->lock);
+  free(e);
+}
+
+xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
+                           xs_engine_cb cb, void *arg, uint64_t *id) {
+  size_t len;
+  ereq *r;
+  if (e == NULL || name == NULL || (qtype != 1 && qtype != 28))
+    return XS_EINVAL;
+  len = strlen(name);
+  if (len == 0 || len >= XS_NAME_BUF)
+    return XS_EINVAL;
+  if ((r = calloc(1, sizeof(*r))) == NULL)
+    return XS_ENOMEM;
+  memcpy(r->name, name, len + 1);
+  r->qtype = qtype;
+  r->cb = cb;
+  r->arg = arg;
+  pthread_mutex_lock(&e->lock);
+  if (e->stopping) {
+    pthread_mutex_unlock(&e->lock);
+    free(r);
+    return XS_ECANCELLED;
+  }
+  r->id = e->next_id++;
+  r->queued = 1;
+  r->qprev = e->queue_tail;
+  if (e->queue_tail != NULL)
+    e->queue_tail->qnext = r;
+  else
+    e->queue_head = r;
+  e->queue_tail = r;
+  r->idnext = e->ids[r->id & (ID_BUCKETS - 1)];
+  e->ids[r->id & (ID_BUCKETS - 1)] = r;
+  if (id != NULL)
+    *id = r->id;
+  pthread_mutex_unlock(&e->lock);
+  atomic_fetch_add(&e->submitted, 1);
+  wake(e);
+  return XS_OK;
+}
+
+int xs_engine_cancel(xs_engine *e, uint64_t id) {
+  ereq *r;
+  if (e == NULL || id == 0)
+    return 0;
+  pthread_mutex_lock(&e->lock);
+  for (r = e->ids[id & (ID_BUCKETS - 1)]; r != NULL; r = r->idnext)
+    if (r->id == id)
+      break;
+  if (r == NULL || r->done || r->cancelled) {
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+  }
+  r->cancelled = 1;
+  if (r->queued) { /* not taken by the thread yet: out of the queue */
+    if (r->qprev != NULL)
+      r->qprev->qnext = r->qnext;
+    else
+      e->queue_head = r->qnext;
+    if (r->qnext != NULL)
+      r->qnext->qprev = r->qprev;
+    else
+      e->queue_tail = r->qprev;
+    r->qprev = r->qnext = NULL;
+    r->queued = 0;
+  }
+  r->cnext = e->cancelled;
+  e->cancelled = r;
+  pthread_mutex_unlock(&e->lock);
+  atomic_fetch_add(&e->ncancelled, 1);
+  wake(e);
+  return 1;
+}
+
+void xs_engine_stats_get(xs_engine *e, xs_engine_stats *out) {
+  memset(out, 0, sizeof(*out));
+  if (e == NULL)
+    return;
+  out->submitted = atomic_load(&e->submitted);
+  out->queries = atomic_load(&e->queries);
+  out->joined = atomic_load(&e->joined);
+  out->cancelled = atomic_load(&e->ncancelled);
+}

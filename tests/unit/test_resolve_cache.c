@@ -1,0 +1,515 @@
+/* xs_resolve and xs_resolve_async through the cache and the engine, against
+ * a scripted DNS server on 127.0.0.1 that counts the queries it gets. Time
+ * is a fake clock the tests move by hand. */
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "responder.h"
+#include "xsvc.h"
+
+static responder srv;
+static xs_registry *reg;
+static atomic_ullong fake_ms;
+
+static unsigned long long fake_clock(void *arg) {
+  (void)arg;
+  return atomic_load(&fake_ms);
+}
+
+static void advance_s(unsigned s) {
+  atomic_fetch_add(&fake_ms, (unsigned long long)s * 1000ull);
+}
+
+static void must(xs_status st) {
+  assert_int_equal(st, XS_OK);
+}
+
+static int setup(void **state) {
+  xs_error err;
+  (void)state;
+  if (responder_start(&srv) != 0)
+    return -1;
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_external(reg, "prod", "db", "db.example.test", &err));
+  must(xs_registry_add_external(reg, "prod", "gone", "nxgone.example.test",
+                                &err));
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  xs_registry_free(reg);
+  responder_stop(&srv);
+  return 0;
+}
+
+/* Fresh server state and a fresh resolver per test. */
+static xs_resolver *make(xs_dispatch dispatch, int timeout_ms) {
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_error err;
+  atomic_store(&srv.queries, 0);
+  atomic_store(&srv.queries_a, 0);
+  atomic_store(&srv.queries_aaaa, 0);
+  atomic_store(&srv.addr4, 10);
+  atomic_store(&srv.ttl, 300);
+  atomic_store(&srv.neg_ttl, 60);
+  atomic_store(&srv.rcode, 0);
+  atomic_store(&srv.silent, 0);
+  atomic_store(&srv.delay_ms, 0);
+  atomic_store(&srv.no_aaaa, 0);
+  atomic_store(&fake_ms, 1000000);
+  must(xs_config_new(&cfg));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, srv.server));
+  must(xs_config_set_timeout_ms(cfg, timeout_ms));
+  must(xs_config_set_attempts(cfg, 1));
+  must(xs_config_set_clock(cfg, fake_clock, NULL));
+  must(xs_config_set_dispatch(cfg, dispatch));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  xs_config_free(cfg);
+  return res;
+}
+
+static xs_result *resolve4(xs_resolver *res, const char *name, xs_status want) {
+  xs_result *r = NULL;
+  assert_int_equal(xs_resolve(res, name, XS_FAMILY_IPV4, &r), want);
+  assert_non_null(r);
+  return r;
+}
+
+static void expect_addr(const xs_result *r, const char *text, xs_source src,
+                        unsigned ttl) {
+  assert_int_equal(xs_result_address_count(r), 1);
+  assert_string_equal(xs_result_address_text(r, 0), text);
+  assert_int_equal(xs_result_address_source(r, 0), src);
+  assert_int_equal(xs_result_address_ttl(r, 0), ttl);
+}
+
+static void test_cache_second_resolve_is_a_hit_without_traffic(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *r;
+  (void)st;
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_UPSTREAM, 300);
+  assert_string_equal(xs_result_target(r), "db.example.test.");
+  xs_result_free(r);
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  advance_s(100);
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_CACHE, 200); /* remaining TTL */
+  assert_int_equal(xs_result_chain_count(r), 1);      /* registry link kept */
+  assert_int_equal(xs_result_chain_source(r, 0), XS_SOURCE_REGISTRY);
+  xs_result_free(r);
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  xs_resolver_free(res);
+}
+
+static void test_cache_expiry_picks_up_a_changed_record(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *r;
+  (void)st;
+  atomic_store(&srv.ttl, 30);
+  xs_result_free(resolve4(res, "db", XS_OK));
+  atomic_store(&srv.addr4, 77); /* the zone changes */
+  advance_s(29);
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_CACHE, 1);
+  xs_result_free(r);
+  advance_s(2);
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.77", XS_SOURCE_UPSTREAM, 30);
+  xs_result_free(r);
+  assert_int_equal(atomic_load(&srv.queries), 2);
+  xs_resolver_free(res);
+}
+
+static void test_cache_nxdomain_is_cached_then_expires(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *r;
+  (void)st;
+  atomic_store(&srv.neg_ttl, 20);
+  r = resolve4(res, "gone.prod.svc.cluster.local.", XS_ENOTFOUND);
+  assert_int_equal(xs_result_ttl(r), 5); /* min(registry link 5, neg 20) */
+  xs_result_free(r);
+  advance_s(10);
+  xs_result_free(resolve4(res, "gone.prod.svc.cluster.local.", XS_ENOTFOUND));
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  advance_s(11);
+  xs_result_free(resolve4(res, "gone.prod.svc.cluster.local.", XS_ENOTFOUND));
+  assert_int_equal(atomic_load(&srv.queries), 2);
+  xs_resolver_free(res);
+}
+
+static void test_cache_stale_served_when_upstream_fails(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 200);
+  xs_result *r;
+  (void)st;
+  atomic_store(&srv.ttl, 10);
+  xs_result_free(resolve4(res, "db", XS_OK));
+  advance_s(60); /* expired, well inside the 3600 s stale window */
+  atomic_store(&srv.rcode, 2); /* SERVFAIL */
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_STALE, 30);
+  xs_result_free(r);
+  atomic_store(&srv.rcode, 0);
+  atomic_store(&srv.silent, 1); /* timeout */
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_STALE, 30);
+  xs_result_free(r);
+  advance_s(3600); /* past the stale window */
+  r = resolve4(res, "db", XS_ETIMEOUT);
+  assert_int_equal(xs_result_address_count(r), 0);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+static void test_cache_uncached_name_times_out_in_time(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 200);
+  struct timespec t0, t1;
+  double ms;
+  (void)st;
+  atomic_store(&srv.silent, 1);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  xs_result_free(resolve4(res, "db", XS_ETIMEOUT));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  assert_true(ms >= 150 && ms < 2000);
+  xs_resolver_free(res);
+}
+
+static void test_cache_prefetch_refreshes_in_last_tenth(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *r;
+  int i;
+  (void)st;
+  atomic_store(&srv.ttl, 100);
+  xs_result_free(resolve4(res, "db", XS_OK));
+  advance_s(85); /* 15% left: no prefetch */
+  xs_result_free(resolve4(res, "db", XS_OK));
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  atomic_store(&srv.addr4, 42);
+  advance_s(6); /* 9% left: this hit answers from cache and refreshes */
+  r = resolve4(res, "db", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_CACHE, 9);
+  xs_result_free(r);
+  for (i = 0; i < 200 && atomic_load(&srv.queries) < 2; i++)
+    rsp_sleep_ms(5);
+  assert_int_equal(atomic_load(&srv.queries), 2);
+  for (i = 0; i < 200; i++) { /* the refresh lands in the cache */
+    r = resolve4(res, "db", XS_OK);
+    if (strcmp(xs_result_address_text(r, 0), "192.0.2.42") == 0)
+      break;
+    xs_result_free(r);
+    rsp_sleep_ms(5);
+  }
+  assert_true(i < 200);
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_CACHE);
+  xs_result_free(r);
+  assert_int_equal(atomic_load(&srv.queries), 2);
+  xs_resolver_free(res);
+}
+
+static void test_cache_registry_change_is_seen_at_once(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_error err;
+  xs_result *r;
+  (void)st;
+  xs_result_free(resolve4(res, "db", XS_OK));
+  must(xs_registry_set_external(reg, "prod", "db", "other.example.test", &err));
+  r = resolve4(res, "db", XS_OK);
+  assert_string_equal(xs_result_target(r), "other.example.test.");
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  xs_result_free(r);
+  must(xs_registry_set_external(reg, "prod", "db", "db.example.test", &err));
+  xs_resolver_free(res);
+}
+
+static void test_cache_disabled_asks_every_time(void **st) {
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_error err;
+  (void)st;
+  atomic_store(&srv.queries, 0);
+  must(xs_config_new(&cfg));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, srv.server));
+  must(xs_config_set_cache_size(cfg, 0));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  xs_config_free(cfg);
+  xs_result_free(resolve4(res, "db", XS_OK));
+  xs_result_free(resolve4(res, "db", XS_OK));
+  assert_int_equal(atomic_load(&srv.queries), 2);
+  xs_resolver_free(res);
+}
+
+/* ---- concurrency: single-flight ----------------------------------------- */
+
+typedef struct racer {
+  xs_resolver *res;
+  pthread_barrier_t *start;
+  xs_status st;
+} racer;
+
+static void *race(void *arg) {
+  racer *r = arg;
+  xs_result *out = NULL;
+  pthread_barrier_wait(r->start);
+  r->st = xs_resolve(r->res, "db", XS_FAMILY_IPV4, &out);
+  if (out != NULL && xs_result_address_count(out) != 1)
+    r->st = XS_EUPSTREAM;
+  xs_result_free(out);
+  return NULL;
+}
+
+static void test_cache_concurrent_misses_share_one_query(void **st) {
+  enum { N = 100 };
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 2000);
+  pthread_t th[N];
+  racer rc[N];
+  pthread_barrier_t start;
+  int i;
+  (void)st;
+  atomic_store(&srv.delay_ms, 300); /* all misses arrive while in flight */
+  pthread_barrier_init(&start, NULL, N);
+  for (i = 0; i < N; i++) {
+    rc[i].res = res;
+    rc[i].start = &start;
+    assert_int_equal(pthread_create(&th[i], NULL, race, &rc[i]), 0);
+  }
+  for (i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(rc[i].st, XS_OK);
+  }
+  pthread_barrier_destroy(&start);
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  xs_resolver_free(res);
+}
+
+/* ---- async ----------------------------------------------------------------
+ */
+
+typedef struct tally {
+  atomic_int calls, ok, cancelled, other;
+} tally;
+
+static void count_cb(xs_status status, xs_result *result, void *arg) {
+  tally *t = arg;
+  atomic_fetch_add(&t->calls, 1);
+  if (status == XS_OK && result != NULL && xs_result_address_count(result) > 0)
+    atomic_fetch_add(&t->ok, 1);
+  else if (status == XS_ECANCELLED && result == NULL)
+    atomic_fetch_add(&t->cancelled, 1);
+  else
+    atomic_fetch_add(&t->other, 1);
+  xs_result_free(result);
+}
+
+static void wait_calls(tally *t, int n) {
+  int i;
+  for (i = 0; i < 400 && atomic_load(&t->calls) < n; i++)
+    rsp_sleep_ms(5);
+}
+
+static void test_async_engine_callbacks_once_each(void **st) {
+  enum { N = 3000, NAMES = 50 };
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 2000);
+  xs_config *cfg;
+  xs_error err;
+  tally t;
+  int i;
+  char name[64];
+  (void)st;
+  (void)cfg;
+  (void)err;
+  memset(&t, 0, sizeof(t));
+  for (i = 0; i < N; i++) {
+    snprintf(name, sizeof(name), "h%d.example.test.", i % NAMES);
+    must(xs_resolve_async(res, name, XS_FAMILY_ANY, count_cb, &t, NULL));
+  }
+  wait_calls(&t, N);
+  rsp_sleep_ms(50); /* no late second calls */
+  assert_int_equal(atomic_load(&t.calls), N);
+  assert_int_equal(atomic_load(&t.ok), N);
+  /* one query per name and family at most: the rest joined or hit */
+  assert_true(atomic_load(&srv.queries) <= 2 * NAMES);
+  assert_int_equal(xs_resolver_fd(res), -1);
+  xs_resolver_free(res);
+}
+
+static void test_async_queue_driven_by_poll(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_QUEUE, 2000);
+  tally t;
+  int fd, i, n = 0;
+  (void)st;
+  memset(&t, 0, sizeof(t));
+  fd = xs_resolver_fd(res);
+  assert_true(fd >= 0);
+  must(xs_resolve_async(res, "db", XS_FAMILY_IPV4, count_cb, &t, NULL));
+  must(xs_resolve_async(res, "db.prod.svc.cluster.local.", XS_FAMILY_IPV4,
+                        count_cb, &t, NULL));
+  assert_int_equal(atomic_load(&t.calls), 0); /* never on another thread */
+  for (i = 0; i < 100 && n < 2; i++) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, 50) == 1) {
+      assert_true(p.revents & POLLIN);
+      n += (int)xs_resolver_dispatch(res);
+    }
+  }
+  assert_int_equal(n, 2);
+  assert_int_equal(atomic_load(&t.ok), 2);
+  {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    assert_int_equal(poll(&p, 1, 0), 0); /* drained: not readable */
+  }
+  assert_int_equal(xs_resolver_dispatch(res), 0);
+  xs_resolver_free(res);
+}
+
+static void test_async_cancel_runs_callback_once(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 2000);
+  tally t;
+  unsigned long long id;
+  (void)st;
+  memset(&t, 0, sizeof(t));
+  atomic_store(&srv.delay_ms, 200);
+  must(xs_resolve_async(res, "db", XS_FAMILY_IPV4, count_cb, &t, &id));
+  must(xs_resolve_cancel(res, id));
+  assert_int_equal(xs_resolve_cancel(res, id), XS_ENOTFOUND);
+  wait_calls(&t, 1);
+  rsp_sleep_ms(400); /* the reply arrives: no second call */
+  assert_int_equal(atomic_load(&t.calls), 1);
+  assert_int_equal(atomic_load(&t.cancelled), 1);
+  assert_int_equal(xs_resolve_cancel(res, id), XS_ENOTFOUND);
+  assert_int_equal(xs_resolve_cancel(res, 999999), XS_ENOTFOUND);
+  xs_resolver_free(res);
+}
+
+static void test_async_free_with_pending_cancels_all(void **st) {
+  xs_dispatch modes[2] = {XS_DISPATCH_ENGINE, XS_DISPATCH_QUEUE};
+  int m, i;
+  (void)st;
+  for (m = 0; m < 2; m++) {
+    xs_resolver *res = make(modes[m], 5000);
+    tally t;
+    char name[64];
+    struct timespec t0, t1;
+    memset(&t, 0, sizeof(t));
+    atomic_store(&srv.silent, 1);
+    for (i = 0; i < 100; i++) {
+      snprintf(name, sizeof(name), "p%d.example.test.", i);
+      must(xs_resolve_async(res, name, XS_FAMILY_ANY, count_cb, &t, NULL));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    xs_resolver_free(res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(atomic_load(&t.calls), 100);
+    assert_int_equal(atomic_load(&t.cancelled), 100);
+    assert_true(t1.tv_sec - t0.tv_sec < 2); /* not waiting for timeouts */
+  }
+}
+
+static void test_async_invalid_arguments_never_call_back(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  tally t;
+  (void)st;
+  memset(&t, 0, sizeof(t));
+  assert_int_equal(
+      xs_resolve_async(NULL, "db", XS_FAMILY_ANY, count_cb, &t, NULL),
+      XS_EINVAL);
+  assert_int_equal(
+      xs_resolve_async(res, NULL, XS_FAMILY_ANY, count_cb, &t, NULL),
+      XS_EINVAL);
+  assert_int_equal(xs_resolve_async(res, "db", XS_FAMILY_ANY, NULL, &t, NULL),
+                   XS_EINVAL);
+  assert_int_equal(
+      xs_resolve_async(res, "db", (xs_family)5, count_cb, &t, NULL), XS_EINVAL);
+  /* a bad name is accepted and completes with XS_EBADNAME */
+  must(xs_resolve_async(res, "a..b", XS_FAMILY_ANY, count_cb, &t, NULL));
+  wait_calls(&t, 1);
+  assert_int_equal(atomic_load(&t.calls), 1);
+  assert_int_equal(atomic_load(&t.other), 1);
+  xs_resolver_free(res);
+}
+
+static void test_config_cache_setters_validate(void **st) {
+  xs_config *cfg;
+  (void)st;
+  must(xs_config_new(&cfg));
+  assert_int_equal(xs_config_set_cache_size(cfg, 10000001), XS_EINVAL);
+  assert_int_equal(xs_config_set_cache_ttl(cfg, 10, 5), XS_EINVAL);
+  assert_int_equal(xs_config_set_cache_ttl(cfg, 0, 604801), XS_EINVAL);
+  assert_int_equal(xs_config_set_negative_ttl_max(cfg, 86401), XS_EINVAL);
+  assert_int_equal(xs_config_set_stale(cfg, 60, 0), XS_EINVAL);
+  assert_int_equal(xs_config_set_prefetch(cfg, 2), XS_EINVAL);
+  assert_int_equal(xs_config_set_dispatch(cfg, (xs_dispatch)7), XS_EINVAL);
+  must(xs_config_set_cache_ttl(cfg, 30, 60));
+  must(xs_config_set_stale(cfg, 0, 1));
+  xs_config_free(cfg);
+}
+
+static void test_cache_ttl_clamp_applies(void **st) {
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_error err;
+  xs_result *r;
+  (void)st;
+  res = make(XS_DISPATCH_ENGINE, 500); /* resets the server's knobs */
+  xs_resolver_free(res);
+  must(xs_config_new(&cfg));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, srv.server));
+  must(xs_config_set_clock(cfg, fake_clock, NULL));
+  must(xs_config_set_cache_ttl(cfg, 0, 20));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  xs_config_free(cfg);
+  xs_result_free(resolve4(res, "db", XS_OK)); /* TTL 300, kept 20 s */
+  advance_s(19);
+  r = resolve4(res, "db", XS_OK);
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_CACHE);
+  xs_result_free(r);
+  advance_s(2);
+  r = resolve4(res, "db", XS_OK);
+  assert_int_equal(xs_result_address_source(r, 0), XS_SOURCE_UPSTREAM);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cache_second_resolve_is_a_hit_without_traffic),
+      cmocka_unit_test(test_cache_expiry_picks_up_a_changed_record),
+      cmocka_unit_test(test_cache_nxdomain_is_cached_then_expires),
+      cmocka_unit_test(test_cache_stale_served_when_upstream_fails),
+      cmocka_unit_test(test_cache_uncached_name_times_out_in_time),
+      cmocka_unit_test(test_cache_prefetch_refreshes_in_last_tenth),
+      cmocka_unit_test(test_cache_registry_change_is_seen_at_once),
+      cmocka_unit_test(test_cache_disabled_asks_every_time),
+      cmocka_unit_test(test_cache_ttl_clamp_applies),
+      cmocka_unit_test(test_cache_concurrent_misses_share_one_query),
+      cmocka_unit_test(test_async_engine_callbacks_once_each),
+      cmocka_unit_test(test_async_queue_driven_by_poll),
+      cmocka_unit_test(test_async_cancel_runs_callback_once),
+      cmocka_unit_test(test_async_free_with_pending_cancels_all),
+      cmocka_unit_test(test_async_invalid_arguments_never_call_back),
+      cmocka_unit_test(test_config_cache_setters_validate),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
