@@ -465,13 +465,31 @@ static void sink_link(sink *s, const char *name, const char *target,
   s->nchain++;
 }
 
+/* Dotted quad without inet_ntop's locale-free but general path: results
+ * are built on the fast path. */
+static void format_v4(const uint8_t *b, char *out) {
+  int i;
+  for (i = 0; i < 4; i++) {
+    unsigned v = b[i];
+    if (v >= 100)
+      *out++ = (char)('0' + v / 100);
+    if (v >= 10)
+      *out++ = (char)('0' + v / 10 % 10);
+    *out++ = (char)('0' + v % 10);
+    *out++ = i < 3 ? '.' : '\0';
+  }
+}
+
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
                       xs_source source) {
   if (s->r != NULL) {
     result_addr *ra = &s->r->addrs[s->naddrs];
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
-    xs_addr_format(a, ra->text, sizeof(ra->text));
+    if (a->family == 4)
+      format_v4(a->bytes, ra->text);
+    else
+      xs_addr_format(a, ra->text, sizeof(ra->text));
     ra->ttl = ttl;
     ra->source = source;
   }
@@ -591,17 +609,26 @@ static void emit_head(sink *s, const walk *w) {
   size_t q = sink_text(s, w->query, strlen(w->query)), k;
   if (s->r != NULL)
     s->r->query = q;
-  if (!w->bad_name) {
+  if (!w->bad_name && w->ncand > 0) {
+    /* Earlier candidates are rebuilt (the walk keeps only the current
+     * one); the common single-candidate case replays nothing. */
     xs_cand_iter it;
     char buf[XS_NAME_BUF];
-    size_t len;
-    xs_cand_start(&it, &w->res->search, w->query);
-    for (k = 0; k < w->ncand && (len = xs_cand_next(&it, buf)) != 0; k++) {
-      size_t off = sink_text(s, buf, len);
-      if (s->r != NULL)
-        s->r->candidates[s->ncand] = off;
-      s->ncand++;
+    size_t len, off;
+    if (w->ncand > 1) {
+      xs_cand_start(&it, &w->res->search, w->query);
+      for (k = 0; k + 1 < w->ncand && (len = xs_cand_next(&it, buf)) != 0;
+           k++) {
+        off = sink_text(s, buf, len);
+        if (s->r != NULL)
+          s->r->candidates[s->ncand] = off;
+        s->ncand++;
+      }
     }
+    off = sink_text(s, w->cand, w->cand_len);
+    if (s->r != NULL)
+      s->r->candidates[s->ncand] = off;
+    s->ncand++;
   }
 }
 
@@ -947,9 +974,10 @@ static int walk_run(walk *w) {
   for (;;) {
     if (atomic_load(&w->cancelled) || w->status == XS_ENOMEM)
       break;
-    w->cand_len = w->bad_name ? 0 : xs_cand_next(&w->it, w->cand);
-    if (w->cand_len == 0)
-      break;
+    size_t len = w->bad_name ? 0 : xs_cand_next(&w->it, w->cand);
+    if (len == 0)
+      break; /* w->cand keeps the last candidate tried */
+    w->cand_len = len;
     w->ncand++;
     if (!candidate_start(w))
       return 0;
@@ -1004,16 +1032,18 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   w->cb = NULL;
   w->arg = NULL;
   w->snap_owned = 0;
-  /* Long names cannot be valid: keep a cut copy for the result. */
-  if (len >= sizeof(w->query))
+  /* A name too long for the buffer cannot be valid: keep a cut copy for
+   * the result. The iterator reads our copy (the caller's may go away). */
+  if (len >= sizeof(w->query)) {
     len = sizeof(w->query) - 1;
+    w->bad_name = 1;
+  }
   memcpy(w->query, name, len);
   w->query[len] = '\0';
-  w->bad_name = xs_cand_start(&w->it, &res->search, name) != XS_OK;
+  if (!w->bad_name)
+    w->bad_name = xs_cand_start(&w->it, &res->search, w->query) != XS_OK;
   if (w->bad_name)
     return;
-  /* the iterator must read our copy: the caller's name may go away */
-  xs_cand_start(&w->it, &res->search, w->query);
   w->snap = res->reg != NULL ? xs_registry_snapshot_borrow(res->reg) : NULL;
   if (res->reg != NULL && w->snap == NULL)
     w->status = XS_ENOMEM;
