@@ -12,7 +12,9 @@
 
 #include "names.h"
 
-#define CACHE_SHARDS 32 /* power of two */
+/* Power of two; enough that threads working on different names rarely
+ * share a shard's lock. */
+#define CACHE_SHARDS 256
 
 typedef struct entry {
   struct entry *next; /* bucket chain */
@@ -32,8 +34,10 @@ typedef struct entry {
    * char key[key_len + 1]; then per link "name\0target\0" */
 } entry;
 
+/* Each shard on its own cache lines: a hit writes its shard's lock word
+ * and counters, which must not be shared with a neighbour's. */
 typedef struct shard {
-  pthread_rwlock_t lock;
+  _Alignas(128) pthread_rwlock_t lock;
   entry **buckets; /* nbuckets, power of two */
   size_t nbuckets;
   entry **ring; /* cap slots, CLOCK order */
@@ -43,6 +47,7 @@ typedef struct shard {
 
 struct xs_cache {
   xs_cache_cfg cfg;
+  size_t mask; /* shards in use - 1 (fewer for small caches) */
   shard shards[CACHE_SHARDS];
 };
 
@@ -74,13 +79,20 @@ xs_status xs_cache_new(const xs_cache_cfg *cfg, xs_cache **out) {
   if (cfg == NULL || out == NULL || cfg->max_entries == 0 ||
       cfg->min_ttl > cfg->max_ttl)
     return XS_EINVAL;
-  if ((c = calloc(1, sizeof(*c))) == NULL)
+  if ((c = aligned_alloc(128, sizeof(*c))) == NULL)
     return XS_ENOMEM;
+  memset(c, 0, sizeof(*c));
   c->cfg = *cfg;
   if (c->cfg.clock == NULL)
     c->cfg.clock = monotonic_ms;
-  per = (cfg->max_entries + CACHE_SHARDS - 1) / CACHE_SHARDS;
-  for (i = 0; i < CACHE_SHARDS; i++) {
+  /* Never more entries than asked (max_entries / shards per shard), and at
+   * least 8 per shard so CLOCK has room to keep hot entries. */
+  c->mask = CACHE_SHARDS;
+  while (c->mask > 1 && c->mask * 8 > cfg->max_entries)
+    c->mask /= 2;
+  per = cfg->max_entries / c->mask;
+  c->mask--;
+  for (i = 0; i <= c->mask; i++) {
     shard *s = &c->shards[i];
     size_t nb = 4;
     while (nb < per * 2)
@@ -91,7 +103,7 @@ xs_status xs_cache_new(const xs_cache_cfg *cfg, xs_cache **out) {
     s->ring = calloc(per, sizeof(*s->ring));
     pthread_rwlock_init(&s->lock, NULL);
     if (s->buckets == NULL || s->ring == NULL) {
-      for (; i < CACHE_SHARDS; i++) { /* the rest are zeroed */
+      for (; i <= c->mask; i++) { /* the rest are zeroed */
         free(c->shards[i].buckets);
         free(c->shards[i].ring);
         c->shards[i].buckets = NULL;
@@ -109,7 +121,7 @@ void xs_cache_free(xs_cache *c) {
   size_t i, k;
   if (c == NULL)
     return;
-  for (i = 0; i < CACHE_SHARDS; i++) {
+  for (i = 0; i <= c->mask; i++) {
     shard *s = &c->shards[i];
     if (s->ring != NULL)
       for (k = 0; k < s->count; k++)
@@ -287,7 +299,7 @@ xs_status xs_cache_put(xs_cache *c, const char *name, uint16_t qtype,
   }
   h = key_hash(key, len, qtype);
   e->hash = h;
-  s = &c->shards[h & (CACHE_SHARDS - 1)];
+  s = &c->shards[h & c->mask];
   pthread_rwlock_wrlock(&s->lock);
   old = find(s, key, len, h, qtype, &where);
   if (old != NULL) { /* replace in place: same bucket, same ring slot */
@@ -327,7 +339,7 @@ int xs_cache_get(xs_cache *c, const char *name, uint16_t qtype, int flags,
       (len = make_key(name, key)) == 0)
     return XS_CACHE_MISS;
   h = key_hash(key, len, qtype);
-  s = &c->shards[h & (CACHE_SHARDS - 1)];
+  s = &c->shards[h & c->mask];
   now = xs_cache_now(c);
   pthread_rwlock_rdlock(&s->lock);
   e = find(s, key, len, h, qtype, NULL);
@@ -395,7 +407,7 @@ void xs_cache_clear(xs_cache *c) {
   size_t i, k;
   if (c == NULL)
     return;
-  for (i = 0; i < CACHE_SHARDS; i++) {
+  for (i = 0; i <= c->mask; i++) {
     shard *s = &c->shards[i];
     pthread_rwlock_wrlock(&s->lock);
     for (k = 0; k < s->count; k++)
@@ -412,7 +424,7 @@ void xs_cache_stats_get(xs_cache *c, xs_cache_stats *out) {
   memset(out, 0, sizeof(*out));
   if (c == NULL)
     return;
-  for (i = 0; i < CACHE_SHARDS; i++) {
+  for (i = 0; i <= c->mask; i++) {
     shard *s = &c->shards[i];
     pthread_rwlock_rdlock(&s->lock);
     out->entries += s->count;

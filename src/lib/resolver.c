@@ -309,6 +309,7 @@ struct walk {
   walk *prev, *next;   /* res->pending, then res->done queue */
   pthread_mutex_t *mu; /* blocking: the waiting thread's */
   pthread_cond_t *cv;
+  int sync_ready; /* mu and cv initialised */
   int done;
 };
 
@@ -421,16 +422,19 @@ fail:
  */
 
 /* A result is one allocation: the struct, then its arrays, then its text.
- * It is built in two passes over the same calls: the first (r == NULL)
- * counts, the second writes. */
+ * The emit functions write through a sink into buffers of given capacities
+ * and count everything, fitting or not: the first pass writes into stack
+ * buffers, and when everything fitted the result is those copied once;
+ * otherwise a second pass writes into the exactly sized allocation. */
 typedef struct sink {
-  xs_result *r;
-  size_t nchain, naddrs, ncand, text;
+  xs_result *r; /* header fields; r->text/chain/candidates/addrs: buffers */
+  size_t text_cap, chain_cap, cand_cap, addr_cap;
+  size_t nchain, naddrs, ncand, text; /* counts */
 } sink;
 
 static size_t sink_text(sink *s, const char *str, size_t len) {
   size_t off = s->text;
-  if (s->r != NULL) {
+  if (off + len + 1 <= s->text_cap) {
     memcpy(s->r->text + off, str, len);
     s->r->text[off + len] = '\0';
   }
@@ -443,19 +447,20 @@ static size_t sink_name(sink *s, const char *name) {
   size_t len = strlen(name), off;
   if (len > 0 && name[len - 1] == '.')
     return sink_text(s, name, len);
-  off = sink_text(s, name, len + 1);
-  if (s->r != NULL) {
+  off = s->text;
+  if (off + len + 2 <= s->text_cap) {
     memcpy(s->r->text + off, name, len);
     s->r->text[off + len] = '.';
     s->r->text[off + len + 1] = '\0';
   }
+  s->text += len + 2;
   return off;
 }
 
 static void sink_link(sink *s, const char *name, const char *target,
                       unsigned ttl, xs_source source) {
   size_t n = sink_name(s, name), t = sink_name(s, target);
-  if (s->r != NULL) {
+  if (s->nchain < s->chain_cap) {
     result_link *l = &s->r->chain[s->nchain];
     l->name = n;
     l->target = t;
@@ -463,6 +468,13 @@ static void sink_link(sink *s, const char *name, const char *target,
     l->source = source;
   }
   s->nchain++;
+}
+
+static void sink_candidate(sink *s, const char *name, size_t len) {
+  size_t off = sink_text(s, name, len);
+  if (s->ncand < s->cand_cap)
+    s->r->candidates[s->ncand] = off;
+  s->ncand++;
 }
 
 /* Dotted quad without inet_ntop's locale-free but general path: results
@@ -482,7 +494,7 @@ static void format_v4(const uint8_t *b, char *out) {
 
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
                       xs_source source) {
-  if (s->r != NULL) {
+  if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->r->addrs[s->naddrs];
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
@@ -509,12 +521,8 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
   unsigned ttl = (unsigned)-1;
   size_t i;
 
-  if (s->r != NULL) {
-    s->r->status = status;
-    s->r->name = sink_text(s, w->cand, w->cand_len);
-  } else {
-    sink_text(s, w->cand, w->cand_len);
-  }
+  s->r->status = status;
+  s->r->name = sink_text(s, w->cand, w->cand_len);
   if (reg != NULL)
     for (i = 0; i < reg->nchain; i++) {
       const xs_rr *l = &reg->chain[i];
@@ -570,23 +578,17 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       neg = min_u(neg, reg->soa_ttl);
     ttl = min_u(ttl, neg);
   }
-  i = sink_name(s, target);
-  if (s->r != NULL) {
-    s->r->target = i;
-    s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
-  }
+  s->r->target = sink_name(s, target);
+  s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
 }
 
 /* The answer part of an earlier (provisional) result. */
 static void emit_copy(sink *s, const xs_result *src) {
   size_t i, n;
-  if (s->r != NULL) {
-    s->r->status = src->status;
-    s->r->ttl = src->ttl;
-  }
+  s->r->status = src->status;
+  s->r->ttl = src->ttl;
   n = sink_text(s, src->text + src->name, strlen(src->text + src->name));
-  if (s->r != NULL)
-    s->r->name = n;
+  s->r->name = n;
   for (i = 0; i < src->nchain; i++)
     sink_link(s, src->text + src->chain[i].name,
               src->text + src->chain[i].target, src->chain[i].ttl,
@@ -598,37 +600,27 @@ static void emit_copy(sink *s, const xs_result *src) {
     sink_addr(s, &a, src->addrs[i].ttl, src->addrs[i].source);
   }
   n = sink_text(s, src->text + src->target, strlen(src->text + src->target));
-  if (s->r != NULL)
-    s->r->target = n;
+  s->r->target = n;
 }
 
 enum { PART_NONE, PART_OUTCOME, PART_COPY };
 
 /* The query and the candidates tried so far (the iterator is replayed). */
 static void emit_head(sink *s, const walk *w) {
-  size_t q = sink_text(s, w->query, strlen(w->query)), k;
-  if (s->r != NULL)
-    s->r->query = q;
+  size_t k;
+  s->r->query = sink_text(s, w->query, strlen(w->query));
   if (!w->bad_name && w->ncand > 0) {
     /* Earlier candidates are rebuilt (the walk keeps only the current
      * one); the common single-candidate case replays nothing. */
     xs_cand_iter it;
     char buf[XS_NAME_BUF];
-    size_t len, off;
+    size_t len;
     if (w->ncand > 1) {
       xs_cand_start(&it, &w->res->search, w->query);
-      for (k = 0; k + 1 < w->ncand && (len = xs_cand_next(&it, buf)) != 0;
-           k++) {
-        off = sink_text(s, buf, len);
-        if (s->r != NULL)
-          s->r->candidates[s->ncand] = off;
-        s->ncand++;
-      }
+      for (k = 0; k + 1 < w->ncand && (len = xs_cand_next(&it, buf)) != 0; k++)
+        sink_candidate(s, buf, len);
     }
-    off = sink_text(s, w->cand, w->cand_len);
-    if (s->r != NULL)
-      s->r->candidates[s->ncand] = off;
-    s->ncand++;
+    sink_candidate(s, w->cand, w->cand_len);
   }
 }
 
@@ -640,11 +632,9 @@ static void emit(sink *s, const walk *w, int part, xs_status status) {
     emit_copy(s, w->best);
   } else {
     size_t e = sink_text(s, "", 0);
-    if (s->r != NULL) {
-      s->r->status = status;
-      s->r->name = s->r->target = e;
-      s->r->ttl = 0;
-    }
+    s->r->status = status;
+    s->r->name = s->r->target = e;
+    s->r->ttl = 0;
   }
 }
 
@@ -652,11 +642,29 @@ static size_t align8(size_t n) {
   return (n + 7) & ~(size_t)7;
 }
 
+#define STACK_TEXT 1024
+#define STACK_LINKS 8
+#define STACK_CANDS 8
+#define STACK_ADDRS 16
+
 static xs_result *build(const walk *w, int part, xs_status status) {
+  xs_result hdr, *r;
+  char text[STACK_TEXT];
+  result_link chain[STACK_LINKS];
+  size_t cands[STACK_CANDS];
+  result_addr addrs[STACK_ADDRS];
   sink s;
   size_t size, o_chain, o_cand, o_addrs, o_text;
-  xs_result *r;
   memset(&s, 0, sizeof(s));
+  hdr.text = text;
+  hdr.chain = chain;
+  hdr.candidates = cands;
+  hdr.addrs = addrs;
+  s.r = &hdr;
+  s.text_cap = STACK_TEXT;
+  s.chain_cap = STACK_LINKS;
+  s.cand_cap = STACK_CANDS;
+  s.addr_cap = STACK_ADDRS;
   emit(&s, w, part, status);
   o_chain = align8(sizeof(xs_result));
   o_cand = o_chain + s.nchain * sizeof(result_link);
@@ -665,6 +673,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   size = o_text + s.text;
   if ((r = malloc(size)) == NULL)
     return NULL;
+  *r = hdr;
   r->chain = (result_link *)(void *)((char *)r + o_chain);
   r->candidates = (size_t *)(void *)((char *)r + o_cand);
   r->addrs = (result_addr *)(void *)((char *)r + o_addrs);
@@ -672,8 +681,20 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   r->nchain = s.nchain;
   r->ncandidates = s.ncand;
   r->naddrs = s.naddrs;
-  memset(&s, 0, sizeof(s));
+  if (s.text <= STACK_TEXT && s.nchain <= STACK_LINKS &&
+      s.ncand <= STACK_CANDS && s.naddrs <= STACK_ADDRS) {
+    memcpy(r->chain, chain, s.nchain * sizeof(result_link));
+    memcpy(r->candidates, cands, s.ncand * sizeof(size_t));
+    memcpy(r->addrs, addrs, s.naddrs * sizeof(result_addr));
+    memcpy(r->text, text, s.text);
+    return r;
+  }
   s.r = r;
+  s.text_cap = s.text;
+  s.chain_cap = s.nchain;
+  s.cand_cap = s.ncand;
+  s.addr_cap = s.naddrs;
+  s.text = s.nchain = s.ncand = s.naddrs = 0;
   emit(&s, w, part, status);
   return r;
 }
@@ -778,6 +799,11 @@ static int candidate_ask(walk *w, int q4, int q6) {
   if (pending == 0)
     return 1;
   walk_detach(w);
+  if (w->id == 0 && !w->sync_ready) { /* a blocking caller will wait */
+    pthread_mutex_init(w->mu, NULL);
+    pthread_cond_init(w->cv, NULL);
+    w->sync_ready = 1;
+  }
   /* One extra count while submitting: a fast reply cannot finish the walk
    * under our feet. */
   atomic_store(&w->waiting, pending + 1);
@@ -840,7 +866,13 @@ static int candidate_start(walk *w) {
   }
   if (up == NULL)
     return 1;
-  snprintf(w->upname, sizeof(w->upname), "%s", up);
+  {
+    size_t n = strlen(up);
+    if (n >= sizeof(w->upname))
+      n = sizeof(w->upname) - 1; /* cannot happen: names are checked */
+    memcpy(w->upname, up, n);
+    w->upname[n] = '\0';
+  }
   q4 = w->want4 && (!w->have4 || w->a4.external_target != NULL);
   q6 = w->want6 && (!w->have6 || w->a6.external_target != NULL);
   w->asked4 = q4;
@@ -1028,6 +1060,7 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   w->mu = NULL;
   w->cv = NULL;
   w->done = 0;
+  w->sync_ready = 0;
   w->prev = w->next = NULL;
   w->cb = NULL;
   w->arg = NULL;
@@ -1123,9 +1156,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     pthread_cond_t cv;
     w = &wk;
     walk_init(w, res, name, family);
-    pthread_mutex_init(&mu, NULL);
-    pthread_cond_init(&cv, NULL);
-    w->mu = &mu;
+    w->mu = &mu; /* initialised only if the walk needs the engine */
     w->cv = &cv;
     if (!walk_run(w)) {
       /* The engine may finish the walk at any moment from here: deliver
@@ -1135,8 +1166,10 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
         pthread_cond_wait(&cv, &mu);
       pthread_mutex_unlock(&mu);
     }
-    pthread_cond_destroy(&cv);
-    pthread_mutex_destroy(&mu);
+    if (w->sync_ready) {
+      pthread_cond_destroy(&cv);
+      pthread_mutex_destroy(&mu);
+    }
     st = w->status;
     if (w->result == NULL)
       return st;

@@ -493,6 +493,45 @@ static void test_cache_ttl_clamp_applies(void **st) {
   xs_resolver_free(res);
 }
 
+/* A result larger than the builder's stack buffers (40 addresses, long
+ * names) comes out whole from the second pass. */
+static void test_result_larger_than_stack_buffers(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_registry *big;
+  xs_config *cfg;
+  xs_error err;
+  xs_result *r = NULL;
+  char ip[32];
+  int i;
+  (void)st;
+  xs_resolver_free(res);
+  must(xs_registry_new(&big));
+  must(xs_registry_add_headless(big, "prod", "many", &err));
+  for (i = 0; i < 40; i++) {
+    snprintf(ip, sizeof(ip), "10.9.0.%d", i + 1);
+    must(xs_registry_add_endpoint(big, "prod", "many", ip, NULL, 1, &err));
+  }
+  must(xs_config_new(&cfg));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, srv.server));
+  must(xs_resolver_new(cfg, big, &res, &err));
+  xs_config_free(cfg);
+  assert_int_equal(xs_resolve(res, "many", XS_FAMILY_IPV4, &r), XS_OK);
+  assert_int_equal(xs_result_address_count(r), 40);
+  for (i = 0; i < 40; i++) {
+    snprintf(ip, sizeof(ip), "10.9.0.%d", i + 1);
+    assert_string_equal(xs_result_address_text(r, (size_t)i), ip);
+    assert_int_equal(xs_result_address_source(r, (size_t)i),
+                     XS_SOURCE_REGISTRY);
+  }
+  assert_string_equal(xs_result_name(r), "many.prod.svc.cluster.local.");
+  assert_string_equal(xs_result_query(r), "many");
+  assert_int_equal(xs_result_candidate_count(r), 1);
+  xs_result_free(r);
+  xs_resolver_free(res);
+  xs_registry_free(big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cache_second_resolve_is_a_hit_without_traffic),
@@ -511,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_async_free_with_pending_cancels_all),
       cmocka_unit_test(test_async_invalid_arguments_never_call_back),
       cmocka_unit_test(test_config_cache_setters_validate),
+      cmocka_unit_test(test_result_larger_than_stack_buffers),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
