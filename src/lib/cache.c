@@ -148,17 +148,19 @@ static size_t make_key(const char *name, char *key) {
   return len;
 }
 
+/* Case-folded (OR 0x20 per octet, which lowercases letters and leaves
+ * digits, '-' and '_' alone) so a name hashes as its lowercase key does. */
 static uint32_t key_hash(const char *key, size_t len, uint16_t qtype) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ qtype;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ qtype ^ ((uint64_t)len << 16);
   size_t i;
   for (i = 0; i + 8 <= len; i += 8) {
     uint64_t w;
     memcpy(&w, key + i, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h = (h ^ (w | 0x2020202020202020ull)) * 0xff51afd7ed558ccdull;
     h ^= h >> 32;
   }
   for (; i < len; i++)
-    h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+    h = (h ^ ((unsigned char)key[i] | 0x20u)) * 0x100000001b3ull;
   h ^= h >> 29;
   h *= 0xc4ceb9fe1a85ec53ull;
   return (uint32_t)(h ^ (h >> 32));
@@ -184,7 +186,7 @@ static entry *find(shard *s, const char *key, size_t len, uint32_t h,
   for (; *pp != NULL; pp = &(*pp)->next) {
     entry *e = *pp;
     if (e->hash == h && e->qtype == qtype && e->key_len == len &&
-        memcmp(entry_key(e), key, len) == 0) {
+        xs_ci_eq(entry_key(e), key, len)) {
       if (where != NULL)
         *where = pp;
       return e;
@@ -328,21 +330,24 @@ static uint32_t remaining(uint32_t ttl, uint32_t life, uint64_t elapsed_s) {
 
 int xs_cache_get(xs_cache *c, const char *name, uint16_t qtype, int flags,
                  xs_upstream_answer *out) {
-  char key[XS_NAME_BUF];
   size_t len, i;
   uint32_t h;
   uint64_t now, elapsed;
   shard *s;
   entry *e;
   int result;
-  if (c == NULL || name == NULL || out == NULL ||
-      (len = make_key(name, key)) == 0)
+  if (c == NULL || name == NULL || out == NULL)
     return XS_CACHE_MISS;
-  h = key_hash(key, len, qtype);
+  len = strlen(name); /* the name as given: hashed and compared folded */
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  if (len == 0 || len > XS_MAX_NAME)
+    return XS_CACHE_MISS;
+  h = key_hash(name, len, qtype);
   s = &c->shards[h & c->mask];
   now = xs_cache_now(c);
   pthread_rwlock_rdlock(&s->lock);
-  e = find(s, key, len, h, qtype, NULL);
+  e = find(s, name, len, h, qtype, NULL);
   if (e == NULL) {
     result = XS_CACHE_MISS;
   } else if (now < e->expires_ms) {

@@ -1041,8 +1041,13 @@ static void on_upstream(void *arg, const xs_upstream_answer *ans) {
 static void walk_init(walk *w, xs_resolver *res, const char *name,
                       xs_family family) {
   size_t len = strlen(name);
-  memset(w, 0, offsetof(walk, a4));
+  /* Field by field: the walk is large and mostly written before read. */
   w->res = res;
+  w->snap = NULL;
+  w->snap_owned = 0;
+  w->bad_name = 0;
+  w->cand_len = 0;
+  w->ncand = 0;
   w->want4 = family != XS_FAMILY_IPV6;
   w->want6 = family != XS_FAMILY_IPV4;
   w->have4 = w->have6 = 0;
