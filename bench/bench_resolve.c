@@ -31,6 +31,7 @@
 #define MISS_N 2000
 
 static responder srv;
+static long hit_iters = 300000; /* BENCH_ITERS overrides (profiling) */
 static xs_registry *reg;
 static atomic_ullong fake_ms = 1000000;
 
@@ -113,7 +114,7 @@ static void hit_row(const char *label, xs_resolver *res, int threads,
       h[t].res = res;
       h[t].base = shared ? 0 : t * (ALIASES / 2);
       h[t].count = shared ? 1 : ALIASES / 2;
-      h[t].iters = 300000;
+      h[t].iters = hit_iters;
       h[t].failures = 0;
       h[t].start = &start;
       pthread_create(&th[t], NULL, hit_thread, &h[t]);
@@ -356,6 +357,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_resolve [--op hit|miss|burst|outage]\n");
     return 2;
   }
+  if (getenv("BENCH_ITERS") != NULL)
+    hit_iters = atol(getenv("BENCH_ITERS"));
   ares_library_init(ARES_LIB_INIT_ALL);
   if (responder_start(&srv) != 0 || xs_registry_new(&reg) != XS_OK)
     return 1;
