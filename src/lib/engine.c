@@ -117,12 +117,6 @@ static void complete(xs_engine *e, ereq *r, const xs_upstream_answer *ans,
   free(r);
 }
 
-static void cancelled_answer(xs_upstream_answer *a) {
-  a->status = XS_ECANCELLED;
-  a->nchain = a->naddrs = 0;
-  a->negative_ttl = 0;
-}
-
 static void flight_unlink_waiter(flight *fl, ereq *r) {
   if (r->wprev != NULL)
     r->wprev->wnext = r->wnext;
@@ -144,7 +138,7 @@ static void on_flight(void *arg, const xs_upstream_answer *ans) {
     pp = &(*pp)->next;
   *pp = fl->next;
   if (e->closing || ans->status == XS_ECANCELLED) {
-    cancelled_answer(&cancelled);
+    xs_upstream_answer_status(&cancelled, XS_ECANCELLED);
     ans = &cancelled;
   } else if (e->cache != NULL) {
     xs_cache_put(e->cache, fl->key, fl->qtype, ans); /* before the callbacks */
@@ -179,9 +173,7 @@ static void attach(xs_engine *e, ereq *r) {
   } else {
     if ((fl = malloc(sizeof(*fl))) == NULL) {
       xs_upstream_answer a;
-      a.status = XS_ENOMEM;
-      a.nchain = a.naddrs = 0;
-      a.negative_ttl = 0;
+      xs_upstream_answer_status(&a, XS_ENOMEM);
       complete(e, r, &a, 0);
       return;
     }
@@ -201,9 +193,7 @@ static void attach(xs_engine *e, ereq *r) {
     st = xs_upstream_start(e->up, fl->key, fl->qtype, on_flight, fl);
     if (st != XS_OK) {
       xs_upstream_answer a;
-      a.status = st;
-      a.nchain = a.naddrs = 0;
-      a.negative_ttl = 0;
+      xs_upstream_answer_status(&a, st);
       on_flight(fl, &a);
     }
     return;
@@ -228,7 +218,7 @@ static void drain(xs_engine *e) {
   cancelled = e->cancelled;
   e->cancelled = NULL;
   pthread_mutex_unlock(&e->lock);
-  cancelled_answer(&a);
+  xs_upstream_answer_status(&a, XS_ECANCELLED);
   while ((r = queue) != NULL) {
     int skip;
     queue = r->qnext;
@@ -287,7 +277,7 @@ static void *engine_main(void *arg) {
   {
     size_t i;
     xs_upstream_answer a;
-    cancelled_answer(&a);
+    xs_upstream_answer_status(&a, XS_ECANCELLED);
     for (i = 0; i < FLIGHT_BUCKETS; i++) /* left by a failed cancel */
       while (e->flights[i] != NULL)
         on_flight(e->flights[i], &a);

@@ -752,12 +752,6 @@ static void upstream_copy(xs_upstream_answer *dst,
   dst->negative_ttl = src->negative_ttl;
 }
 
-static void upstream_set(xs_upstream_answer *u, xs_status st) {
-  u->status = st;
-  u->nchain = u->naddrs = 0;
-  u->negative_ttl = 0;
-}
-
 static void on_upstream(void *arg, const xs_upstream_answer *ans);
 static int walk_run(walk *w);
 static void deliver(walk *w);
@@ -815,7 +809,7 @@ static int candidate_ask(walk *w, int q4, int q6) {
     st = xs_engine_submit(res->engine, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
                           on_upstream, f == 0 ? &w->slot4 : &w->slot6, &id);
     if (st != XS_OK) {
-      upstream_set(f == 0 ? &w->u4 : &w->u6, st);
+      xs_upstream_answer_status(f == 0 ? &w->u4 : &w->u6, st);
       atomic_fetch_sub(&w->waiting, 1);
       continue;
     }

@@ -574,16 +574,13 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
      * SERVFAIL, REFUSED, FORMERR, NOTIMP: the reply says it exactly. */
     xs_dns_parse_reply(abuf, (size_t)alen, p->qname, p->qtype, out);
   } else {
-    out->nchain = out->naddrs = 0;
-    out->negative_ttl = 0;
-    if (status == ARES_ECONNREFUSED && p->failed_rcode >= 0)
-      out->status = status_of_rcode(p->failed_rcode, 0);
-    else if (status == ARES_ENOMEM)
-      out->status = XS_ENOMEM;
-    else if (status == ARES_ECANCELLED || status == ARES_EDESTRUCTION)
-      out->status = XS_ECANCELLED;
-    else
-      out->status = map_ares(status);
+    xs_upstream_answer_status(
+        out, status == ARES_ECONNREFUSED && p->failed_rcode >= 0
+                 ? status_of_rcode(p->failed_rcode, 0)
+             : status == ARES_ENOMEM ? XS_ENOMEM
+             : status == ARES_ECANCELLED || status == ARES_EDESTRUCTION
+                 ? XS_ECANCELLED
+                 : map_ares(status));
   }
   if (p->prev != NULL)
     p->prev->next = p->next;

@@ -40,6 +40,14 @@ typedef struct xs_upstream_answer {
   uint32_t negative_ttl; /* RFC 2308: min(SOA TTL, SOA MINIMUM); 0 if none */
 } xs_upstream_answer;
 
+/* An answer that is only a status (no records). */
+static inline void xs_upstream_answer_status(xs_upstream_answer *a,
+                                             xs_status status) {
+  a->status = status;
+  a->nchain = a->naddrs = 0;
+  a->negative_ttl = 0;
+}
+
 typedef struct xs_upstream_cfg {
   const char *servers[XS_UPSTREAM_MAX_SERVERS]; /* "host[:port]", "[v6]:port" */
   size_t nservers;                              /* 0: /etc/resolv.conf */
