@@ -62,10 +62,16 @@ void xs_cache_cfg_default(xs_cache_cfg *cfg) {
   cfg->prefetch = 1;
 }
 
+/* The coarse clock (a few ms of resolution, plenty for TTLs in seconds)
+ * costs a fifth of the precise one, and every hit reads it. */
 static uint64_t monotonic_ms(void *arg) {
   struct timespec ts;
   (void)arg;
+#ifdef CLOCK_MONOTONIC_COARSE
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
   clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 

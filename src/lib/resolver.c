@@ -426,11 +426,35 @@ fail:
  * and count everything, fitting or not: the first pass writes into stack
  * buffers, and when everything fitted the result is those copied once;
  * otherwise a second pass writes into the exactly sized allocation. */
+#define SINK_MEMO 4
+
 typedef struct sink {
   xs_result *r; /* header fields; r->text/chain/candidates/addrs: buffers */
   size_t text_cap, chain_cap, cand_cap, addr_cap;
   size_t nchain, naddrs, ncand, text; /* counts */
+  /* Strings already written, by address: the candidate is also the name
+   * and the first link's owner, a link's target is also the result's
+   * target; they are stored once. */
+  const char *memo[SINK_MEMO];
+  size_t memo_off[SINK_MEMO], nmemo;
 } sink;
+
+static int sink_seen(const sink *s, const char *str, size_t *off) {
+  size_t i;
+  for (i = 0; i < s->nmemo; i++)
+    if (s->memo[i] == str) {
+      *off = s->memo_off[i];
+      return 1;
+    }
+  return 0;
+}
+
+static void sink_remember(sink *s, const char *str, size_t off) {
+  if (s->nmemo < SINK_MEMO) {
+    s->memo[s->nmemo] = str;
+    s->memo_off[s->nmemo++] = off;
+  }
+}
 
 static size_t sink_text(sink *s, const char *str, size_t len) {
   size_t off = s->text;
@@ -442,11 +466,27 @@ static size_t sink_text(sink *s, const char *str, size_t len) {
   return off;
 }
 
+/* A string that may recur (same address, same contents): stored once. */
+static size_t sink_shared(sink *s, const char *str, size_t len) {
+  size_t off;
+  if (sink_seen(s, str, &off))
+    return off;
+  off = sink_text(s, str, len);
+  sink_remember(s, str, off);
+  return off;
+}
+
 /* A name with exactly one trailing dot (upstream names may lack it). */
 static size_t sink_name(sink *s, const char *name) {
-  size_t len = strlen(name), off;
-  if (len > 0 && name[len - 1] == '.')
-    return sink_text(s, name, len);
+  size_t len, off;
+  if (sink_seen(s, name, &off))
+    return off;
+  len = strlen(name);
+  if (len > 0 && name[len - 1] == '.') {
+    off = sink_text(s, name, len);
+    sink_remember(s, name, off);
+    return off;
+  }
   off = s->text;
   if (off + len + 2 <= s->text_cap) {
     memcpy(s->r->text + off, name, len);
@@ -470,8 +510,10 @@ static void sink_link(sink *s, const char *name, const char *target,
   s->nchain++;
 }
 
-static void sink_candidate(sink *s, const char *name, size_t len) {
-  size_t off = sink_text(s, name, len);
+/* shared: name is the walk's own (stable) candidate buffer, which the
+ * result's name repeats; replayed candidates share one scratch buffer. */
+static void sink_candidate(sink *s, const char *name, size_t len, int shared) {
+  size_t off = shared ? sink_shared(s, name, len) : sink_text(s, name, len);
   if (s->ncand < s->cand_cap)
     s->r->candidates[s->ncand] = off;
   s->ncand++;
@@ -522,7 +564,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
   size_t i;
 
   s->r->status = status;
-  s->r->name = sink_text(s, w->cand, w->cand_len);
+  s->r->name = sink_shared(s, w->cand, w->cand_len);
   if (reg != NULL)
     for (i = 0; i < reg->nchain; i++) {
       const xs_rr *l = &reg->chain[i];
@@ -618,9 +660,9 @@ static void emit_head(sink *s, const walk *w) {
     if (w->ncand > 1) {
       xs_cand_start(&it, &w->res->search, w->query);
       for (k = 0; k + 1 < w->ncand && (len = xs_cand_next(&it, buf)) != 0; k++)
-        sink_candidate(s, buf, len);
+        sink_candidate(s, buf, len, 0);
     }
-    sink_candidate(s, w->cand, w->cand_len);
+    sink_candidate(s, w->cand, w->cand_len, 1);
   }
 }
 
@@ -694,7 +736,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   s.chain_cap = s.nchain;
   s.cand_cap = s.ncand;
   s.addr_cap = s.naddrs;
-  s.text = s.nchain = s.ncand = s.naddrs = 0;
+  s.text = s.nchain = s.ncand = s.naddrs = s.nmemo = 0;
   emit(&s, w, part, status);
   return r;
 }
