@@ -1,5 +1,6 @@
 /* The engine thread (see engine.h). Requests are queued under a lock and
- * the thread is woken through an eventfd; the thread alone touches the
+ * the thread is woken through an eventfd (a pipe where there is none, or
+ * when built with -DXS_ENGINE_PIPE); the thread alone touches the
  * c-ares channel and the table of questions in flight (single-flight).
  *
  * A request is completed exactly once, under the lock: `done` is set there
@@ -8,13 +9,18 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
+#if defined(__linux__) && !defined(XS_ENGINE_PIPE)
+#define XS_ENGINE_EVENTFD 1
+#include <sys/eventfd.h>
+#endif
 
 #include "names.h"
 #include "registry.h"
@@ -52,7 +58,7 @@ struct flight {
 struct xs_engine {
   xs_upstream *up;
   xs_cache *cache;
-  int efd;
+  int wake_rd, wake_wr; /* one eventfd twice, or a pipe's two ends */
   pthread_t thread;
   pthread_mutex_t lock;
   ereq *queue_head, *queue_tail;
@@ -66,12 +72,52 @@ struct xs_engine {
   atomic_ullong submitted, queries, joined, ncancelled;
 };
 
+/* ---- wake-up: an eventfd on Linux, a non-blocking pipe elsewhere ---- */
+
+static int wake_open(xs_engine *e) {
+#ifdef XS_ENGINE_EVENTFD
+  e->wake_rd = e->wake_wr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return e->wake_rd >= 0;
+#else
+  int fds[2], i;
+  e->wake_rd = e->wake_wr = -1;
+  if (pipe(fds) != 0)
+    return 0;
+  for (i = 0; i < 2; i++)
+    if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) != 0 ||
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+      close(fds[0]);
+      close(fds[1]);
+      return 0;
+    }
+  e->wake_rd = fds[0];
+  e->wake_wr = fds[1];
+  return 1;
+#endif
+}
+
+static void wake_close(xs_engine *e) {
+  if (e->wake_rd >= 0)
+    close(e->wake_rd);
+  if (e->wake_wr != e->wake_rd && e->wake_wr >= 0)
+    close(e->wake_wr);
+}
+
+/* A full pipe (EAGAIN) is already readable: nothing is lost. */
 static void wake(xs_engine *e) {
   uint64_t one = 1;
   ssize_t n;
   do
-    n = write(e->efd, &one, sizeof(one));
+    n = write(e->wake_wr, &one, e->wake_wr == e->wake_rd ? sizeof(one) : 1);
   while (n < 0 && errno == EINTR);
+}
+
+static void wake_clear(xs_engine *e) {
+  unsigned char buf[64];
+  ssize_t n;
+  do
+    n = read(e->wake_rd, buf, e->wake_wr == e->wake_rd ? 8 : sizeof(buf));
+  while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 }
 
 static size_t key_of(const char *name, char *key) {
@@ -241,6 +287,29 @@ static void drain(xs_engine *e) {
   }
 }
 
+/* Stopping (thread): every request completes, cancelled. A cancel (from a
+ * callback run by the drain itself, or from another thread) can move a
+ * request the drain has already taken onto the cancelled list after the
+ * drain took that list, so drain until both lists stay empty; nothing new
+ * is queued once stopping is set. */
+static void shut_down(xs_engine *e) {
+  xs_upstream_answer a;
+  size_t i;
+  int more;
+  e->closing = 1;
+  xs_upstream_cancel_all(e->up); /* in-flight questions, through on_flight */
+  xs_upstream_answer_status(&a, XS_ECANCELLED);
+  for (i = 0; i < FLIGHT_BUCKETS; i++) /* none expected after the cancel */
+    while (e->flights[i] != NULL)
+      on_flight(e->flights[i], &a);
+  do {
+    drain(e);
+    pthread_mutex_lock(&e->lock);
+    more = e->queue_head != NULL || e->cancelled != NULL;
+    pthread_mutex_unlock(&e->lock);
+  } while (more);
+}
+
 static void *engine_main(void *arg) {
   xs_engine *e = arg;
   for (;;) {
@@ -251,68 +320,74 @@ static void *engine_main(void *arg) {
     pthread_mutex_unlock(&e->lock);
     if (stop)
       break;
-    pfd[0].fd = e->efd;
+    pfd[0].fd = e->wake_rd;
     pfd[0].events = POLLIN;
     pfd[0].revents = 0;
     n = xs_upstream_pollfds(e->up, pfd + 1, MAX_POLL - 1);
     ms = xs_upstream_timeout_ms(e->up);
     rc = poll(pfd, (nfds_t)n + 1, ms);
-    if (rc < 0 && errno != EINTR)
-      continue;
-    if (rc > 0 && (pfd[0].revents & POLLIN)) {
-      uint64_t v;
-      ssize_t k;
-      do
-        k = read(e->efd, &v, sizeof(v));
-      while (k < 0 && errno == EINTR);
-    }
+    if (rc > 0 && (pfd[0].revents & POLLIN))
+      wake_clear(e);
+    /* rc < 0 (EINTR): only timeouts are due, if any */
     if (ms >= 0 || n > 0)
       xs_upstream_process(e->up, pfd + 1, rc > 0 ? n : 0);
     drain(e);
   }
-  /* Stopping: every request completes, cancelled. */
-  e->closing = 1;
-  xs_upstream_cancel_all(e->up); /* in-flight questions, through on_flight */
-  drain(e);
-  {
-    size_t i;
-    xs_upstream_answer a;
-    xs_upstream_answer_status(&a, XS_ECANCELLED);
-    for (i = 0; i < FLIGHT_BUCKETS; i++) /* left by a failed cancel */
-      while (e->flights[i] != NULL)
-        on_flight(e->flights[i], &a);
-  }
+  shut_down(e);
   return NULL;
 }
 
 xs_status xs_engine_new(const xs_upstream_cfg *cfg, xs_cache *cache,
                         xs_engine **out, xs_error *err) {
+  sigset_t all, old;
   xs_engine *e;
   xs_status st;
-  if (out == NULL)
+  int started;
+  if (out == NULL) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "out must not be NULL");
     return XS_EINVAL;
-  if ((e = calloc(1, sizeof(*e))) == NULL)
+  }
+  if ((e = calloc(1, sizeof(*e))) == NULL) {
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
     return XS_ENOMEM;
+  }
   if ((st = xs_upstream_new(cfg, &e->up, err)) != XS_OK) {
     free(e);
     return st;
   }
   e->cache = cache;
   e->next_id = 1;
-  e->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   pthread_mutex_init(&e->lock, NULL);
-  if (e->efd < 0 || pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+  if (!wake_open(e)) {
+    xs_error_set(err, XS_EUPSTREAM, NULL, 0, 0,
+                 "cannot create the resolver's wake-up descriptor: %s",
+                 strerror(errno));
+    goto fail;
+  }
+  /* The thread takes no asynchronous signals: they stay with the
+   * application's threads (the mask is inherited at creation). */
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  started = pthread_create(&e->thread, NULL, engine_main, e) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!started) {
     xs_error_set(err, XS_EUPSTREAM, NULL, 0, 0,
                  "cannot start the resolver's engine thread");
-    if (e->efd >= 0)
-      close(e->efd);
-    pthread_mutex_destroy(&e->lock);
-    xs_upstream_free(e->up);
-    free(e);
-    return XS_EUPSTREAM;
+    goto fail;
   }
   *out = e;
   return XS_OK;
+
+fail:
+  wake_close(e);
+  pthread_mutex_destroy(&e->lock);
+  xs_upstream_free(e->up);
+  free(e);
+  return XS_EUPSTREAM;
 }
 
 void xs_engine_free(xs_engine *e) {
@@ -324,7 +399,7 @@ void xs_engine_free(xs_engine *e) {
   wake(e);
   pthread_join(e->thread, NULL);
   xs_upstream_free(e->up);
-  close(e->efd);
+  wake_close(e);
   pthread_mutex_destroy(&e->lock);
   free(e);
 }

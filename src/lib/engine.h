@@ -3,7 +3,13 @@
  * event thread of its own). Requests enter through a locked queue with an
  * eventfd wake-up; identical in-flight questions (same lowercase name and
  * type) share one upstream query (single-flight); answers are stored in the
- * cache (when one is given) before the callbacks run. */
+ * cache (when one is given) before the callbacks run.
+ *
+ * Fork: the engine thread does not survive fork(). A child process must
+ * not use (nor free) an engine, or a resolver, created before the fork:
+ * the thread is gone and the lock may be held forever. It creates its own.
+ * The engine's descriptors are close-on-exec. The thread blocks
+ * asynchronous signals, so they are delivered to the application's threads. */
 #ifndef XS_ENGINE_H
 #define XS_ENGINE_H
 
@@ -42,7 +48,8 @@ void xs_engine_free(xs_engine *e);
  * dot optional). cb may be NULL (a prefetch: the answer only refreshes the
  * cache). On XS_OK *id (if id is non-NULL) names the request for
  * xs_engine_cancel and cb will run exactly once; on failure (XS_ENOMEM,
- * XS_EINVAL for a bad name or type) cb never runs. Any thread. */
+ * XS_EINVAL for a bad name or type, XS_ECANCELLED from a callback run while
+ * xs_engine_free is completing requests) cb never runs. Any thread. */
 xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
                            xs_engine_cb cb, void *arg, uint64_t *id);
 
