@@ -916,19 +916,20 @@ static int candidate_start(walk *w) {
   return candidate_ask(w, q4, q6);
 }
 
-/* After an upstream failure, an expired entry within the stale window. */
+/* After an upstream failure: the cached entry (refreshed meanwhile by
+ * another request, or expired within the stale window). */
 static void try_stale(walk *w, int f) {
   xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+  xs_source *src = f == 0 ? &w->src4 : &w->src6;
+  int hit;
   if (w->res->cache == NULL || !upstream_error(u->status))
     return;
-  if (xs_cache_get(w->res->cache, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
-                   XS_CACHE_ALLOW_STALE, u) &
-      XS_CACHE_STALE) {
-    if (f == 0)
-      w->src4 = XS_SOURCE_STALE;
-    else
-      w->src6 = XS_SOURCE_STALE;
-  }
+  hit = xs_cache_get(w->res->cache, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
+                     XS_CACHE_ALLOW_STALE, u);
+  if (hit & XS_CACHE_STALE)
+    *src = XS_SOURCE_STALE;
+  else if (hit & XS_CACHE_FRESH)
+    *src = XS_SOURCE_CACHE;
 }
 
 /* How much a failed candidate tells: a loop or a matched alias says more
