@@ -282,6 +282,7 @@ struct walk {
   int snap_owned;
   int want4, want6;
   char query[XS_NAME_BUF + 1];
+  size_t query_len;
   int bad_name;
   xs_cand_iter it;
   char cand[XS_NAME_BUF];
@@ -519,17 +520,18 @@ static void sink_candidate(sink *s, const char *name, size_t len, int shared) {
   s->ncand++;
 }
 
-/* Dotted quad without inet_ntop's locale-free but general path: results
- * are built on the fast path. */
+/* Dotted quad without division: results are built on the fast path, and
+ * inet_ntop is general and slow. (r * 205) >> 11 is r / 10 for r < 100. */
 static void format_v4(const uint8_t *b, char *out) {
   int i;
   for (i = 0; i < 4; i++) {
-    unsigned v = b[i];
-    if (v >= 100)
-      *out++ = (char)('0' + v / 100);
-    if (v >= 10)
-      *out++ = (char)('0' + v / 10 % 10);
-    *out++ = (char)('0' + v % 10);
+    unsigned v = b[i], h = v >= 200 ? 2u : v >= 100 ? 1u : 0u;
+    unsigned r = v - 100u * h, t = (r * 205u) >> 11;
+    if (h != 0)
+      *out++ = (char)('0' + h);
+    if (h != 0 || t != 0)
+      *out++ = (char)('0' + t);
+    *out++ = (char)('0' + (r - 10u * t));
     *out++ = i < 3 ? '.' : '\0';
   }
 }
@@ -650,7 +652,7 @@ enum { PART_NONE, PART_OUTCOME, PART_COPY };
 /* The query and the candidates tried so far (the iterator is replayed). */
 static void emit_head(sink *s, const walk *w) {
   size_t k;
-  s->r->query = sink_text(s, w->query, strlen(w->query));
+  s->r->query = sink_text(s, w->query, w->query_len);
   if (!w->bad_name && w->ncand > 0) {
     /* Earlier candidates are rebuilt (the walk keeps only the current
      * one); the common single-candidate case replays nothing. */
@@ -697,7 +699,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   result_addr addrs[STACK_ADDRS];
   sink s;
   size_t size, o_chain, o_cand, o_addrs, o_text;
-  memset(&s, 0, sizeof(s));
+  s.nchain = s.naddrs = s.ncand = s.text = s.nmemo = 0;
   hdr.text = text;
   hdr.chain = chain;
   hdr.candidates = cands;
@@ -1115,6 +1117,7 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   }
   memcpy(w->query, name, len);
   w->query[len] = '\0';
+  w->query_len = len;
   if (!w->bad_name)
     w->bad_name = xs_cand_start(&w->it, &res->search, w->query) != XS_OK;
   if (w->bad_name)

@@ -532,6 +532,41 @@ static void test_result_larger_than_stack_buffers(void **st) {
   xs_registry_free(big);
 }
 
+/* Every octet value formats as inet_ntop would (the result formats IPv4
+ * itself). */
+static void test_result_ipv4_text_every_octet(void **st) {
+  xs_registry *r256;
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_error err;
+  xs_result *r = NULL;
+  char ip[32];
+  int v;
+  (void)st;
+  must(xs_registry_new(&r256));
+  must(xs_registry_add_headless(r256, "prod", "all", &err));
+  for (v = 0; v < 256; v++) {
+    snprintf(ip, sizeof(ip), "%d.%d.%d.%d", v == 0 ? 1 : v, 255 - v, v / 2,
+             (v * 7) % 256);
+    must(xs_registry_add_endpoint(r256, "prod", "all", ip, NULL, 1, &err));
+  }
+  must(xs_config_new(&cfg));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, srv.server));
+  must(xs_resolver_new(cfg, r256, &res, &err));
+  xs_config_free(cfg);
+  assert_int_equal(xs_resolve(res, "all", XS_FAMILY_IPV4, &r), XS_OK);
+  assert_int_equal(xs_result_address_count(r), 256);
+  for (v = 0; v < 256; v++) {
+    snprintf(ip, sizeof(ip), "%d.%d.%d.%d", v == 0 ? 1 : v, 255 - v, v / 2,
+             (v * 7) % 256);
+    assert_string_equal(xs_result_address_text(r, (size_t)v), ip);
+  }
+  xs_result_free(r);
+  xs_resolver_free(res);
+  xs_registry_free(r256);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cache_second_resolve_is_a_hit_without_traffic),
@@ -551,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_async_invalid_arguments_never_call_back),
       cmocka_unit_test(test_config_cache_setters_validate),
       cmocka_unit_test(test_result_larger_than_stack_buffers),
+      cmocka_unit_test(test_result_ipv4_text_every_octet),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
