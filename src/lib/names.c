@@ -8,32 +8,74 @@ static size_t strip_dot(const char *name, size_t len) {
   return (len > 0 && name[len - 1] == '.') ? len - 1 : len;
 }
 
-xs_status xs_name_check(const char *name, size_t len) {
-  const char *p, *end;
-  unsigned bad = 0;
-  size_t i;
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+#define LOWS 0x7f7f7f7f7f7f7f7full
+
+/* 0x80 in each octet of w equal to 0, nothing elsewhere (no borrows). */
+static uint64_t zero_octets(uint64_t w) {
+  return ~(((w & LOWS) + LOWS) | w | LOWS);
+}
+
+/* 0x80 in each octet that is a control, space, DEL or non-ASCII. */
+static uint64_t bad_octets(uint64_t w) {
+  uint64_t low7 = w & LOWS;
+  uint64_t below21 = ~(low7 + 0x5f * ONES) & ~w & HIGHS; /* < 0x21 */
+  uint64_t is7f = (low7 + ONES) & ~w & HIGHS;            /* == 0x7f */
+  return (w & HIGHS) | below21 | is7f;
+}
+
+/* One pass, eight octets at a time: octet classes and label lengths (from
+ * the dots' positions). Counts the dots for the search walk. */
+static xs_status check_name(const char *name, size_t len, size_t *dots) {
+  size_t base, last = (size_t)-1, ndots = 0;
   if (name == NULL)
     return XS_EBADNAME;
   len = strip_dot(name, len);
   if (len == 0 || len > XS_MAX_NAME)
     return XS_EBADNAME;
-  /* Two cheap passes (both vectorise): no control, space or non-ASCII
-   * octets; then label lengths from the dots. */
-  for (i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)name[i];
-    bad |= (unsigned)(c <= 0x20) | (unsigned)(c >= 0x7f);
-  }
-  if (bad)
-    return XS_EBADNAME;
-  for (p = name, end = name + len;;) {
-    const char *dot = memchr(p, '.', (size_t)(end - p));
-    const char *stop = dot != NULL ? dot : end;
-    if (stop == p || stop - p > 63)
+  for (base = 0; base < len; base += 8) {
+    uint64_t w, bad, dotm;
+    size_t n = len - base < 8 ? len - base : 8;
+    if (n == 8) {
+      memcpy(&w, name + base, 8);
+    } else { /* the tail, padded with a harmless letter */
+      unsigned char buf[8];
+      memset(buf, 'a', sizeof(buf));
+      memcpy(buf, name + base, n);
+      memcpy(&w, buf, 8);
+    }
+    bad = bad_octets(w);
+    if (bad != 0)
       return XS_EBADNAME;
-    if (dot == NULL)
-      return XS_OK;
-    p = dot + 1;
+    dotm = zero_octets(w ^ (0x2e * ONES));
+    while (dotm != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      size_t pos = base + (size_t)__builtin_ctzll(dotm) / 8;
+#else
+      size_t pos = base + (size_t)__builtin_clzll(dotm) / 8;
+#endif
+      size_t label = pos - last - 1;
+      if (label == 0 || label > 63)
+        return XS_EBADNAME;
+      last = pos;
+      ndots++;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      dotm &= dotm - 1;
+#else
+      dotm &= ~(HIGHS & (0x8000000000000000ull >> ((pos - base) * 8)));
+#endif
+    }
   }
+  if (len - last - 1 == 0 || len - last - 1 > 63)
+    return XS_EBADNAME;
+  if (dots != NULL)
+    *dots = ndots;
+  return XS_OK;
+}
+
+xs_status xs_name_check(const char *name, size_t len) {
+  return check_name(name, len, NULL);
 }
 
 static void add_domain(xs_search *s, const char *d, size_t len) {
@@ -78,7 +120,7 @@ xs_status xs_search_add(xs_search *s, const char *domain) {
 
 xs_status xs_cand_start(xs_cand_iter *it, const xs_search *s,
                         const char *name) {
-  size_t len, i, dots = 0;
+  size_t len, dots = 0;
   it->search = s;
   it->name = name;
   it->step = 0;
@@ -86,7 +128,7 @@ xs_status xs_cand_start(xs_cand_iter *it, const xs_search *s,
   if (name == NULL)
     return XS_EBADNAME;
   len = strlen(name);
-  if (xs_name_check(name, len) != XS_OK)
+  if (check_name(name, len, &dots) != XS_OK)
     return XS_EBADNAME;
   it->bare = strip_dot(name, len);
   if (it->bare != len) { /* absolute: never searched */
@@ -94,8 +136,6 @@ xs_status xs_cand_start(xs_cand_iter *it, const xs_search *s,
     it->nsteps = 1;
     return XS_OK;
   }
-  for (i = 0; i < it->bare; i++)
-    dots += name[i] == '.';
   /* dots >= ndots: as-is first; otherwise last */
   it->as_is = (int)dots >= s->ndots ? 0 : s->ndomains;
   it->nsteps = s->ndomains + 1;

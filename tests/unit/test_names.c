@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -131,6 +132,55 @@ static void test_names_in_zone_matches_labels_not_suffixes(void **st) {
   assert_false(xs_name_in_zone("local", 5, "cluster.local", 13));
 }
 
+/* The reference: octet by octet, as RFC 1035 and glibc's checks read. */
+static int ref_valid(const char *n, size_t len) {
+  size_t i, label = 0;
+  if (len > 0 && n[len - 1] == '.')
+    len--;
+  if (len == 0 || len > 253)
+    return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)n[i];
+    if (c <= 0x20 || c >= 0x7f)
+      return 0;
+    if (c == '.') {
+      if (label == 0 || label > 63)
+        return 0;
+      label = 0;
+    } else {
+      label++;
+    }
+  }
+  return label > 0 && label <= 63;
+}
+
+/* The word-at-a-time check agrees with the reference on random names built
+ * from letters, dots, and now and then a bad octet, at every length (every
+ * tail size and dot position in a word). */
+static void test_names_check_matches_reference_on_random_names(void **st) {
+  static const char alphabet[] = "abcXYZ019-_..";
+  static const unsigned char odd[] = {0x00, 0x09, 0x20, 0x21, 0x2d, 0x2e,
+                                      0x7e, 0x7f, 0x80, 0xc3, 0xff};
+  unsigned seed = 12345;
+  char name[300];
+  int round;
+  (void)st;
+  for (round = 0; round < 200000; round++) {
+    size_t len = (size_t)(rand_r(&seed) % 270), i;
+    for (i = 0; i < len; i++) {
+      unsigned r = (unsigned)rand_r(&seed);
+      name[i] = r % 97 == 0 ? (char)odd[r % sizeof(odd)]
+                            : alphabet[r % (sizeof(alphabet) - 1)];
+    }
+    if (len > 0 && rand_r(&seed) % 4 == 0) /* long labels too */
+      for (i = 0; i < len; i++)
+        if (name[i] == '.' && rand_r(&seed) % 2)
+          name[i] = 'q';
+    name[len] = '\0';
+    assert_int_equal(xs_name_check(name, len) == XS_OK, ref_valid(name, len));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names_short_name_walks_three_suffixes_then_as_is),
@@ -143,6 +193,7 @@ int main(void) {
       cmocka_unit_test(test_names_host_search_domains_follow_cluster_ones),
       cmocka_unit_test(test_names_too_long_candidates_are_skipped),
       cmocka_unit_test(test_names_invalid_names_are_rejected),
+      cmocka_unit_test(test_names_check_matches_reference_on_random_names),
       cmocka_unit_test(test_names_in_zone_matches_labels_not_suffixes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
