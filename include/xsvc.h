@@ -354,8 +354,10 @@ typedef enum xs_source {
 /** Create a resolver. cfg may be NULL (defaults); it is copied. reg may be
  *  NULL (no cluster names: every in-zone name is NXDOMAIN); the resolver
  *  takes its own reference. XS_EINVAL for an invalid config (err says why),
- *  XS_EUPSTREAM if no upstream server could be configured. Reads
- *  /etc/resolv.conf when no server was set. Any thread. */
+ *  XS_EUPSTREAM if no upstream server could be configured or the engine
+ *  thread could not start, XS_ENOMEM. Reads /etc/resolv.conf when no server
+ *  was set. Starts the resolver's engine thread (stopped by
+ *  xs_resolver_free) and allocates its cache. Any thread. */
 XS_EXTERN xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
                                     xs_resolver **out, xs_error *err);
 /** Destroy a resolver. Requests still in flight complete first, each
