@@ -297,7 +297,8 @@ struct walk {
   atomic_int waiting; /* upstream answers still to come, +1 while submitting */
   slot slot4, slot6;
   uint64_t eid[2]; /* engine requests (under res->lock) */
-  /* the most telling failure so far (a result without candidates yet) */
+  /* the most telling outcome so far, built as a result (its candidates as
+   * of then; the final result re-lists them) */
   xs_result *best;
   int best_weight;
   xs_status status;
