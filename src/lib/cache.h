@@ -46,11 +46,12 @@ uint64_t xs_cache_now(const xs_cache *c);
  * optional, any case (keys are lowercase without the dot). Caches XS_OK
  * (lifetime: the minimum TTL over chain links and addresses, clamped to
  * [min_ttl, max_ttl]) and XS_ENOTFOUND / XS_ENODATA (lifetime:
- * min(negative_ttl, neg_max_ttl); not cached when negative_ttl is 0, i.e.
- * the reply had no SOA). Any other status is ignored and leaves an existing
- * entry in place, so it can still be served stale. Replaces an existing
- * entry for the key. Returns XS_OK, XS_ENOMEM (nothing changed), or XS_EINVAL
- * (status not cacheable, nothing changed). */
+ * min(negative_ttl, neg_max_ttl), and no longer than any chain link's TTL;
+ * not cached when negative_ttl is 0, i.e. the reply had no SOA). Any other
+ * status is ignored and leaves an existing entry in place, so it can still be
+ * served stale. Replaces an existing entry for the key. Returns XS_OK,
+ * XS_ENOMEM (nothing changed), or XS_EINVAL (status not cacheable, nothing
+ * changed). */
 xs_status xs_cache_put(xs_cache *c, const char *name, uint16_t qtype,
                        const xs_upstream_answer *a);
 
