@@ -157,21 +157,6 @@ void xs_cache_free(xs_cache *c) {
   free(c);
 }
 
-/* The key: lowercase, no trailing dot. 0 if empty or too long. */
-static size_t make_key(const char *name, char *key) {
-  size_t len = strnlen(name, XS_NAME_BUF), i;
-  if (len > 0 && name[len - 1] == '.')
-    len--;
-  if (len == 0 || len > XS_MAX_NAME)
-    return 0;
-  for (i = 0; i < len; i++) {
-    char ch = name[i];
-    key[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-  }
-  key[len] = '\0';
-  return len;
-}
-
 /* Case-folded (OR 0x20 per octet, which lowercases letters and leaves
  * digits, '-' and '_' alone) so a name hashes as its lowercase key does. */
 static uint32_t key_hash(const char *key, size_t len, uint16_t qtype) {
@@ -308,7 +293,7 @@ xs_status xs_cache_put(xs_cache *c, const char *name, uint16_t qtype,
   char *p;
   uint8_t *ap;
   if (c == NULL || name == NULL || a == NULL ||
-      (len = make_key(name, key)) == 0 || a->nchain > XS_MAX_CHAIN ||
+      (len = xs_name_key(name, key)) == 0 || a->nchain > XS_MAX_CHAIN ||
       a->naddrs > XS_UPSTREAM_MAX_ADDRS)
     return XS_EINVAL;
   if (a->status == XS_OK) {

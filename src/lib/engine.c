@@ -120,16 +120,6 @@ static void wake_clear(xs_engine *e) {
   while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 }
 
-static size_t key_of(const char *name, char *key) {
-  size_t len = strlen(name), i;
-  if (len > 0 && name[len - 1] == '.')
-    len--;
-  for (i = 0; i < len; i++)
-    key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-  key[len] = '\0';
-  return len;
-}
-
 static size_t flight_bucket(const char *key, uint16_t qtype) {
   uint32_t h = 2166136261u ^ qtype;
   for (; *key; key++)
@@ -202,7 +192,7 @@ static void attach(xs_engine *e, ereq *r) {
   char key[XS_NAME_BUF];
   flight *fl, **bucket;
   xs_status st;
-  key_of(r->name, key);
+  xs_name_key(r->name, key); /* checked by xs_engine_submit */
   bucket = &e->flights[flight_bucket(key, r->qtype)];
   for (fl = *bucket; fl != NULL; fl = fl->next)
     if (fl->qtype == r->qtype && strcmp(fl->key, key) == 0)
@@ -410,9 +400,12 @@ xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
   ereq *r;
   if (e == NULL || name == NULL || (qtype != 1 && qtype != 28))
     return XS_EINVAL;
+  {
+    char key[XS_NAME_BUF];
+    if (xs_name_key(name, key) == 0) /* empty, or too long for a name */
+      return XS_EINVAL;
+  }
   len = strlen(name);
-  if (len == 0 || len >= XS_NAME_BUF)
-    return XS_EINVAL;
   if ((r = calloc(1, sizeof(*r))) == NULL)
     return XS_ENOMEM;
   memcpy(r->name, name, len + 1);

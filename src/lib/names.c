@@ -79,16 +79,14 @@ xs_status xs_name_check(const char *name, size_t len) {
 }
 
 static void add_domain(xs_search *s, const char *d, size_t len) {
-  size_t i, k;
+  size_t k;
   char *dst;
   for (k = 0; k < s->ndomains; k++)
     if (s->lens[k] == len && xs_ci_eq(s->domains[k], d, len))
       return; /* the kubelet omits duplicates */
   s->lens[s->ndomains] = len;
   dst = s->domains[s->ndomains++];
-  for (i = 0; i < len; i++)
-    dst[i] = (char)((d[i] >= 'A' && d[i] <= 'Z') ? d[i] + 32 : d[i]);
-  dst[len] = '\0';
+  xs_lower_copy(dst, d, len);
 }
 
 void xs_search_init(xs_search *s, const char *ns, const char *zone, int ndots) {

@@ -77,6 +77,27 @@ static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
   return xs_ci_eq_fold(a, b, n);
 }
 
+/* dst[0..len) = src[0..len) with ASCII letters lowercased, then a NUL. */
+static inline void xs_lower_copy(char *dst, const char *src, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    dst[i] = (char)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i]);
+  dst[len] = '\0';
+}
+
+/* The key of a name (cache entries, questions in flight): lowercase,
+ * without the trailing dot, into key[XS_NAME_BUF]. Returns its length; 0
+ * for an empty name or one longer than XS_MAX_NAME. */
+static inline size_t xs_name_key(const char *name, char *key) {
+  size_t len = strnlen(name, XS_NAME_BUF);
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  if (len == 0 || len > XS_MAX_NAME)
+    return 0;
+  xs_lower_copy(key, name, len);
+  return len;
+}
+
 /* Check a query name: 1..253 octets without the trailing dot, labels of
  * 1..63 octets, no empty label, printable ASCII without spaces. Returns
  * XS_OK or XS_EBADNAME. */

@@ -125,7 +125,7 @@ xs_status xs_config_set_namespace(xs_config *cfg, const char *ns) {
 
 /* Lowercase copy of a DNS name without its trailing dot. */
 static xs_status copy_domain(char *dst, const char *src) {
-  size_t len, i;
+  size_t len;
   if (src == NULL)
     return XS_EINVAL;
   len = strlen(src);
@@ -133,9 +133,7 @@ static xs_status copy_domain(char *dst, const char *src) {
     return XS_EINVAL;
   if (src[len - 1] == '.')
     len--;
-  for (i = 0; i < len; i++)
-    dst[i] = (char)((src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i]);
-  dst[len] = '\0';
+  xs_lower_copy(dst, src, len);
   return XS_OK;
 }
 
