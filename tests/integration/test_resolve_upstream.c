@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "responder.h"
 #include "upstream.h"
 #include "xsvc.h"
 
@@ -215,63 +216,15 @@ static int knot_teardown(void **state) {
 }
 
 /* ---- scripted responder ---------------------------------------------------
- * Echoes each query back as a reply with a fixed rcode, or stays silent. */
+ * tests/common/responder.h, answering every query with a fixed rcode, or
+ * (rcode -1) staying silent. */
 
-typedef struct responder {
-  int fd, port;
-  int rcode; /* -1: never answer */
-  atomic_int stop;
-  atomic_int queries;
-  pthread_t thread;
-} responder;
-
-static void *respond(void *arg) {
-  responder *r = arg;
-  while (!r->stop) {
-    unsigned char buf[1500];
-    struct sockaddr_storage from;
-    socklen_t fromlen = sizeof(from);
-    struct pollfd pfd = {r->fd, POLLIN, 0};
-    ssize_t n;
-    if (poll(&pfd, 1, 20) <= 0)
-      continue;
-    n = recvfrom(r->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
-                 &fromlen);
-    if (n < 12)
-      continue;
-    r->queries++;
-    if (r->rcode < 0)
-      continue;
-    buf[2] |= 0x80;                                              /* QR */
-    buf[3] = (unsigned char)((buf[3] & 0x70) | 0x80 | r->rcode); /* RA */
-    buf[6] = buf[7] = buf[8] = buf[9] = buf[10] = buf[11] = 0;
-    sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fromlen);
-  }
-  return NULL;
-}
-
-/* The reply echoes the query, OPT record and all; with the additional count
- * cleared the OPT bytes are trailing garbage c-ares ignores. */
-static void responder_start(responder *r, int rcode) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof(a);
-  memset(r, 0, sizeof(*r));
-  r->rcode = rcode;
-  r->fd = socket(AF_INET, SOCK_DGRAM, 0);
-  assert_true(r->fd >= 0);
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(getsockname(r->fd, (struct sockaddr *)&a, &len), 0);
-  r->port = ntohs(a.sin_port);
-  assert_int_equal(pthread_create(&r->thread, NULL, respond, r), 0);
-}
-
-static void responder_stop(responder *r) {
-  r->stop = 1;
-  pthread_join(r->thread, NULL);
-  close(r->fd);
+static void scripted_start(responder *r, int rcode) {
+  assert_int_equal(responder_start(r), 0);
+  if (rcode < 0)
+    atomic_store(&r->silent, 1);
+  else
+    atomic_store(&r->rcode, rcode);
 }
 
 /* ---- helpers ---------------------------------------------------------------
@@ -474,7 +427,7 @@ static void test_failover_from_servfail_server_to_knot(void **s) {
   responder r;
   xs_upstream *u;
   (void)s;
-  responder_start(&r, 2);
+  scripted_start(&r, 2);
   char bad[64];
   snprintf(bad, sizeof(bad), "127.0.0.1:%d", r.port);
   u = upstream_to(bad, knot_server, 1000, 1);
@@ -492,7 +445,7 @@ static void test_failover_from_silent_server_to_knot(void **s) {
   char silent[64];
   double t0;
   (void)s;
-  responder_start(&r, -1);
+  scripted_start(&r, -1);
   snprintf(silent, sizeof(silent), "127.0.0.1:%d", r.port);
   u = upstream_to(silent, knot_server, 200, 1);
   t0 = now();
@@ -644,7 +597,7 @@ static void test_api_silent_upstream_times_out_quickly(void **s) {
   xs_result *r = NULL;
   double t0;
   (void)s;
-  responder_start(&silent, -1);
+  scripted_start(&silent, -1);
   snprintf(server, sizeof(server), "127.0.0.1:%d", silent.port);
   res = resolver_for("prod", server, 200, 1);
   t0 = now();
@@ -666,7 +619,7 @@ static void expect_rcode_status(int rcode, xs_status want) {
   responder r;
   char server[64];
   xs_upstream *u;
-  responder_start(&r, rcode);
+  scripted_start(&r, rcode);
   snprintf(server, sizeof(server), "127.0.0.1:%d", r.port);
   u = upstream_to(server, NULL, 1000, 2);
   query(u, "www.example.com.");
@@ -702,7 +655,7 @@ static void test_silent_server_times_out_quickly(void **s) {
   xs_upstream *u;
   double t0, took;
   (void)s;
-  responder_start(&r, -1);
+  scripted_start(&r, -1);
   snprintf(server, sizeof(server), "127.0.0.1:%d", r.port);
   u = upstream_to(server, NULL, 200, 1);
   t0 = now();
