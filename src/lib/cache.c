@@ -58,6 +58,10 @@ typedef struct shard {
   size_t nbuckets;
   entry **ring; /* cap slots, CLOCK order */
   size_t cap, count, hand;
+  /* Bumped (under the write lock) whenever an entry of the shard is
+   * replaced, evicted or cleared: a stamp taken at a read stays valid while
+   * it is unchanged (see xs_cache_stamp). */
+  atomic_uint epoch;
   atomic_ullong hits, stale_hits, misses, inserts, evictions;
 } shard;
 
@@ -157,22 +161,9 @@ void xs_cache_free(xs_cache *c) {
   free(c);
 }
 
-/* Case-folded (OR 0x20 per octet, which lowercases letters and leaves
- * digits, '-' and '_' alone) so a name hashes as its lowercase key does. */
+/* Case-folded, so a name hashes as its lowercase key does. */
 static uint32_t key_hash(const char *key, size_t len, uint16_t qtype) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ qtype ^ ((uint64_t)len << 16);
-  size_t i;
-  for (i = 0; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, key + i, 8);
-    h = (h ^ (w | 0x2020202020202020ull)) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  for (; i < len; i++)
-    h = (h ^ ((unsigned char)key[i] | 0x20u)) * 0x100000001b3ull;
-  h ^= h >> 29;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  return (uint32_t)(h ^ (h >> 32));
+  return xs_hash_ci(0x9e3779b9u ^ qtype, key, len);
 }
 
 static uint32_t *entry_ttls(const entry *e) {
@@ -206,6 +197,11 @@ static entry *find(shard *s, const char *key, size_t len, uint32_t h,
   if (where != NULL)
     *where = pp;
   return NULL;
+}
+
+/* Entries of s changed or went (under its write lock). */
+static void bump(shard *s) {
+  atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed);
 }
 
 static void unlink_entry(shard *s, entry *e) {
@@ -385,8 +381,15 @@ xs_status xs_cache_put(xs_cache *c, const char *name, uint16_t qtype,
     *where = e;
     s->ring[e->ring] = e;
     free(old);
+    bump(s);
   } else {
-    size_t pos = s->count < s->cap ? s->count++ : evict_one(c, s, now);
+    size_t pos;
+    if (s->count < s->cap) {
+      pos = s->count++;
+    } else {
+      pos = evict_one(c, s, now);
+      bump(s);
+    }
     entry **bucket = &s->buckets[h & (s->nbuckets - 1)];
     e->ring = (uint32_t)pos;
     s->ring[pos] = e;
@@ -460,12 +463,36 @@ static void copy_out(const xs_cache *c, const entry *e, int stale,
 
 int xs_cache_get(xs_cache *c, const char *name, uint16_t qtype, int flags,
                  xs_upstream_answer *out) {
+  return xs_cache_get_stamped(c, name, qtype, flags, out, NULL);
+}
+
+/* Until when a fresh hit on e at now reads the same: the next whole second
+ * of its age (remaining TTLs count down in seconds; the lifetime is whole
+ * seconds, so expiry is such a tick), or the prefetch point if the hit
+ * that crosses it still has to report PREFETCH. */
+static uint64_t same_until(const xs_cache *c, const entry *e, uint64_t now) {
+  uint64_t age = now > e->stored_ms ? now - e->stored_ms : 0;
+  uint64_t until = e->stored_ms + (age / 1000u + 1u) * 1000u;
+  if (c->cfg.prefetch && e->lifetime_s >= 1 &&
+      !atomic_load_explicit(&e->prefetched, memory_order_relaxed)) {
+    uint64_t p = expires_ms(e) - (uint64_t)e->lifetime_s * 100u;
+    if (p > now && p < until)
+      until = p;
+  }
+  return until;
+}
+
+int xs_cache_get_stamped(xs_cache *c, const char *name, uint16_t qtype,
+                         int flags, xs_upstream_answer *out,
+                         xs_cache_stamp *stamp) {
   size_t len;
   uint32_t h;
   uint64_t now, expires = 0;
   shard *s;
   entry *e;
   int result;
+  if (stamp != NULL)
+    stamp->until_ms = 0; /* vouches for nothing unless fresh */
   if (c == NULL || name == NULL || out == NULL)
     return XS_CACHE_MISS;
   len = strlen(name); /* as given: hashed, compared folded */
@@ -506,11 +533,23 @@ int xs_cache_get(xs_cache *c, const char *name, uint16_t qtype, int flags,
                                                 memory_order_relaxed))
       result |= XS_CACHE_PREFETCH;
   }
+  if (stamp != NULL && result != XS_CACHE_STALE) {
+    stamp->shard = (uint32_t)(s - c->shards);
+    stamp->epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+    stamp->until_ms = same_until(c, e, now);
+  }
   pthread_rwlock_unlock(&s->lock);
   atomic_fetch_add_explicit(result == XS_CACHE_STALE ? &s->stale_hits
                                                      : &s->hits,
                             1, memory_order_relaxed);
   return result;
+}
+
+int xs_cache_stamp_valid(const xs_cache *c, const xs_cache_stamp *stamp,
+                         uint64_t now) {
+  return now < stamp->until_ms &&
+         atomic_load_explicit(&c->shards[stamp->shard].epoch,
+                              memory_order_relaxed) == stamp->epoch;
 }
 
 void xs_cache_clear(xs_cache *c) {
@@ -525,6 +564,7 @@ void xs_cache_clear(xs_cache *c) {
     memset(s->buckets, 0, s->nbuckets * sizeof(*s->buckets));
     s->count = 0;
     s->hand = 0;
+    bump(s);
     pthread_rwlock_unlock(&s->lock);
   }
 }

@@ -77,6 +77,28 @@ xs_status xs_cache_put(xs_cache *c, const char *name, uint16_t qtype,
 int xs_cache_get(xs_cache *c, const char *name, uint16_t qtype, int flags,
                  xs_upstream_answer *out);
 
+/* What a fresh hit read, for a caller that keeps something derived from it
+ * (the resolver's result memo): while the stamp is valid, the same lookup
+ * would return exactly the same answer, TTLs included. */
+typedef struct xs_cache_stamp {
+  uint32_t shard;
+  uint32_t epoch;    /* the shard's; bumped when its entries change or go */
+  uint64_t until_ms; /* the answer's TTLs tick down (or prefetch is due) */
+} xs_cache_stamp;
+
+/* xs_cache_get, and on a FRESH hit (stamp may be NULL) the stamp of what
+ * it read; on a miss or a stale hit stamp->until_ms is 0 (never valid). */
+int xs_cache_get_stamped(xs_cache *c, const char *name, uint16_t qtype,
+                         int flags, xs_upstream_answer *out,
+                         xs_cache_stamp *stamp);
+
+/* 1 while the answer a stamp vouches for is still what the cache holds and
+ * says at time now (xs_cache_now): the entry was neither replaced nor
+ * evicted nor cleared (conservatively: no entry of its shard was), and its
+ * TTLs have not ticked down. */
+int xs_cache_stamp_valid(const xs_cache *c, const xs_cache_stamp *stamp,
+                         uint64_t now);
+
 /* Drop every entry. */
 void xs_cache_clear(xs_cache *c);
 

@@ -77,6 +77,43 @@ static inline int xs_ci_eq(const char *a, const char *b, size_t n) {
   return xs_ci_eq_fold(a, b, n);
 }
 
+/* Hash of name[0..len) (any case), eight octets at a time, case-folded by
+ * OR-ing 0x20 into every octet: that folds ASCII letters and leaves
+ * digits, '-' and '_' alone (enough for DNS names), so names equal under
+ * xs_ci_eq hash equal. A short tail is read with overlapping loads, packed
+ * the same way for both spellings. Reads only name[0..len). */
+static inline uint32_t xs_hash_ci(uint32_t seed, const char *s, size_t len) {
+  const uint64_t fold = 0x2020202020202020ull, mul = 0x9e3779b97f4a7c15ull;
+  uint64_t h = seed ^ ((uint64_t)len << 32), w;
+  size_t total = len;
+  while (len >= 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ (w | fold)) * mul;
+    h ^= h >> 29;
+    s += 8;
+    len -= 8;
+  }
+  if (len > 0) {
+    if (total >= 8) { /* the last 8 octets, minus those already mixed */
+      memcpy(&w, s + len - 8, 8);
+      w >>= 8 * (8 - len);
+    } else if (len >= 4) {
+      uint32_t lo, hi;
+      memcpy(&lo, s, 4);
+      memcpy(&hi, s + len - 4, 4);
+      w = lo | (uint64_t)hi << 32;
+    } else {
+      w = (uint64_t)(unsigned char)s[0] |
+          (uint64_t)(unsigned char)s[len / 2] << 8 |
+          (uint64_t)(unsigned char)s[len - 1] << 16;
+    }
+    h = (h ^ (w | fold)) * mul;
+    h ^= h >> 29;
+  }
+  h *= mul;
+  return (uint32_t)(h ^ (h >> 32));
+}
+
 /* dst[0..len) = src[0..len) with ASCII letters lowercased, then a NUL. */
 static inline void xs_lower_copy(char *dst, const char *src, size_t len) {
   size_t i;

@@ -36,52 +36,9 @@ void xs_error_set(xs_error *err, xs_status status, const char *file,
   va_end(ap);
 }
 
-/* Eight octets at a time, case-folded by OR-ing 0x20 into every octet:
- * that folds ASCII letters and leaves digits and '-' alone (enough for DNS
- * labels), so names equal under xs_ci_eq hash equal. A short tail is
- * zero-padded before folding, the same way for both spellings. */
-#define HASH_FOLD 0x2020202020202020ull
-#define HASH_MUL 0x9e3779b97f4a7c15ull
-
-static uint64_t hash_mix(uint64_t h, uint64_t w) {
-  h = (h ^ w) * HASH_MUL;
-  return h ^ (h >> 29);
-}
-
-static uint32_t hash_bytes(uint32_t seed, const char *s, size_t len) {
-  uint64_t h = seed ^ ((uint64_t)len << 32), w;
-  size_t total = len;
-  while (len >= 8) {
-    memcpy(&w, s, 8);
-    h = hash_mix(h, w | HASH_FOLD);
-    s += 8;
-    len -= 8;
-  }
-  if (len > 0) {
-    /* Overlapping loads instead of a byte loop; each length has one way of
-     * packing, so equal names still pack equally. */
-    if (total >= 8) { /* the last 8 octets, minus those already mixed */
-      memcpy(&w, s + len - 8, 8);
-      w >>= 8 * (8 - len);
-    } else if (len >= 4) {
-      uint32_t lo, hi;
-      memcpy(&lo, s, 4);
-      memcpy(&hi, s + len - 4, 4);
-      w = lo | (uint64_t)hi << 32;
-    } else {
-      w = (uint64_t)(unsigned char)s[0] |
-          (uint64_t)(unsigned char)s[len / 2] << 8 |
-          (uint64_t)(unsigned char)s[len - 1] << 16;
-    }
-    h = hash_mix(h, w | HASH_FOLD);
-  }
-  h *= HASH_MUL;
-  return (uint32_t)(h ^ (h >> 32));
-}
-
 uint32_t xs_hash_key(const char *ns, size_t ns_len, const char *name,
                      size_t name_len) {
-  return hash_bytes(hash_bytes(2166136261u, ns, ns_len), name, name_len);
+  return xs_hash_ci(xs_hash_ci(2166136261u, ns, ns_len), name, name_len);
 }
 
 static int name_eq(const char *stored, const char *s, size_t len) {
@@ -131,7 +88,7 @@ static int table_grow(uint32_t **table, size_t *mask, size_t count,
 
 static uint32_t ns_hash_of(const xs_snapshot *s, uint32_t i) {
   const char *ns = s->namespaces[i];
-  return hash_bytes(2166136261u, ns, strlen(ns));
+  return xs_hash_ci(2166136261u, ns, strlen(ns));
 }
 
 static uint32_t svc_hash_of(const xs_snapshot *s, uint32_t i) {
@@ -143,7 +100,7 @@ static const char *find_namespace(const xs_snapshot *s, const char *ns,
   size_t j;
   if (s == NULL || s->ns_table == NULL)
     return NULL;
-  j = hash_bytes(2166136261u, ns, len) & s->ns_table_mask;
+  j = xs_hash_ci(2166136261u, ns, len) & s->ns_table_mask;
   while (s->ns_table[j] != 0) {
     const char *cand = s->namespaces[s->ns_table[j] - 1];
     if (name_eq(cand, ns, len))
@@ -175,7 +132,7 @@ const char *xs_snapshot_add_namespace(xs_snapshot *s, const char *ns,
   if (copy == NULL)
     return NULL;
   s->namespaces[s->nnamespaces] = copy;
-  j = hash_bytes(2166136261u, ns, len) & s->ns_table_mask;
+  j = xs_hash_ci(2166136261u, ns, len) & s->ns_table_mask;
   while (s->ns_table[j] != 0)
     j = (j + 1) & s->ns_table_mask;
   s->ns_table[j] = (uint32_t)++s->nnamespaces;

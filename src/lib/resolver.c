@@ -70,17 +70,23 @@ typedef struct result_addr {
   char text[46]; /* INET6_ADDRSTRLEN */
 } result_addr;
 
-/* One allocation: this header, then chain[], candidates[], addrs[], text. */
+/* One allocation of size octets: this header, then chain[], candidates[],
+ * addrs[], text, all found by offsets from the header, so a result is
+ * copied (from the memo) with one memcpy. */
 struct xs_result {
   xs_status status;
   unsigned ttl;
   size_t query, name, target; /* offsets into text */
   size_t ncandidates, nchain, naddrs;
-  size_t *candidates;
-  result_link *chain;
-  result_addr *addrs;
-  char *text;
+  size_t o_chain, o_cand, o_addrs, o_text; /* offsets from the header */
+  size_t size;
 };
+
+#define R_AT(r, off) ((char *)(uintptr_t)(r) + (off))
+#define R_CHAIN(r) ((const result_link *)(const void *)R_AT(r, (r)->o_chain))
+#define R_CANDS(r) ((const size_t *)(const void *)R_AT(r, (r)->o_cand))
+#define R_ADDRS(r) ((const result_addr *)(const void *)R_AT(r, (r)->o_addrs))
+#define R_TEXT(r) ((const char *)R_AT(r, (r)->o_text))
 
 /* ---- config ---------------------------------------------------------------
  */
@@ -429,7 +435,11 @@ fail:
 #define SINK_MEMO 4
 
 typedef struct sink {
-  xs_result *r; /* header fields; r->text/chain/candidates/addrs: buffers */
+  xs_result *r; /* header fields */
+  char *tbuf;    /* where text, chain, candidates and addresses go */
+  result_link *lbuf;
+  size_t *cbuf;
+  result_addr *abuf;
   size_t text_cap, chain_cap, cand_cap, addr_cap;
   size_t nchain, naddrs, ncand, text; /* counts */
   /* Strings already written, by address: the candidate is also the name
@@ -459,8 +469,8 @@ static void sink_remember(sink *s, const char *str, size_t off) {
 static size_t sink_text(sink *s, const char *str, size_t len) {
   size_t off = s->text;
   if (off + len + 1 <= s->text_cap) {
-    memcpy(s->r->text + off, str, len);
-    s->r->text[off + len] = '\0';
+    memcpy(s->tbuf + off, str, len);
+    s->tbuf[off + len] = '\0';
   }
   s->text += len + 1;
   return off;
@@ -489,9 +499,9 @@ static size_t sink_name(sink *s, const char *name) {
   }
   off = s->text;
   if (off + len + 2 <= s->text_cap) {
-    memcpy(s->r->text + off, name, len);
-    s->r->text[off + len] = '.';
-    s->r->text[off + len + 1] = '\0';
+    memcpy(s->tbuf + off, name, len);
+    s->tbuf[off + len] = '.';
+    s->tbuf[off + len + 1] = '\0';
   }
   s->text += len + 2;
   return off;
@@ -501,7 +511,7 @@ static void sink_link(sink *s, const char *name, const char *target,
                       unsigned ttl, xs_source source) {
   size_t n = sink_name(s, name), t = sink_name(s, target);
   if (s->nchain < s->chain_cap) {
-    result_link *l = &s->r->chain[s->nchain];
+    result_link *l = &s->lbuf[s->nchain];
     l->name = n;
     l->target = t;
     l->ttl = ttl;
@@ -515,7 +525,7 @@ static void sink_link(sink *s, const char *name, const char *target,
 static void sink_candidate(sink *s, const char *name, size_t len, int shared) {
   size_t off = shared ? sink_shared(s, name, len) : sink_text(s, name, len);
   if (s->ncand < s->cand_cap)
-    s->r->candidates[s->ncand] = off;
+    s->cbuf[s->ncand] = off;
   s->ncand++;
 }
 
@@ -538,7 +548,7 @@ static void format_v4(const uint8_t *b, char *out) {
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
                       xs_source source) {
   if (s->naddrs < s->addr_cap) {
-    result_addr *ra = &s->r->addrs[s->naddrs];
+    result_addr *ra = &s->abuf[s->naddrs];
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
     if (a->family == 4)
@@ -627,23 +637,23 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
 
 /* The answer part of an earlier (provisional) result. */
 static void emit_copy(sink *s, const xs_result *src) {
-  size_t i, n;
+  const char *text = R_TEXT(src);
+  const result_link *chain = R_CHAIN(src);
+  const result_addr *addrs = R_ADDRS(src);
+  size_t i;
   s->r->status = src->status;
   s->r->ttl = src->ttl;
-  n = sink_text(s, src->text + src->name, strlen(src->text + src->name));
-  s->r->name = n;
+  s->r->name = sink_text(s, text + src->name, strlen(text + src->name));
   for (i = 0; i < src->nchain; i++)
-    sink_link(s, src->text + src->chain[i].name,
-              src->text + src->chain[i].target, src->chain[i].ttl,
-              src->chain[i].source);
+    sink_link(s, text + chain[i].name, text + chain[i].target, chain[i].ttl,
+              chain[i].source);
   for (i = 0; i < src->naddrs; i++) {
     xs_addr a;
-    a.family = (uint8_t)src->addrs[i].family;
-    memcpy(a.bytes, src->addrs[i].raw, 16);
-    sink_addr(s, &a, src->addrs[i].ttl, src->addrs[i].source);
+    a.family = (uint8_t)addrs[i].family;
+    memcpy(a.bytes, addrs[i].raw, 16);
+    sink_addr(s, &a, addrs[i].ttl, addrs[i].source);
   }
-  n = sink_text(s, src->text + src->target, strlen(src->text + src->target));
-  s->r->target = n;
+  s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
 }
 
 enum { PART_NONE, PART_OUTCOME, PART_COPY };
@@ -697,42 +707,41 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   size_t cands[STACK_CANDS];
   result_addr addrs[STACK_ADDRS];
   sink s;
-  size_t size, o_chain, o_cand, o_addrs, o_text;
   s.nchain = s.naddrs = s.ncand = s.text = s.nmemo = 0;
-  hdr.text = text;
-  hdr.chain = chain;
-  hdr.candidates = cands;
-  hdr.addrs = addrs;
   s.r = &hdr;
+  s.tbuf = text;
+  s.lbuf = chain;
+  s.cbuf = cands;
+  s.abuf = addrs;
   s.text_cap = STACK_TEXT;
   s.chain_cap = STACK_LINKS;
   s.cand_cap = STACK_CANDS;
   s.addr_cap = STACK_ADDRS;
   emit(&s, w, part, status);
-  o_chain = align8(sizeof(xs_result));
-  o_cand = o_chain + s.nchain * sizeof(result_link);
-  o_addrs = align8(o_cand + s.ncand * sizeof(size_t));
-  o_text = o_addrs + s.naddrs * sizeof(result_addr);
-  size = o_text + s.text;
-  if ((r = malloc(size)) == NULL)
+  hdr.nchain = s.nchain;
+  hdr.ncandidates = s.ncand;
+  hdr.naddrs = s.naddrs;
+  hdr.o_chain = align8(sizeof(xs_result));
+  hdr.o_cand = hdr.o_chain + s.nchain * sizeof(result_link);
+  hdr.o_addrs = align8(hdr.o_cand + s.ncand * sizeof(size_t));
+  hdr.o_text = hdr.o_addrs + s.naddrs * sizeof(result_addr);
+  hdr.size = hdr.o_text + s.text;
+  if ((r = malloc(hdr.size)) == NULL)
     return NULL;
   *r = hdr;
-  r->chain = (result_link *)(void *)((char *)r + o_chain);
-  r->candidates = (size_t *)(void *)((char *)r + o_cand);
-  r->addrs = (result_addr *)(void *)((char *)r + o_addrs);
-  r->text = (char *)r + o_text;
-  r->nchain = s.nchain;
-  r->ncandidates = s.ncand;
-  r->naddrs = s.naddrs;
   if (s.text <= STACK_TEXT && s.nchain <= STACK_LINKS &&
       s.ncand <= STACK_CANDS && s.naddrs <= STACK_ADDRS) {
-    memcpy(r->chain, chain, s.nchain * sizeof(result_link));
-    memcpy(r->candidates, cands, s.ncand * sizeof(size_t));
-    memcpy(r->addrs, addrs, s.naddrs * sizeof(result_addr));
-    memcpy(r->text, text, s.text);
+    memcpy(R_AT(r, r->o_chain), chain, s.nchain * sizeof(result_link));
+    memcpy(R_AT(r, r->o_cand), cands, s.ncand * sizeof(size_t));
+    memcpy(R_AT(r, r->o_addrs), addrs, s.naddrs * sizeof(result_addr));
+    memcpy(R_AT(r, r->o_text), text, s.text);
     return r;
   }
   s.r = r;
+  s.tbuf = R_AT(r, r->o_text);
+  s.lbuf = (result_link *)(void *)R_AT(r, r->o_chain);
+  s.cbuf = (size_t *)(void *)R_AT(r, r->o_cand);
+  s.abuf = (result_addr *)(void *)R_AT(r, r->o_addrs);
   s.text_cap = s.text;
   s.chain_cap = s.nchain;
   s.cand_cap = s.ncand;
@@ -1334,7 +1343,7 @@ xs_status xs_result_status(const xs_result *r) {
   return r != NULL ? r->status : XS_EINVAL;
 }
 
-#define TEXT(r, off) ((r)->text + (off))
+#define TEXT(r, off) (R_TEXT(r) + (off))
 
 const char *xs_result_query(const xs_result *r) {
   return r != NULL ? TEXT(r, r->query) : "";
@@ -1349,40 +1358,40 @@ size_t xs_result_candidate_count(const xs_result *r) {
   return r != NULL ? r->ncandidates : 0;
 }
 const char *xs_result_candidate(const xs_result *r, size_t i) {
-  return r != NULL && i < r->ncandidates ? TEXT(r, r->candidates[i]) : NULL;
+  return r != NULL && i < r->ncandidates ? TEXT(r, R_CANDS(r)[i]) : NULL;
 }
 size_t xs_result_chain_count(const xs_result *r) {
   return r != NULL ? r->nchain : 0;
 }
 const char *xs_result_chain_name(const xs_result *r, size_t i) {
-  return r != NULL && i < r->nchain ? TEXT(r, r->chain[i].name) : NULL;
+  return r != NULL && i < r->nchain ? TEXT(r, R_CHAIN(r)[i].name) : NULL;
 }
 const char *xs_result_chain_target(const xs_result *r, size_t i) {
-  return r != NULL && i < r->nchain ? TEXT(r, r->chain[i].target) : NULL;
+  return r != NULL && i < r->nchain ? TEXT(r, R_CHAIN(r)[i].target) : NULL;
 }
 unsigned xs_result_chain_ttl(const xs_result *r, size_t i) {
-  return r != NULL && i < r->nchain ? r->chain[i].ttl : 0;
+  return r != NULL && i < r->nchain ? R_CHAIN(r)[i].ttl : 0;
 }
 xs_source xs_result_chain_source(const xs_result *r, size_t i) {
-  return r != NULL && i < r->nchain ? r->chain[i].source : XS_SOURCE_REGISTRY;
+  return r != NULL && i < r->nchain ? R_CHAIN(r)[i].source : XS_SOURCE_REGISTRY;
 }
 size_t xs_result_address_count(const xs_result *r) {
   return r != NULL ? r->naddrs : 0;
 }
 int xs_result_address_family(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? r->addrs[i].family : 0;
+  return r != NULL && i < r->naddrs ? R_ADDRS(r)[i].family : 0;
 }
 const unsigned char *xs_result_address_raw(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? r->addrs[i].raw : NULL;
+  return r != NULL && i < r->naddrs ? R_ADDRS(r)[i].raw : NULL;
 }
 const char *xs_result_address_text(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? r->addrs[i].text : NULL;
+  return r != NULL && i < r->naddrs ? R_ADDRS(r)[i].text : NULL;
 }
 unsigned xs_result_address_ttl(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? r->addrs[i].ttl : 0;
+  return r != NULL && i < r->naddrs ? R_ADDRS(r)[i].ttl : 0;
 }
 xs_source xs_result_address_source(const xs_result *r, size_t i) {
-  return r != NULL && i < r->naddrs ? r->addrs[i].source : XS_SOURCE_REGISTRY;
+  return r != NULL && i < r->naddrs ? R_ADDRS(r)[i].source : XS_SOURCE_REGISTRY;
 }
 unsigned xs_result_ttl(const xs_result *r) {
   return r != NULL ? r->ttl : 0;
