@@ -58,6 +58,7 @@ static xs_resolver *make(size_t cache, xs_dispatch dispatch, int fake) {
   xs_config_set_attempts(cfg, 1);
   xs_config_set_cache_size(cfg, cache);
   xs_config_set_dispatch(cfg, dispatch);
+  if (getenv("MEMO")) xs_config_set_result_memo(cfg, (size_t)atol(getenv("MEMO")));
   if (fake)
     xs_config_set_clock(cfg, fake_clock, NULL);
   if (xs_resolver_new(cfg, reg, &res, &err) != XS_OK) {

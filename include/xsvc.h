@@ -298,6 +298,18 @@ XS_EXTERN xs_status xs_config_set_stale(xs_config *cfg, unsigned max_s,
 /** Prefetch: a cache hit in the last 10% of an entry's lifetime refreshes
  *  it in the background (the hit itself is answered at once). 0 or 1. */
 XS_EXTERN xs_status xs_config_set_prefetch(xs_config *cfg, int on);
+/** Result memo: xs_resolve keeps a copy of the results it built from the
+ *  registry and fresh cache entries alone, keyed by the exact name and
+ *  family, and answers the same question again with a copy of it for as
+ *  long as it is exactly what a new resolution would return: until the
+ *  registry changes, a cache entry it used is replaced or evicted, its TTLs
+ *  tick down (whole seconds) or its prefetch is due. Answers never differ
+ *  with or without it; only the cost does (one hash probe and one copy).
+ *  slots 0..1,048,576, rounded up to a power of two; each holds one result
+ *  of at most 2 KiB (larger ones are not kept), so the memo uses at most
+ *  slots * 2 KiB. Default 1024; 0 disables it. With the cache disabled
+ *  there is no memo either. */
+XS_EXTERN xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots);
 
 /** A monotonic clock in milliseconds, for tests that move time by hand
  *  (cache expiry, stale windows). NULL restores CLOCK_MONOTONIC. fn is

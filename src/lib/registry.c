@@ -536,12 +536,15 @@ static void borrow_init(void) {
   borrow_key_ok = pthread_key_create(&borrow_key, borrow_release) == 0;
 }
 
-xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg) {
+xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg, uint64_t *version) {
   borrowed *b = thread_borrow;
   xs_snapshot *s, *old;
   uint64_t v = atomic_load_explicit(&reg->version, memory_order_acquire);
-  if (b != NULL && b->registry_id == reg->id && b->version == v)
+  if (b != NULL && b->registry_id == reg->id && b->version == v) {
+    if (version != NULL)
+      *version = v;
     return b->snap;
+  }
   if (b == NULL) {
     pthread_once(&borrow_once, borrow_init);
     if (!borrow_key_ok || (b = calloc(1, sizeof(*b))) == NULL)
@@ -562,6 +565,8 @@ xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg) {
   b->registry_id = reg->id;
   b->version = v;
   xs_snapshot_unref(old);
+  if (version != NULL)
+    *version = v;
   return s;
 }
 

@@ -137,8 +137,10 @@ xs_snapshot *xs_registry_snapshot(xs_registry *reg);
  * borrowed (any registry), so the result stays valid until this thread's
  * next borrow. The common path is one atomic load of a line only publishes
  * write: threads do not contend. Take xs_snapshot_ref to keep it longer or
- * hand it to another thread. NULL only on out of memory. */
-xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg);
+ * hand it to another thread. *version (may be NULL) is the registry version
+ * the snapshot was published as: reg->version differs once a newer one is.
+ * NULL only on out of memory. */
+xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg, uint64_t *version);
 /* Wrap a finished snapshot in a new registry (takes the snapshot's ref). */
 xs_status xs_registry_from_snapshot(xs_snapshot *snap, xs_registry **out);
 void xs_registry_ref(xs_registry *reg);

@@ -14,6 +14,7 @@
 #include "answer.h"
 #include "cache.h"
 #include "engine.h"
+#include "memo.h"
 #include "names.h"
 #include "registry.h"
 #include "upstream.h"
@@ -34,6 +35,7 @@
 #define XS_DEFAULT_STALE_TTL 30
 #define XS_MAX_CACHE_TTL 604800
 #define XS_MAX_NEG_TTL 86400
+#define XS_DEFAULT_MEMO_SLOTS 1024
 
 struct xs_config {
   char ns[64];
@@ -49,6 +51,7 @@ struct xs_config {
   int timeout_ms;
   int attempts;
   size_t cache_entries;
+  size_t memo_slots;
   unsigned ttl_min, ttl_max, neg_max, stale_max, stale_ttl;
   int prefetch;
   xs_dispatch dispatch;
@@ -106,6 +109,7 @@ xs_status xs_config_new(xs_config **out) {
   c->timeout_ms = XS_DEFAULT_TIMEOUT_MS;
   c->attempts = XS_DEFAULT_ATTEMPTS;
   c->cache_entries = XS_DEFAULT_CACHE_ENTRIES;
+  c->memo_slots = XS_DEFAULT_MEMO_SLOTS;
   c->ttl_min = 0;
   c->ttl_max = XS_MAX_TTL;
   c->neg_max = XS_DEFAULT_NEG_MAX;
@@ -218,6 +222,13 @@ xs_status xs_config_set_cache_size(xs_config *cfg, size_t entries) {
   return XS_OK;
 }
 
+xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots) {
+  if (cfg == NULL || slots > XS_MEMO_MAX_SLOTS)
+    return XS_EINVAL;
+  cfg->memo_slots = slots;
+  return XS_OK;
+}
+
 xs_status xs_config_set_cache_ttl(xs_config *cfg, unsigned min_s,
                                   unsigned max_s) {
   if (cfg == NULL || min_s > max_s || max_s > XS_MAX_CACHE_TTL)
@@ -283,6 +294,7 @@ typedef struct slot {
 struct walk {
   xs_resolver *res;
   xs_snapshot *snap; /* borrowed, or owned once the walk leaves its thread */
+  uint64_t version;  /* the registry's, as of snap */
   int snap_owned;
   int want4, want6;
   char query[XS_NAME_BUF + 1];
@@ -298,6 +310,10 @@ struct walk {
   int asked4, asked6;
   xs_source src4, src6;
   char upname[XS_NAME_BUF];
+  /* what the walk read from the cache, while it may still be memoised */
+  xs_cache_stamp stamps[XS_MEMO_STAMPS];
+  size_t nstamps;
+  int memo_ok;
   atomic_int waiting; /* upstream answers still to come, +1 while submitting */
   slot slot4, slot6;
   uint64_t eid[2]; /* engine requests (under res->lock) */
@@ -325,6 +341,7 @@ struct xs_resolver {
   xs_search search;
   xs_registry *reg;
   xs_cache *cache;
+  xs_memo *memo; /* NULL: no memo (or no cache) */
   xs_engine *engine;
   pthread_mutex_t lock; /* pending, done, next_id, closing */
   walk *pending;        /* async walks in flight */
@@ -393,6 +410,13 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
       xs_error_set(err, st, NULL, 0, 0, "cannot create the cache");
       goto fail;
     }
+    /* The memo vouches for cached data through the cache's stamps: it
+     * exists only with the cache. */
+    if (r->cfg.memo_slots > 0 &&
+        (st = xs_memo_new(r->cfg.memo_slots, &r->memo)) != XS_OK) {
+      xs_error_set(err, st, NULL, 0, 0, "cannot create the result memo");
+      goto fail;
+    }
   }
   memset(&ucfg, 0, sizeof(ucfg));
   for (i = 0; i < r->cfg.nservers; i++)
@@ -418,6 +442,7 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   return XS_OK;
 fail:
   xs_engine_free(r->engine);
+  xs_memo_free(r->memo);
   xs_cache_free(r->cache);
   pthread_mutex_destroy(&r->lock);
   free(r);
@@ -831,9 +856,14 @@ static int candidate_ask(walk *w, int q4, int q6) {
       continue;
     *src = XS_SOURCE_UPSTREAM;
     if (res->cache != NULL) {
-      hit = xs_cache_get(res->cache, w->upname, qtype, 0, u);
+      xs_cache_stamp stamp;
+      hit = xs_cache_get_stamped(res->cache, w->upname, qtype, 0, u, &stamp);
       if (hit & XS_CACHE_FRESH) {
         *src = XS_SOURCE_CACHE;
+        if (w->nstamps < XS_MEMO_STAMPS)
+          w->stamps[w->nstamps++] = stamp;
+        else
+          w->memo_ok = 0;
         if (hit & XS_CACHE_PREFETCH)
           xs_engine_submit(res->engine, w->upname, qtype, NULL, NULL, NULL);
         continue;
@@ -1091,7 +1121,10 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   /* Field by field: the walk is large and mostly written before read. */
   w->res = res;
   w->snap = NULL;
+  w->version = 0;
   w->snap_owned = 0;
+  w->nstamps = 0;
+  w->memo_ok = 1;
   w->bad_name = 0;
   w->cand_len = 0;
   w->ncand = 0;
@@ -1130,7 +1163,9 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
     w->bad_name = xs_cand_start(&w->it, &res->search, w->query) != XS_OK;
   if (w->bad_name)
     return;
-  w->snap = res->reg != NULL ? xs_registry_snapshot_borrow(res->reg) : NULL;
+  w->snap = res->reg != NULL
+                ? xs_registry_snapshot_borrow(res->reg, &w->version)
+                : NULL;
   if (res->reg != NULL && w->snap == NULL)
     w->status = XS_ENOMEM;
 }
@@ -1193,14 +1228,33 @@ static void deliver(walk *w) {
   free(w);
 }
 
+/* The registry version a walk starting now would read. */
+static uint64_t registry_version(const xs_resolver *res) {
+  return res->reg != NULL ? atomic_load_explicit(&res->reg->version,
+                                                 memory_order_acquire)
+                          : 0;
+}
+
 xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
                      xs_result **out) {
   walk *w;
   xs_status st;
+  xs_memo_key key;
   if (res == NULL || name == NULL || out == NULL ||
       (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
        family != XS_FAMILY_IPV6))
     return XS_EINVAL;
+  if (res->memo != NULL) {
+    size_t len = strnlen(name, XS_NAME_BUF + 1);
+    xs_result *r;
+    xs_memo_key_init(&key, name, len, (int)family);
+    r = xs_memo_get(res->memo, &key, registry_version(res), res->cache,
+                    xs_cache_now(res->cache));
+    if (r != NULL) {
+      *out = r;
+      return r->status;
+    }
+  }
   /* The walk's state is large (two registry answers, two upstream answers)
    * and lives on this stack: no allocation but the result. */
   {
@@ -1222,6 +1276,11 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     if (w->sync_ready) {
       pthread_cond_destroy(&cv);
       pthread_mutex_destroy(&mu);
+    } else if (res->memo != NULL && w->memo_ok && !w->bad_name &&
+               w->result != NULL) {
+      /* Finished here from the registry and fresh cache entries only. */
+      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps,
+                  w->result, w->result->size);
     }
     st = w->status;
     if (w->result == NULL)
@@ -1329,6 +1388,7 @@ void xs_resolver_free(xs_resolver *res) {
     xs_resolver_dispatch(res);
     close(res->fd);
   }
+  xs_memo_free(res->memo);
   xs_cache_free(res->cache);
   xs_registry_free(res->reg);
   pthread_mutex_destroy(&res->lock);

@@ -186,7 +186,9 @@ static void test_concurrent_resolve_swap_expire_cancel(void **st) {
           atomic_load(&resolved), atomic_load(&async_done),
           atomic_load(&async_started), atomic_load(&bad));
   assert_int_equal(atomic_load(&bad), 0);
-  assert_true(atomic_load(&resolved) > 100);
+  /* Progress, not speed: under valgrind (one thread at a time) the async
+   * threads can take most of the run; tens of blocking calls are seen. */
+  assert_true(atomic_load(&resolved) >= 20);
   assert_int_equal(atomic_load(&async_done), atomic_load(&async_started));
 }
 

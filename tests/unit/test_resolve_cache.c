@@ -53,8 +53,11 @@ static int teardown(void **state) {
   return 0;
 }
 
+#define MEMO_DEFAULT ((size_t)-1)
+
 /* Fresh server state and a fresh resolver per test. */
-static xs_resolver *make(xs_dispatch dispatch, int timeout_ms) {
+static xs_resolver *make_memo(xs_dispatch dispatch, int timeout_ms,
+                              size_t memo, int prefetch) {
   xs_config *cfg;
   xs_resolver *res;
   xs_error err;
@@ -76,9 +79,16 @@ static xs_resolver *make(xs_dispatch dispatch, int timeout_ms) {
   must(xs_config_set_attempts(cfg, 1));
   must(xs_config_set_clock(cfg, fake_clock, NULL));
   must(xs_config_set_dispatch(cfg, dispatch));
+  if (memo != MEMO_DEFAULT)
+    must(xs_config_set_result_memo(cfg, memo));
+  must(xs_config_set_prefetch(cfg, prefetch));
   must(xs_resolver_new(cfg, reg, &res, &err));
   xs_config_free(cfg);
   return res;
+}
+
+static xs_resolver *make(xs_dispatch dispatch, int timeout_ms) {
+  return make_memo(dispatch, timeout_ms, MEMO_DEFAULT, 1);
 }
 
 static xs_result *resolve4(xs_resolver *res, const char *name, xs_status want) {
@@ -449,6 +459,149 @@ static void test_async_invalid_arguments_never_call_back(void **st) {
   xs_resolver_free(res);
 }
 
+
+/* Every part of two results, equal. */
+static void assert_same_result(const xs_result *a, const xs_result *b) {
+  size_t i;
+  assert_int_equal(xs_result_status(a), xs_result_status(b));
+  assert_string_equal(xs_result_query(a), xs_result_query(b));
+  assert_string_equal(xs_result_name(a), xs_result_name(b));
+  assert_string_equal(xs_result_target(a), xs_result_target(b));
+  assert_int_equal(xs_result_ttl(a), xs_result_ttl(b));
+  assert_int_equal(xs_result_candidate_count(a), xs_result_candidate_count(b));
+  for (i = 0; i < xs_result_candidate_count(a); i++)
+    assert_string_equal(xs_result_candidate(a, i), xs_result_candidate(b, i));
+  assert_int_equal(xs_result_chain_count(a), xs_result_chain_count(b));
+  for (i = 0; i < xs_result_chain_count(a); i++) {
+    assert_string_equal(xs_result_chain_name(a, i), xs_result_chain_name(b, i));
+    assert_string_equal(xs_result_chain_target(a, i),
+                        xs_result_chain_target(b, i));
+    assert_int_equal(xs_result_chain_ttl(a, i), xs_result_chain_ttl(b, i));
+    assert_int_equal(xs_result_chain_source(a, i), xs_result_chain_source(b, i));
+  }
+  assert_int_equal(xs_result_address_count(a), xs_result_address_count(b));
+  for (i = 0; i < xs_result_address_count(a); i++) {
+    assert_int_equal(xs_result_address_family(a, i),
+                     xs_result_address_family(b, i));
+    assert_memory_equal(xs_result_address_raw(a, i),
+                        xs_result_address_raw(b, i), 16);
+    assert_string_equal(xs_result_address_text(a, i),
+                        xs_result_address_text(b, i));
+    assert_int_equal(xs_result_address_ttl(a, i), xs_result_address_ttl(b, i));
+    assert_int_equal(xs_result_address_source(a, i),
+                     xs_result_address_source(b, i));
+  }
+}
+
+/* Resolve name on both resolvers; the results must be the same. Returns
+ * the status. */
+static xs_status same_on_both(xs_resolver *a, xs_resolver *b,
+                              const char *name, xs_family family) {
+  xs_result *ra = NULL, *rb = NULL;
+  xs_status sa = xs_resolve(a, name, family, &ra);
+  xs_status sb = xs_resolve(b, name, family, &rb);
+  assert_int_equal(sa, sb);
+  assert_non_null(ra);
+  assert_non_null(rb);
+  assert_same_result(ra, rb);
+  xs_result_free(ra);
+  xs_result_free(rb);
+  return sa;
+}
+
+/* The memo changes the cost, never the answer: a resolver with it and one
+ * without, on the same registry, server and clock, give the same results
+ * for repeated questions while TTLs tick, records change and expire,
+ * negative answers expire, and the registry changes. */
+static void test_memo_answers_as_a_fresh_walk(void **st) {
+  static const char *const names[] = {
+      "db", "db.prod", "db.prod.svc.cluster.local.", "DB.Prod", "gone",
+      "nxnothing.example.test", "plain.example.test", "nosuch"};
+  static const xs_family fams[] = {XS_FAMILY_IPV4, XS_FAMILY_ANY,
+                                   XS_FAMILY_IPV6};
+  /* no prefetch: its refreshes land whenever the engine gets to them,
+   * which would make the two caches differ (the memo's prefetch point is
+   * tested above and in test_memo) */
+  xs_resolver *with = make_memo(XS_DISPATCH_ENGINE, 500, MEMO_DEFAULT, 0);
+  xs_resolver *without = make_memo(XS_DISPATCH_ENGINE, 500, 0, 0);
+  xs_error err;
+  size_t n, f;
+  int round;
+  (void)st;
+  atomic_store(&srv.ttl, 20);
+  for (round = 0; round < 30; round++) {
+    for (n = 0; n < sizeof(names) / sizeof(names[0]); n++)
+      for (f = 0; f < 3; f++) {
+        /* twice: the second answer of `with` comes from its memo */
+        same_on_both(with, without, names[n], fams[f]);
+        same_on_both(with, without, names[n], fams[f]);
+      }
+    if (round == 5)
+      atomic_store(&srv.addr4, 99); /* seen once the entries expire */
+    if (round == 12)
+      must(xs_registry_set_external(reg, "prod", "db", "other.example.test",
+                                    &err));
+    if (round == 20)
+      must(xs_registry_set_external(reg, "prod", "db", "db.example.test",
+                                    &err));
+    /* 0.7 s steps: TTLs tick at different calls, the 20 s TTL and the 60 s
+     * negative TTL run out, prefetch points pass */
+    atomic_fetch_add(&fake_ms, 700);
+    if (round % 10 == 9)
+      advance_s(19);
+  }
+  assert_int_equal(same_on_both(with, without, "db", XS_FAMILY_IPV4), XS_OK);
+  xs_resolver_free(with);
+  xs_resolver_free(without);
+}
+
+/* A repeated question after a registry change answers from the new
+ * registry at once, even when the old answer was being repeated. */
+static void test_memo_registry_change_seen_by_repeated_name(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_error err;
+  xs_result *r;
+  int i;
+  (void)st;
+  for (i = 0; i < 3; i++) /* upstream, cache, memo */
+    xs_result_free(resolve4(res, "db", XS_OK));
+  must(xs_registry_set_external(reg, "prod", "db", "other.example.test", &err));
+  r = resolve4(res, "db", XS_OK);
+  assert_string_equal(xs_result_target(r), "other.example.test.");
+  xs_result_free(r);
+  must(xs_registry_set_external(reg, "prod", "db", "db.example.test", &err));
+  r = resolve4(res, "db", XS_OK);
+  assert_string_equal(xs_result_target(r), "db.example.test.");
+  expect_addr(r, "192.0.2.10", XS_SOURCE_CACHE, 300);
+  xs_result_free(r);
+  xs_resolver_free(res);
+}
+
+/* Repeated answers count their TTL down and are independent copies. */
+static void test_memo_repeats_tick_and_are_copies(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *first, *r;
+  unsigned ttl = 300;
+  int i;
+  (void)st;
+  xs_result_free(resolve4(res, "db", XS_OK));
+  first = resolve4(res, "db", XS_OK);
+  for (i = 0; i < 40; i++) {
+    r = resolve4(res, "db", XS_OK);
+    expect_addr(r, "192.0.2.10", XS_SOURCE_CACHE, ttl);
+    assert_int_equal(xs_result_ttl(r), 5); /* the registry link's */
+    assert_true(r != first);
+    xs_result_free(r);
+    atomic_fetch_add(&fake_ms, 250);
+    if (i % 4 == 3)
+      ttl--;
+  }
+  expect_addr(first, "192.0.2.10", XS_SOURCE_CACHE, 300);
+  xs_result_free(first);
+  assert_int_equal(atomic_load(&srv.queries), 1);
+  xs_resolver_free(res);
+}
+
 static void test_config_cache_setters_validate(void **st) {
   xs_config *cfg;
   (void)st;
@@ -460,6 +613,10 @@ static void test_config_cache_setters_validate(void **st) {
   assert_int_equal(xs_config_set_stale(cfg, 60, 0), XS_EINVAL);
   assert_int_equal(xs_config_set_prefetch(cfg, 2), XS_EINVAL);
   assert_int_equal(xs_config_set_dispatch(cfg, (xs_dispatch)7), XS_EINVAL);
+  assert_int_equal(xs_config_set_result_memo(cfg, 1048577), XS_EINVAL);
+  assert_int_equal(xs_config_set_result_memo(NULL, 16), XS_EINVAL);
+  must(xs_config_set_result_memo(cfg, 1048576));
+  must(xs_config_set_result_memo(cfg, 0));
   must(xs_config_set_cache_ttl(cfg, 30, 60));
   must(xs_config_set_stale(cfg, 0, 1));
   xs_config_free(cfg);
@@ -585,6 +742,9 @@ int main(void) {
       cmocka_unit_test(test_async_free_with_pending_cancels_all),
       cmocka_unit_test(test_async_invalid_arguments_never_call_back),
       cmocka_unit_test(test_config_cache_setters_validate),
+      cmocka_unit_test(test_memo_answers_as_a_fresh_walk),
+      cmocka_unit_test(test_memo_registry_change_seen_by_repeated_name),
+      cmocka_unit_test(test_memo_repeats_tick_and_are_copies),
       cmocka_unit_test(test_result_larger_than_stack_buffers),
       cmocka_unit_test(test_result_ipv4_text_every_octet),
   };
