@@ -3,8 +3,10 @@
  * with glibc getaddrinfo and raw c-ares in the same run:
  *
  *   hit     xs_resolve of an ExternalName alias whose target's A record is
- *           cached: ns/op with 1 and 2 threads (each thread its own 64
- *           aliases; and all threads one alias)
+ *           cached: ns/op with 1 and 2 threads (each thread its own 32
+ *           aliases; and all threads one alias), with the result memo (the
+ *           default) and without it (every call walks: registry answer,
+ *           cache lookup, result build)
  *   miss    xs_resolve of names never seen (cache off), one at a time, vs
  *           raw ares_getaddrinfo of the same kind of names, same server
  *   burst   10,000 xs_resolve_async for 100 distinct names at once: upstream
@@ -31,7 +33,7 @@
 #define MISS_N 2000
 
 static responder srv;
-static long hit_iters = 300000; /* BENCH_ITERS overrides (profiling) */
+static long hit_iters = 1000000; /* BENCH_ITERS overrides (profiling) */
 static xs_registry *reg;
 static atomic_ullong fake_ms = 1000000;
 
@@ -46,7 +48,11 @@ static double now_ns(void) {
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static xs_resolver *make(size_t cache, xs_dispatch dispatch, int fake) {
+/* memo: result memo slots, or MEMO_DEFAULT */
+#define MEMO_DEFAULT ((size_t)-1)
+
+static xs_resolver *make(size_t cache, xs_dispatch dispatch, int fake,
+                         size_t memo) {
   xs_config *cfg;
   xs_resolver *res;
   xs_error err;
@@ -58,7 +64,8 @@ static xs_resolver *make(size_t cache, xs_dispatch dispatch, int fake) {
   xs_config_set_attempts(cfg, 1);
   xs_config_set_cache_size(cfg, cache);
   xs_config_set_dispatch(cfg, dispatch);
-  if (getenv("MEMO")) xs_config_set_result_memo(cfg, (size_t)atol(getenv("MEMO")));
+  if (memo != MEMO_DEFAULT)
+    xs_config_set_result_memo(cfg, memo);
   if (fake)
     xs_config_set_clock(cfg, fake_clock, NULL);
   if (xs_resolver_new(cfg, reg, &res, &err) != XS_OK) {
@@ -229,37 +236,49 @@ static double ares_hit_ns(ares_channel ch) {
 /* ---- rows ------------------------------------------------------------------
  */
 
-static void op_hit(void) {
-  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 0);
-  ares_channel ch = ares_to_server();
-  double one = 0, two = 0, gai, ares_ns;
+static void warm(xs_resolver *res) {
   int i;
-  for (i = 0; i < ALIASES; i++) { /* warm the cache */
+  for (i = 0; i < ALIASES; i++) {
     char name[16];
     xs_result *r = NULL;
     snprintf(name, sizeof(name), "svc%d", i);
     xs_resolve(res, name, XS_FAMILY_IPV4, &r);
     xs_result_free(r);
   }
+}
+
+static void op_hit(void) {
+  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 0, MEMO_DEFAULT);
+  xs_resolver *walk = make(10000, XS_DISPATCH_ENGINE, 0, 0);
+  ares_channel ch = ares_to_server();
+  double one = 0, two = 0, wone = 0, wtwo = 0, gai, ares_ns;
+  warm(res);
+  warm(walk);
   printf("%-52s %9s %12s\n", "operation", "ns/op", "ops/s");
   hit_row("xs_resolve cache hit, alias -> A, 1 thread", res, 1, 0, &one);
   hit_row("xs_resolve cache hit, alias -> A, 2 threads", res, 2, 0, &two);
   hit_row("xs_resolve cache hit, one alias, 2 threads", res, 2, 1, NULL);
+  hit_row("  memo off (every call walks), 1 thread", walk, 1, 0, &wone);
+  hit_row("  memo off (every call walks), 2 threads", walk, 2, 0, &wtwo);
+  hit_row("  memo off, one alias, 2 threads", walk, 2, 1, NULL);
   gai = gai_ns("localhost");
   printf("%-52s %9.1f\n", "getaddrinfo (/etc/hosts)", gai);
   ares_ns = ares_hit_ns(ch);
   printf("%-52s %9.1f\n", "ares_getaddrinfo from the loopback server", ares_ns);
-  printf("2 threads / 1 thread throughput: %.2fx (target >= 1.7x)\n",
-         two / one);
+  printf("2 threads / 1 thread throughput: %.2fx (target >= 1.7x); "
+         "memo off: %.2fx\n",
+         two / one, wtwo / wone);
   printf("getaddrinfo / hit: %.0fx, ares_getaddrinfo / hit: %.0fx "
-         "(target >= 50x)\n",
-         gai / (1e9 / one), ares_ns / (1e9 / one));
+         "(target >= 50x); memo off: %.0fx, %.0fx\n",
+         gai / (1e9 / one), ares_ns / (1e9 / one), gai / (1e9 / wone),
+         ares_ns / (1e9 / wone));
   ares_destroy(ch);
+  xs_resolver_free(walk);
   xs_resolver_free(res);
 }
 
 static void op_miss(void) {
-  xs_resolver *res = make(0, XS_DISPATCH_ENGINE, 0);
+  xs_resolver *res = make(0, XS_DISPATCH_ENGINE, 0, MEMO_DEFAULT);
   ares_channel ch = ares_to_server();
   double t0, xs_us, ares_us;
   int i, fails = 0;
@@ -302,7 +321,7 @@ static void burst_cb(xs_status st, xs_result *r, void *arg) {
 }
 
 static void op_burst(void) {
-  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 0);
+  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 0, MEMO_DEFAULT);
   int i, q0 = atomic_load(&srv.queries_a), q6 = atomic_load(&srv.queries_aaaa);
   double t0 = now_ns(), ms;
   char name[64];
@@ -322,7 +341,7 @@ static void op_burst(void) {
 }
 
 static void op_outage(void) {
-  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 1);
+  xs_resolver *res = make(10000, XS_DISPATCH_ENGINE, 1, MEMO_DEFAULT);
   int i, ok = 0, stale = 0;
   for (i = 0; i < ALIASES; i++) {
     char name[16];

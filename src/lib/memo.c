@@ -234,6 +234,36 @@ void *xs_memo_get(xs_memo *m, const xs_memo_key *k, uint64_t version,
   return NULL;
 }
 
+/* 1 if the record in b is already exactly what a store of these would
+ * write (same key, as store_way found). Then the store is skipped: two
+ * threads that both walk the same name at the same moment would otherwise
+ * keep changing the slot's sequence under each other's reads, and each
+ * failed read walks and stores again. */
+static int same_record(const word *b, uint64_t version, uint64_t until,
+                       const xs_cache_stamp *stamps, size_t nstamps,
+                       const xs_memo_key *k, const void *blob, size_t size) {
+  const word *p = b + REC + REC_HEAD;
+  const unsigned char *bl = blob;
+  size_t i;
+  if (ld(&b[REC]) != version || ld(&b[REC + 1]) != until ||
+      ld(&b[REC + 2]) != head_word(size, k->len, k->family, nstamps))
+    return 0;
+  for (i = 0; i < nstamps; i++, p += 2)
+    if (ld(p) != ((uint64_t)stamps[i].shard | (uint64_t)stamps[i].epoch << 32) ||
+        ld(p + 1) != stamps[i].until_ms)
+      return 0;
+  if (!name_equal(p, k->name, k->len))
+    return 0;
+  p += words_of(k->len);
+  for (i = 0; i < size; i += 8, p++) {
+    uint64_t v = 0;
+    memcpy(&v, bl + i, size - i < 8 ? size - i : 8);
+    if (ld(p) != v)
+      return 0;
+  }
+  return 1;
+}
+
 /* Under s->busy: the way holding k, else a free one, else the next in
  * turn. Only stores write, so the store reads without a sequence check. */
 static int store_way(set *s, const xs_memo_key *k) {
@@ -272,9 +302,17 @@ void xs_memo_put(xs_memo *m, const xs_memo_key *k, uint64_t version,
     return;
   if (atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
     return; /* another store into this set: this one is optional */
+  for (i = 0; i < nstamps; i++)
+    if (stamps[i].until_ms < until)
+      until = stamps[i].until_ms;
   w = store_way(s, k);
   need = REC + record_words(nstamps, k->len, size);
   b = atomic_load_explicit(&s->buf[w], memory_order_relaxed);
+  if (b != NULL && atomic_load_explicit(&s->hash[w], memory_order_relaxed) ==
+                       k->hash &&
+      ld(&b[BUF_CAP]) >= need &&
+      same_record(b, version, until, stamps, nstamps, k, blob, size))
+    goto out;
   if (b == NULL || ld(&b[BUF_CAP]) < need) {
     size_t cap = b == NULL ? need : 2 * (size_t)ld(&b[BUF_CAP]);
     word *nb;
@@ -288,9 +326,6 @@ void xs_memo_put(xs_memo *m, const xs_memo_key *k, uint64_t version,
     atomic_init(&nb[BUF_RETIRED], (uint64_t)(uintptr_t)b);
     b = nb;
   }
-  for (i = 0; i < nstamps; i++)
-    if (stamps[i].until_ms < until)
-      until = stamps[i].until_ms;
   seq = atomic_load_explicit(&s->seq[w], memory_order_relaxed);
   atomic_store_explicit(&s->seq[w], seq + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
