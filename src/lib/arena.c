@@ -1,5 +1,6 @@
 #include "arena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,15 @@ void *xs_arena_alloc(xs_arena *a, size_t size) {
   p = a->cur;
   a->cur += need;
   return p;
+}
+
+void *xs_arena_alloc_line(xs_arena *a, size_t size) {
+  if (size <= 64 && a->cur != NULL) {
+    size_t off = (size_t)((uintptr_t)a->cur & 63u);
+    if (off + size > 64 && (size_t)(a->end - a->cur) >= 64 - off + size)
+      a->cur += 64 - off;
+  }
+  return xs_arena_alloc(a, size);
 }
 
 char *xs_arena_strndup(xs_arena *a, const char *s, size_t len) {

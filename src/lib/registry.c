@@ -91,8 +91,46 @@ static uint32_t ns_hash_of(const xs_snapshot *s, uint32_t i) {
   return xs_hash_ci(2166136261u, ns, strlen(ns));
 }
 
-static uint32_t svc_hash_of(const xs_snapshot *s, uint32_t i) {
-  return s->services[i].hash;
+/* The services array with room for cap (64-byte aligned, as its records
+ * are: realloc would not keep that). */
+static int services_resize(xs_snapshot *s, size_t cap) {
+  xs_service *n = aligned_alloc(_Alignof(xs_service), cap * sizeof(*n));
+  if (n == NULL)
+    return -1;
+  if (s->nservices > 0)
+    memcpy(n, s->services, s->nservices * sizeof(*n));
+  free(s->services);
+  s->services = n;
+  s->cap_services = cap;
+  return 0;
+}
+
+/* The services table (see xs_svc_slot): a probe compares hashes without
+ * reading any service, and growing never reads the services at all. */
+static int svc_table_grow(xs_snapshot *s) {
+  size_t size = s->table == NULL ? 0 : s->table_mask + 1;
+  size_t nsize, i;
+  xs_svc_slot *nt;
+  if (size != 0 && (s->nservices + 1) * 2 <= size)
+    return 0;
+  nsize = size == 0 ? 16 : size * 2;
+  while ((s->nservices + 1) * 2 > nsize)
+    nsize *= 2;
+  if ((nt = calloc(nsize, sizeof(*nt))) == NULL)
+    return -1;
+  for (i = 0; i < size; i++) {
+    size_t j;
+    if (s->table[i].idx1 == 0)
+      continue;
+    j = s->table[i].hash & (nsize - 1);
+    while (nt[j].idx1 != 0)
+      j = (j + 1) & (nsize - 1);
+    nt[j] = s->table[i];
+  }
+  free(s->table);
+  s->table = nt;
+  s->table_mask = nsize - 1;
+  return 0;
 }
 
 static const char *find_namespace(const xs_snapshot *s, const char *ns,
@@ -144,16 +182,19 @@ static size_t find_service_index(const xs_snapshot *s, const char *ns,
                                  size_t name_len) {
   size_t j;
   uint32_t h;
+  const xs_svc_slot *t;
   if (s == NULL || s->table == NULL)
     return (size_t)-1;
   h = xs_hash_key(ns, ns_len, name, name_len);
   j = h & s->table_mask;
-  while (s->table[j] != 0) {
-    const xs_service *svc = &s->services[s->table[j] - 1];
-    if (svc->hash == h && svc->name_len == name_len && svc->ns_len == ns_len &&
-        xs_ci_eq(svc->name, name, name_len) && xs_ci_eq(svc->ns, ns, ns_len))
-      return s->table[j] - 1;
-    j = (j + 1) & s->table_mask;
+  for (; (t = &s->table[j])->idx1 != 0; j = (j + 1) & s->table_mask) {
+    const xs_service *svc;
+    if (t->hash != h)
+      continue;
+    svc = &s->services[t->idx1 - 1];
+    if (svc->name_len == name_len && svc->ns_len == ns_len &&
+        xs_ci_eq(t->name, name, name_len) && xs_ci_eq(svc->ns, ns, ns_len))
+      return t->idx1 - 1;
   }
   return (size_t)-1;
 }
@@ -170,15 +211,11 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   ns = xs_snapshot_add_namespace(s, svc->ns, ns_len);
   if (ns == NULL)
     return XS_ENOMEM;
-  if (table_grow(&s->table, &s->table_mask, s->nservices, svc_hash_of, s) != 0)
+  if (svc_table_grow(s) != 0)
     return XS_ENOMEM;
   if (s->nservices == s->cap_services) {
-    size_t ncap = s->cap_services ? s->cap_services * 2 : 16;
-    xs_service *n = realloc(s->services, ncap * sizeof(*n));
-    if (n == NULL)
+    if (services_resize(s, s->cap_services ? s->cap_services * 2 : 16) != 0)
       return XS_ENOMEM;
-    s->services = n;
-    s->cap_services = ncap;
   }
   dst = &s->services[s->nservices];
   *dst = *svc;
@@ -188,26 +225,35 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
   dst->ns_len = (uint8_t)ns_len;
   dst->name_len = (uint8_t)name_len;
   dst->hash = xs_hash_key(ns, ns_len, svc->name, name_len);
-  dst->name = xs_arena_strndup(&s->arena, svc->name, name_len);
   dst->endpoints = NULL;
   dst->nendpoints = 0;
-  if (dst->name == NULL)
-    return XS_ENOMEM;
   dst->external_fqdn = NULL;
   dst->ext_len = 0;
-  if (svc->external_name != NULL) {
-    size_t elen = strlen(svc->external_name);
-    char *fqdn = xs_arena_alloc(&s->arena, 2 * elen + 3);
-    if (elen > XS_MAX_NAME || fqdn == NULL)
-      return elen > XS_MAX_NAME ? XS_EINVAL : XS_ENOMEM;
-    /* "name.\0name\0": answers point at the first, lookups use the second */
-    memcpy(fqdn, svc->external_name, elen);
-    fqdn[elen] = '.';
-    fqdn[elen + 1] = '\0';
-    memcpy(fqdn + elen + 2, svc->external_name, elen + 1);
-    dst->external_fqdn = fqdn;
-    dst->external_name = fqdn + elen + 2;
-    dst->ext_len = (uint8_t)elen;
+  {
+    /* One block, on one cache line when it fits: "name\0" and, for an
+     * ExternalName, "ext.\0ext\0" (answers point at the first, lookups
+     * use the second): a lookup reads them together. */
+    size_t elen =
+        svc->external_name != NULL ? strlen(svc->external_name) : 0;
+    size_t size = name_len + 1 + (svc->external_name != NULL ? 2 * elen + 3 : 0);
+    char *p;
+    if (elen > XS_MAX_NAME)
+      return XS_EINVAL;
+    if ((p = xs_arena_alloc_line(&s->arena, size)) == NULL)
+      return XS_ENOMEM;
+    memcpy(p, svc->name, name_len);
+    p[name_len] = '\0';
+    dst->name = p;
+    if (svc->external_name != NULL) {
+      char *fqdn = p + name_len + 1;
+      memcpy(fqdn, svc->external_name, elen);
+      fqdn[elen] = '.';
+      fqdn[elen + 1] = '\0';
+      memcpy(fqdn + elen + 2, svc->external_name, elen + 1);
+      dst->external_fqdn = fqdn;
+      dst->external_name = fqdn + elen + 2;
+      dst->ext_len = (uint8_t)elen;
+    }
   }
   if (svc->nports > 0) {
     uint16_t i;
@@ -227,9 +273,11 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
     dst->ports = NULL;
   }
   j = dst->hash & s->table_mask;
-  while (s->table[j] != 0)
+  while (s->table[j].idx1 != 0)
     j = (j + 1) & s->table_mask;
-  s->table[j] = (uint32_t)++s->nservices;
+  s->table[j].hash = dst->hash;
+  s->table[j].idx1 = (uint32_t)++s->nservices;
+  s->table[j].name = dst->name;
   if (out != NULL)
     *out = dst;
   return XS_OK;
@@ -383,13 +431,8 @@ xs_status xs_snapshot_finish(xs_snapshot *s) {
   }
   if (s->nptrs > 1)
     qsort(s->ptrs, s->nptrs, sizeof(*s->ptrs), cmp_ptr);
-  if (s->nservices > 0 && s->nservices < s->cap_services) {
-    xs_service *n = realloc(s->services, s->nservices * sizeof(*n));
-    if (n != NULL) {
-      s->services = n;
-      s->cap_services = s->nservices;
-    }
-  }
+  if (s->nservices > 0 && s->nservices < s->cap_services)
+    (void)services_resize(s, s->nservices); /* on failure: keeps the room */
   s->serial = (uint64_t)time(NULL);
   s->finished = 1;
   st = XS_OK;

@@ -40,8 +40,9 @@ typedef struct xs_endpoint {
 } xs_endpoint;
 
 typedef struct xs_service {
-  /* What a lookup reads comes first: one cache line. */
-  const char *ns; /* interned: equal namespaces share a pointer */
+  /* What a lookup reads comes first: one cache line (services are 64-byte
+   * aligned, so it never straddles two). */
+  _Alignas(64) const char *ns; /* interned: equal namespaces share a pointer */
   const char *name;
   const char *external_name; /* XS_SVC_EXTERNAL: lowercase, no trailing dot */
   const char *external_fqdn; /* the same with the trailing dot (set by add) */
@@ -60,13 +61,22 @@ typedef struct xs_service {
   xs_addr ips[2]; /* ClusterIP(s), one per family */
 } xs_service;
 
+/* A slot of the services table. The name (the service's first string, its
+ * ExternalName strings right after it) is here too, so a probe loads the
+ * service and its strings at the same time instead of one after the other. */
+typedef struct xs_svc_slot {
+  uint32_t hash; /* the service's */
+  uint32_t idx1; /* service index + 1; 0 = empty */
+  const char *name;
+} xs_svc_slot;
+
 typedef struct xs_snapshot {
   atomic_uint refs;
   xs_arena arena;
   xs_service *services; /* nservices, in insertion order */
   size_t nservices;
   size_t cap_services;
-  uint32_t *table; /* open addressing: service index + 1, 0 = empty */
+  xs_svc_slot *table; /* open addressing, linear probing */
   size_t table_mask;
   const char **namespaces; /* interned namespace strings */
   size_t nnamespaces;
