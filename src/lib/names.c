@@ -39,7 +39,15 @@ static xs_status check_name(const char *name, size_t len, size_t *dots) {
     size_t n = len - base < 8 ? len - base : 8;
     if (n == 8) {
       memcpy(&w, name + base, 8);
-    } else { /* the tail, padded with a harmless letter */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    } else if (len >= 8) {
+      /* the tail: the last eight octets, those already checked shifted
+       * out and replaced by a harmless letter */
+      memcpy(&w, name + len - 8, 8);
+      w >>= 8 * (8 - n);
+      w |= ('a' * ONES) << (8 * n);
+#endif
+    } else { /* a short name, padded with a harmless letter */
       unsigned char buf[8];
       memset(buf, 'a', sizeof(buf));
       memcpy(buf, name + base, n);
