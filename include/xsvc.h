@@ -340,7 +340,8 @@ XS_EXTERN xs_status xs_config_set_dispatch(xs_config *cfg, xs_dispatch mode);
  *  Thread-safety: xs_resolve, xs_resolve_async and xs_resolve_cancel may be
  *  called from many threads at once. Registry answers and cache hits are
  *  computed on the calling thread without locks shared across threads
- *  beyond a cache shard's read lock; misses go to the engine, and identical
+ *  beyond a cache shard's read lock (a result-memo hit takes no lock at
+ *  all and writes nothing shared); misses go to the engine, and identical
  *  questions in flight share one upstream query. xs_resolver_dispatch must
  *  not run on two threads at once.
  *
@@ -394,7 +395,10 @@ XS_EXTERN void xs_resolver_free(xs_resolver *res);
  *  failed and an expired entry was served), else asked upstream (identical
  *  questions in flight share one query). Blocks for up to timeout x attempts
  *  x servers per upstream query; a cache hit does not block and allocates
- *  only the result. Any thread (not from a callback in XS_DISPATCH_ENGINE
+ *  only the result. A question repeated while nothing it depends on has
+ *  changed is answered with a copy of the earlier result (the result memo,
+ *  see xs_config_set_result_memo): the same result a new resolution would
+ *  give. Any thread (not from a callback in XS_DISPATCH_ENGINE
  *  mode, which runs on the engine thread it would wait for). */
 XS_EXTERN xs_status xs_resolve(xs_resolver *res, const char *name,
                                xs_family family, xs_result **out);
