@@ -28,7 +28,7 @@ TSAN_OPTIONS=halt_on_error=1 \
 if command -v valgrind >/dev/null; then
   for t in build/tests/test_*; do
     [ -x "$t" ] || continue
-    run valgrind -q --error-exitcode=99 --leak-check=full \
+    XSVC_TEST_VALGRIND=1 run valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite,indirect "$t" >/dev/null
   done
 fi

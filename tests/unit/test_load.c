@@ -1,6 +1,7 @@
 /* Loading manifests through the public API: the API server's validation
  * rules and messages (K8S-DNS.md 3, rows 63-79), positions, kinds, lists,
  * endpoints, all-or-nothing, and hostile YAML. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -464,6 +465,50 @@ static void test_load_directory_sorted_and_all_or_nothing(void **s) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* The document and file-count limits (xsvc.h): one past each is refused
+ * with XS_ELIMIT and a message naming it, and nothing is loaded. */
+static void test_load_document_and_file_limits(void **s) {
+  char dir[] = "/tmp/xsvc-limits-XXXXXX";
+  char path[600], cmd[600], *docs;
+  xs_registry *reg = NULL;
+  xs_error err;
+  size_t i, n = (size_t)XS_MAX_DOCUMENTS + 1;
+  (void)s;
+  /* Two million documents and 100,001 files take minutes under valgrind,
+   * which the suite runs every unit test under (scripts/test.sh sets
+   * this); the native and sanitizer runs check them. */
+  if (getenv("XSVC_TEST_VALGRIND") != NULL)
+    skip();
+  docs = malloc(n * 4 + 1);
+  assert_non_null(docs);
+  for (i = 0; i < n; i++)
+    memcpy(docs + i * 4, "---\n", 4);
+  docs[n * 4] = '\0';
+  expect_error(docs, XS_ELIMIT, "more than 1000000 documents", 0, 0);
+  docs[(n - 1) * 4] = '\0'; /* exactly the limit */
+  xs_registry_free(expect_ok(docs));
+  free(docs);
+
+  assert_non_null(mkdtemp(dir));
+  for (i = 0; i < (size_t)XS_MAX_FILES + 1; i++) {
+    int fd;
+    snprintf(path, sizeof(path), "%s/f%06zu.yaml", dir, i);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+  }
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_ELIMIT);
+  assert_null(reg);
+  assert_string_equal(err.message, "more than 100000 manifest files");
+  snprintf(path, sizeof(path), "%s/f000000.yaml", dir); /* now exactly */
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(reg), 0);
+  xs_registry_free(reg);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void test_load_bad_arguments(void **s) {
   xs_registry *reg = NULL;
   xs_error err;
@@ -502,6 +547,7 @@ int main(void) {
       cmocka_unit_test(test_load_hostile_yaml_fails_cleanly),
       cmocka_unit_test(test_load_empty_input_is_an_empty_registry),
       cmocka_unit_test(test_load_directory_sorted_and_all_or_nothing),
+      cmocka_unit_test(test_load_document_and_file_limits),
       cmocka_unit_test(test_load_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
