@@ -103,6 +103,9 @@ typedef struct xs_error {
 #define XS_MAX_DEPTH 64                        /* YAML nesting depth */
 #define XS_MAX_DOCUMENTS 1000000u              /* documents per load */
 #define XS_MAX_ALIAS_EVENTS 10000u             /* alias uses per document */
+/* nodes that alias uses may add to one document when expanded: a "billion
+ * laughs" document fails at once with XS_ELIMIT */
+#define XS_MAX_ALIAS_EXPANSION 100000u
 #define XS_MAX_FILES 100000u                   /* files per directory load */
 #define XS_MAX_CHAIN 10                        /* CNAME links followed */
 #define XS_MAX_NAME 253                        /* DNS name, no trailing dot */

@@ -5,11 +5,6 @@
 
 #include "registry.h"
 
-/* Nodes that aliases may add to one document when expanded (on top of the
- * XS_MAX_ALIAS_EVENTS alias uses): a "billion laughs" document fails at
- * once with XS_ELIMIT instead of being expanded. */
-#define XS_MAX_ALIAS_EXPANSION 100000u
-
 typedef struct xs_loader xs_loader;
 
 /* A loader collects objects from several sources into one builder. opts
