@@ -45,6 +45,22 @@
 #define UPSTREAM_TIMEOUT_MS 2000
 #define UPSTREAM_ATTEMPTS 2
 
+/* TCP connections followed at once (c-ares opens one per server) and the
+ * octets of each reply kept: enough for the header and any question. */
+#define TCP_TRACKED (2 * XS_UPSTREAM_MAX_SERVERS)
+#define TCP_PEEK (DNS_HEADER + XS_NAME_BUF + 4)
+
+/* The reply stream of one TCP connection, followed so that the rcode of
+ * a reply read over TCP is noted as a UDP one's is: two length octets,
+ * then the message, again and again. */
+typedef struct tcp_stream {
+  int fd;           /* -1: slot free */
+  size_t lgot;      /* length octets read (0..2) */
+  size_t len, got;  /* the current message's length, octets read */
+  unsigned char lenb[2];
+  unsigned char msg[TCP_PEEK];
+} tcp_stream;
+
 /* One query in flight. */
 typedef struct pending {
   struct pending *prev, *next; /* u->inflight */
@@ -61,6 +77,7 @@ struct xs_upstream {
   ares_channel channel;
   pending *inflight;          /* queries started and not completed */
   xs_upstream_answer scratch; /* the answer handed to a callback */
+  tcp_stream tcp[TCP_TRACKED];
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -387,20 +404,73 @@ static void note_reply(xs_upstream *u, const unsigned char *m, size_t n) {
       p->failed_rcode = rcode;
 }
 
+static tcp_stream *tcp_find(xs_upstream *u, int fd) {
+  size_t i;
+  for (i = 0; i < TCP_TRACKED; i++)
+    if (u->tcp[i].fd == fd)
+      return &u->tcp[i];
+  return NULL;
+}
+
+void xs_upstream_tcp_follow(xs_upstream *u, int fd) {
+  tcp_stream *t = tcp_find(u, -1);
+  if (t != NULL) {
+    memset(t, 0, sizeof(*t));
+    t->fd = fd;
+  }
+}
+
+void xs_upstream_tcp_feed(xs_upstream *u, int fd, const unsigned char *d,
+                          size_t n) {
+  tcp_stream *t = tcp_find(u, fd);
+  if (t == NULL)
+    return; /* more connections than slots: statuses as c-ares gives them */
+  while (n > 0) {
+    size_t take;
+    if (t->lgot < 2) {
+      t->lenb[t->lgot++] = *d++;
+      n--;
+      if (t->lgot == 2) {
+        t->len = (size_t)(t->lenb[0] << 8 | t->lenb[1]);
+        t->got = 0;
+      }
+      continue;
+    }
+    take = t->len - t->got < n ? t->len - t->got : n;
+    if (t->got < TCP_PEEK)
+      memcpy(t->msg + t->got, d,
+             take < TCP_PEEK - t->got ? take : TCP_PEEK - t->got);
+    t->got += take;
+    d += take;
+    n -= take;
+    if (t->got == t->len) {
+      note_reply(u, t->msg, t->len < TCP_PEEK ? t->len : TCP_PEEK);
+      t->lgot = 0;
+    }
+  }
+}
+
 static ares_socket_t sock_open(int domain, int type, int protocol, void *arg) {
+  xs_upstream *u = arg;
   int s = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-  (void)arg;
   if (s < 0)
     return ARES_SOCKET_BAD;
   if (type == SOCK_STREAM) {
     int one = 1;
     (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    xs_upstream_tcp_follow(u, s);
   }
   return s;
 }
 
+void xs_upstream_tcp_forget(xs_upstream *u, int fd) {
+  tcp_stream *t = tcp_find(u, fd);
+  if (t != NULL && fd != -1)
+    t->fd = -1;
+}
+
 static int sock_close(ares_socket_t s, void *arg) {
-  (void)arg;
+  xs_upstream_tcp_forget(arg, s);
   return close(s);
 }
 
@@ -416,8 +486,12 @@ static ares_ssize_t sock_recvfrom(ares_socket_t s, void *data, size_t size,
                                   int flags, struct sockaddr *from,
                                   ares_socklen_t *fromlen, void *arg) {
   ssize_t n;
-  if (from == NULL)
-    return recv(s, data, size, flags);
+  if (from == NULL) {
+    n = recv(s, data, size, flags);
+    if (n > 0)
+      xs_upstream_tcp_feed(arg, s, data, (size_t)n);
+    return n;
+  }
   n = recvfrom(s, data, size, flags, from, fromlen);
   if (n > 0)
     note_reply(arg, data, (size_t)n);
@@ -522,6 +596,8 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
                  ares_strerror(rc), csv);
     return XS_EINVAL;
   }
+  for (i = 0; i < TCP_TRACKED; i++)
+    u->tcp[i].fd = -1;
   ares_set_socket_functions(u->channel, &socket_functions, u);
   pthread_mutex_init(&u->lock, NULL);
   u->inflight = NULL;

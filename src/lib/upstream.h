@@ -96,4 +96,12 @@ xs_status xs_upstream_query(xs_upstream *u, const char *name, int want4,
 void xs_dns_parse_reply(const unsigned char *buf, size_t len, const char *qname,
                         uint16_t qtype, xs_upstream_answer *out);
 
+/* The TCP reply streams (upstream.c follows each connection c-ares opens:
+ * a reply's rcode is noted for the query it answers, as for UDP). Exposed
+ * for the fuzzer: follow fd, feed it octets as read, forget it (closed). */
+void xs_upstream_tcp_follow(xs_upstream *u, int fd);
+void xs_upstream_tcp_forget(xs_upstream *u, int fd);
+void xs_upstream_tcp_feed(xs_upstream *u, int fd, const unsigned char *d,
+                          size_t n);
+
 #endif

@@ -6,8 +6,11 @@
  * names whose first label starts with "nx" get NXDOMAIN with an SOA whose
  * MINIMUM (and TTL) is `neg_ttl`. `rcode` > 0 answers that rcode instead;
  * `silent` drops queries (counted); `delay_ms` waits before each reply.
- * All knobs are atomics the test may change while it runs. Header-only:
- * static functions for one test program. */
+ * `truncate` answers every UDP query with an empty TC=1 reply, so clients
+ * retry over TCP: the same port also listens on TCP and answers there as
+ * above (one connection at a time; queries there count in `queries_tcp`
+ * too). All knobs are atomics the test may change while it runs.
+ * Header-only: static functions for one test program. */
 #ifndef XS_TEST_RESPONDER_H
 #define XS_TEST_RESPONDER_H
 
@@ -24,11 +27,12 @@
 #include <unistd.h>
 
 typedef struct responder {
-  int fd, port;
+  int fd, tcp, port;
   char server[32]; /* "127.0.0.1:PORT" for xs_config_add_server */
   atomic_int stop;
   atomic_int queries, queries_a, queries_aaaa;
-  atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms;
+  atomic_int queries_tcp;
+  atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms, truncate;
   pthread_t thread;
 } responder;
 
@@ -75,104 +79,175 @@ static void rsp_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/* The reply to query q[0..n) into out (1024 octets); 0: no reply (a
+ * malformed query, or silent). Counts the query. */
+static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
+                        unsigned char *out, int udp) {
+  size_t qend = 12, len;
+  unsigned qtype, an = 0, ns = 0, rcode, tc = 0;
+  int nx, delay;
+  if (n < 17)
+    return 0;
+  while (qend < n && q[qend] != 0)
+    qend += (size_t)q[qend] + 1;
+  if (qend + 5 > n)
+    return 0;
+  qtype = (unsigned)(q[qend + 1] << 8 | q[qend + 2]);
+  qend += 5;
+  atomic_fetch_add(&r->queries, 1);
+  if (!udp)
+    atomic_fetch_add(&r->queries_tcp, 1);
+  if (qtype == 1)
+    atomic_fetch_add(&r->queries_a, 1);
+  else if (qtype == 28)
+    atomic_fetch_add(&r->queries_aaaa, 1);
+  if (atomic_load(&r->silent))
+    return 0;
+  if ((delay = atomic_load(&r->delay_ms)) > 0)
+    rsp_sleep_ms(delay);
+  nx = q[12] >= 2 && q[13] == 'n' && q[14] == 'x';
+  rcode = (unsigned)atomic_load(&r->rcode);
+  memcpy(out, q, qend);
+  len = qend;
+  if (udp && atomic_load(&r->truncate)) {
+    rcode = 0;
+    tc = 0x02;
+  } else if (rcode == 0 && nx) {
+    rcode = 3;
+    len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
+    ns = 1;
+  } else if (rcode == 0 && qtype == 1) {
+    unsigned char a[4] = {192, 0, 2, (unsigned char)atomic_load(&r->addr4)};
+    len += rsp_rr(out + len, 1, (uint32_t)atomic_load(&r->ttl), a, 4);
+    an = 1;
+  } else if (rcode == 0 && qtype == 28 && !atomic_load(&r->no_aaaa)) {
+    unsigned char a[16] = {0x20, 0x01, 0x0d, 0xb8};
+    a[15] = (unsigned char)atomic_load(&r->addr4);
+    len += rsp_rr(out + len, 28, (uint32_t)atomic_load(&r->ttl), a, 16);
+    an = 1;
+  } else if (rcode == 0) {
+    len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
+    ns = 1;
+  }
+  out[2] = (unsigned char)(0x84 | tc | (q[2] & 0x01)); /* QR AA (TC) RD */
+  out[3] = (unsigned char)(0x80 | (rcode & 0x0f));     /* RA */
+  rsp_put16(out + 4, 1);
+  rsp_put16(out + 6, an);
+  rsp_put16(out + 8, ns);
+  rsp_put16(out + 10, 0);
+  return len;
+}
+
+/* Exactly n octets from a connected socket within ~1 s; 0 on success. */
+static int rsp_read_all(int fd, unsigned char *p, size_t n) {
+  while (n > 0) {
+    struct pollfd pfd;
+    ssize_t k;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 1000) <= 0)
+      return -1;
+    if ((k = recv(fd, p, n, 0)) <= 0)
+      return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* One TCP client: length-prefixed queries until it closes or idles. */
+static void rsp_serve_tcp(responder *r, int c) {
+  for (;;) {
+    unsigned char lb[2], q[512], out[1026];
+    size_t n, len;
+    if (rsp_read_all(c, lb, 2) != 0)
+      break;
+    n = (size_t)(lb[0] << 8 | lb[1]);
+    if (n > sizeof(q) || rsp_read_all(c, q, n) != 0)
+      break;
+    if ((len = rsp_reply(r, q, n, out + 2, 0)) == 0)
+      continue;
+    rsp_put16(out, (unsigned)len);
+    if (send(c, out, len + 2, MSG_NOSIGNAL) != (ssize_t)(len + 2))
+      break;
+  }
+  close(c);
+}
+
 static void *rsp_run(void *arg) {
   responder *r = arg;
   while (!atomic_load(&r->stop)) {
     unsigned char q[512], out[1024];
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof(from);
-    struct pollfd pfd;
+    struct pollfd pfd[2];
     ssize_t n;
-    size_t qend = 12, len;
-    unsigned qtype, an = 0, ns = 0, rcode;
-    int nx, delay;
-    pfd.fd = r->fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, 20) <= 0)
+    size_t len;
+    pfd[0].fd = r->fd;
+    pfd[1].fd = r->tcp;
+    pfd[0].events = pfd[1].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = 0;
+    if (poll(pfd, 2, 20) <= 0)
+      continue;
+    if (pfd[1].revents & POLLIN) {
+      int c = accept(r->tcp, NULL, NULL);
+      if (c >= 0)
+        rsp_serve_tcp(r, c);
+    }
+    if (!(pfd[0].revents & POLLIN))
       continue;
     n = recvfrom(r->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fromlen);
-    if (n < 17)
+    if (n <= 0 || (len = rsp_reply(r, q, (size_t)n, out, 1)) == 0)
       continue;
-    while (qend < (size_t)n && q[qend] != 0)
-      qend += (size_t)q[qend] + 1;
-    if (qend + 5 > (size_t)n)
-      continue;
-    qtype = (unsigned)(q[qend + 1] << 8 | q[qend + 2]);
-    qend += 5;
-    atomic_fetch_add(&r->queries, 1);
-    if (qtype == 1)
-      atomic_fetch_add(&r->queries_a, 1);
-    else if (qtype == 28)
-      atomic_fetch_add(&r->queries_aaaa, 1);
-    if (atomic_load(&r->silent))
-      continue;
-    if ((delay = atomic_load(&r->delay_ms)) > 0)
-      rsp_sleep_ms(delay);
-    nx = q[12] >= 2 && q[13] == 'n' && q[14] == 'x';
-    rcode = (unsigned)atomic_load(&r->rcode);
-    memcpy(out, q, qend);
-    len = qend;
-    if (rcode == 0 && nx) {
-      rcode = 3;
-      len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
-      ns = 1;
-    } else if (rcode == 0 && qtype == 1) {
-      unsigned char a[4] = {192, 0, 2, (unsigned char)atomic_load(&r->addr4)};
-      len += rsp_rr(out + len, 1, (uint32_t)atomic_load(&r->ttl), a, 4);
-      an = 1;
-    } else if (rcode == 0 && qtype == 28 && !atomic_load(&r->no_aaaa)) {
-      unsigned char a[16] = {0x20, 0x01, 0x0d, 0xb8};
-      a[15] = (unsigned char)atomic_load(&r->addr4);
-      len += rsp_rr(out + len, 28, (uint32_t)atomic_load(&r->ttl), a, 16);
-      an = 1;
-    } else if (rcode == 0) {
-      len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
-      ns = 1;
-    }
-    out[2] = (unsigned char)(0x84 | (q[2] & 0x01));  /* QR AA RD */
-    out[3] = (unsigned char)(0x80 | (rcode & 0x0f)); /* RA */
-    rsp_put16(out + 4, 1);
-    rsp_put16(out + 6, an);
-    rsp_put16(out + 8, ns);
-    rsp_put16(out + 10, 0);
     sendto(r->fd, out, len, 0, (struct sockaddr *)&from, fromlen);
   }
   return NULL;
 }
 
-/* Start on a free loopback port. Returns 0, or -1 on failure. */
+/* Start on a free loopback port (UDP and TCP). Returns 0, or -1. */
 static int responder_start(responder *r) {
-  struct sockaddr_in a;
-  socklen_t alen = sizeof(a);
+  int tries;
   memset(r, 0, sizeof(*r));
   atomic_init(&r->addr4, 10);
   atomic_init(&r->ttl, 300);
   atomic_init(&r->neg_ttl, 60);
-  r->fd = socket(AF_INET, SOCK_DGRAM, 0);
-  if (r->fd < 0)
-    return -1;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(r->fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(r->fd, (struct sockaddr *)&a, &alen) != 0) {
+  for (tries = 0; tries < 50; tries++) {
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    int one = 1;
+    r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+    r->tcp = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->fd < 0 || r->tcp < 0)
+      return -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)setsockopt(r->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* a free UDP port, then the same port on TCP (taken: try again) */
+    if (bind(r->fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(r->fd, (struct sockaddr *)&a, &alen) == 0 &&
+        bind(r->tcp, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        listen(r->tcp, 8) == 0) {
+      r->port = ntohs(a.sin_port);
+      snprintf(r->server, sizeof(r->server), "127.0.0.1:%d", r->port);
+      if (pthread_create(&r->thread, NULL, rsp_run, r) == 0)
+        return 0;
+      close(r->fd);
+      close(r->tcp);
+      return -1;
+    }
     close(r->fd);
-    return -1;
+    close(r->tcp);
   }
-  r->port = ntohs(a.sin_port);
-  snprintf(r->server, sizeof(r->server), "127.0.0.1:%d", r->port);
-  if (pthread_create(&r->thread, NULL, rsp_run, r) != 0) {
-    close(r->fd);
-    return -1;
-  }
-  return 0;
+  return -1;
 }
 
 static void responder_stop(responder *r) {
   atomic_store(&r->stop, 1);
   pthread_join(r->thread, NULL);
   close(r->fd);
+  close(r->tcp);
 }
 
 #endif

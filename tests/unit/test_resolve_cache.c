@@ -71,6 +71,8 @@ static xs_resolver *make_memo(xs_dispatch dispatch, int timeout_ms,
   atomic_store(&srv.silent, 0);
   atomic_store(&srv.delay_ms, 0);
   atomic_store(&srv.no_aaaa, 0);
+  atomic_store(&srv.truncate, 0);
+  atomic_store(&srv.queries_tcp, 0);
   atomic_store(&fake_ms, 1000000);
   must(xs_config_new(&cfg));
   must(xs_config_set_namespace(cfg, "prod"));
@@ -602,6 +604,33 @@ static void test_memo_repeats_tick_and_are_copies(void **st) {
   xs_resolver_free(res);
 }
 
+/* Replies truncated over UDP are asked again over TCP, and the TCP reply's
+ * rcode is reported as precisely as a UDP one's (c-ares 1.18 turns both
+ * SERVFAIL and REFUSED into one "connection refused"). */
+static void test_tcp_fallback_keeps_precise_statuses(void **st) {
+  xs_resolver *res = make(XS_DISPATCH_ENGINE, 500);
+  xs_result *r;
+  (void)st;
+  atomic_store(&srv.truncate, 1);
+  r = resolve4(res, "tcp-ok.example.test.", XS_OK);
+  expect_addr(r, "192.0.2.10", XS_SOURCE_UPSTREAM, 300);
+  xs_result_free(r);
+  assert_true(atomic_load(&srv.queries_tcp) >= 1);
+  atomic_store(&srv.rcode, 2);
+  xs_result_free(resolve4(res, "tcp-servfail.example.test.", XS_ESERVFAIL));
+  atomic_store(&srv.rcode, 5);
+  xs_result_free(resolve4(res, "tcp-refused.example.test.", XS_EREFUSED));
+  atomic_store(&srv.rcode, 0);
+  r = resolve4(res, "nxtcp.example.test.", XS_ENOTFOUND);
+  xs_result_free(r);
+  atomic_store(&srv.truncate, 0);
+  atomic_store(&srv.rcode, 2); /* and over UDP, for comparison */
+  xs_result_free(resolve4(res, "udp-servfail.example.test.", XS_ESERVFAIL));
+  atomic_store(&srv.rcode, 5);
+  xs_result_free(resolve4(res, "udp-refused.example.test.", XS_EREFUSED));
+  xs_resolver_free(res);
+}
+
 static void test_config_cache_setters_validate(void **st) {
   xs_config *cfg;
   (void)st;
@@ -742,6 +771,7 @@ int main(void) {
       cmocka_unit_test(test_async_free_with_pending_cancels_all),
       cmocka_unit_test(test_async_invalid_arguments_never_call_back),
       cmocka_unit_test(test_config_cache_setters_validate),
+      cmocka_unit_test(test_tcp_fallback_keeps_precise_statuses),
       cmocka_unit_test(test_memo_answers_as_a_fresh_walk),
       cmocka_unit_test(test_memo_registry_change_seen_by_repeated_name),
       cmocka_unit_test(test_memo_repeats_tick_and_are_copies),
