@@ -321,6 +321,29 @@ typedef unsigned long long (*xs_clock_ms_fn)(void *arg);
 XS_EXTERN xs_status xs_config_set_clock(xs_config *cfg, xs_clock_ms_fn fn,
                                         void *arg);
 
+/* Policy: where aliases may point and which addresses a resolution may hand
+ * out (a guard against an alias repointed at cloud metadata or internal
+ * admin endpoints). Checked by xs_resolve and xs_connect; a refusal is
+ * XS_EPOLICY and xs_result_policy() names the rule that fired. */
+
+/** Allow ExternalName targets equal to suffix or below it (a DNS name,
+ *  e.g. "example.com"; up to 32). Once any suffix is set, an alias to any
+ *  other name is refused (XS_EPOLICY) without asking upstream. Names asked
+ *  directly (not through an alias) are not affected. XS_EINVAL for a bad
+ *  name, XS_ELIMIT past 32. */
+XS_EXTERN xs_status xs_config_add_allowed_target(xs_config *cfg,
+                                                 const char *suffix);
+/** Deny addresses in "addr/prefix" (or one address), IPv4 or IPv6, e.g.
+ *  "10.0.0.0/8", "127.0.0.0/8", "::1/128"; up to 64. Denied addresses are
+ *  left out of results; when every address of an answer is denied the
+ *  status is XS_EPOLICY. IPv4-mapped IPv6 addresses are checked as IPv4.
+ *  Default: 169.254.0.0/16 and fe80::/10 (link-local, where cloud metadata
+ *  endpoints are). XS_EINVAL for bad text, XS_ELIMIT past 64. */
+XS_EXTERN xs_status xs_config_add_denied_range(xs_config *cfg,
+                                               const char *cidr);
+/** Remove every denied range, the defaults included. */
+XS_EXTERN xs_status xs_config_clear_denied_ranges(xs_config *cfg);
+
 /** Where asynchronous completions run (see xs_resolve_async). */
 typedef enum xs_dispatch {
   /* On the resolver's engine thread (or, when no upstream query was needed,
@@ -458,6 +481,11 @@ XS_EXTERN unsigned xs_result_chain_ttl(const xs_result *result, size_t i);
 XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
 /** The final name the addresses belong to (the chain's last target, or the
  *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
+/** Why the policy refused the answer (status XS_EPOLICY), e.g. "address
+ *  169.254.169.254 is in denied range 169.254.0.0/16" or "target
+ *  evil.example. is not below an allowed suffix (example.com)"; "" when it
+ *  did not. */
+XS_EXTERN const char *xs_result_policy(const xs_result *r);
 XS_EXTERN const char *xs_result_target(const xs_result *result);
 
 /** Addresses: IPv4 first in answer order, then IPv6. family is 4 or 6;

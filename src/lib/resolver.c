@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "memo.h"
 #include "names.h"
+#include "policy.h"
 #include "registry.h"
 #include "upstream.h"
 
@@ -57,6 +58,7 @@ struct xs_config {
   xs_dispatch dispatch;
   xs_clock_ms_fn clock;
   void *clock_arg;
+  xs_policy policy;
 };
 
 typedef struct result_link {
@@ -80,6 +82,7 @@ struct xs_result {
   xs_status status;
   unsigned ttl;
   size_t query, name, target; /* offsets into text */
+  size_t why;                 /* the policy refusal ("" if none) */
   size_t ncandidates, nchain, naddrs;
   size_t o_chain, o_cand, o_addrs, o_text; /* offsets from the header */
   size_t size;
@@ -117,6 +120,7 @@ xs_status xs_config_new(xs_config **out) {
   c->stale_ttl = XS_DEFAULT_STALE_TTL;
   c->prefetch = 1;
   c->dispatch = XS_DISPATCH_ENGINE;
+  xs_policy_init(&c->policy);
   *out = c;
   return XS_OK;
 }
@@ -222,6 +226,21 @@ xs_status xs_config_set_cache_size(xs_config *cfg, size_t entries) {
   return XS_OK;
 }
 
+xs_status xs_config_add_allowed_target(xs_config *cfg, const char *suffix) {
+  return cfg == NULL ? XS_EINVAL : xs_policy_allow_suffix(&cfg->policy, suffix);
+}
+
+xs_status xs_config_add_denied_range(xs_config *cfg, const char *cidr) {
+  return cfg == NULL ? XS_EINVAL : xs_policy_deny_range(&cfg->policy, cidr);
+}
+
+xs_status xs_config_clear_denied_ranges(xs_config *cfg) {
+  if (cfg == NULL)
+    return XS_EINVAL;
+  xs_policy_clear_ranges(&cfg->policy);
+  return XS_OK;
+}
+
 xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots) {
   if (cfg == NULL || slots > XS_MEMO_MAX_SLOTS)
     return XS_EINVAL;
@@ -310,6 +329,8 @@ struct walk {
   int asked4, asked6;
   xs_source src4, src6;
   char upname[XS_NAME_BUF];
+  int refused;             /* the current candidate's target is refused */
+  char why[XS_POLICY_WHY]; /* the last policy refusal, for the result */
   /* what the walk read from the cache, while it may still be memoised */
   xs_cache_stamp stamps[XS_MEMO_STAMPS];
   size_t nstamps;
@@ -472,6 +493,7 @@ typedef struct sink {
    * target; they are stored once. */
   const char *memo[SINK_MEMO];
   size_t memo_off[SINK_MEMO], nmemo;
+  const xs_policy *policy; /* addresses it denies are left out */
 } sink;
 
 static int sink_seen(const sink *s, const char *str, size_t *off) {
@@ -572,6 +594,8 @@ static void format_v4(const uint8_t *b, char *out) {
 
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
                       xs_source source) {
+  if (s->policy->ndenied > 0 && xs_policy_denies(s->policy, a) != NULL)
+    return;
   if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->abuf[s->naddrs];
     ra->family = a->family;
@@ -658,6 +682,8 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
   }
   s->r->target = sink_name(s, target);
   s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
+  s->r->why = sink_text(s, status == XS_EPOLICY ? w->why : "",
+                        status == XS_EPOLICY ? strlen(w->why) : 0);
 }
 
 /* The answer part of an earlier (provisional) result. */
@@ -679,6 +705,7 @@ static void emit_copy(sink *s, const xs_result *src) {
     sink_addr(s, &a, addrs[i].ttl, addrs[i].source);
   }
   s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
+  s->r->why = sink_text(s, text + src->why, strlen(text + src->why));
 }
 
 enum { PART_NONE, PART_OUTCOME, PART_COPY };
@@ -711,7 +738,7 @@ static void emit(sink *s, const walk *w, int part, xs_status status) {
   } else {
     size_t e = sink_text(s, "", 0);
     s->r->status = status;
-    s->r->name = s->r->target = e;
+    s->r->name = s->r->target = s->r->why = e;
     s->r->ttl = 0;
   }
 }
@@ -733,6 +760,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   result_addr addrs[STACK_ADDRS];
   sink s;
   s.nchain = s.naddrs = s.ncand = s.text = s.nmemo = 0;
+  s.policy = &w->res->cfg.policy;
   s.r = &hdr;
   s.tbuf = text;
   s.lbuf = chain;
@@ -789,6 +817,8 @@ static int upstream_error(xs_status s) {
 static xs_status merge(xs_status s4, xs_status s6) {
   if (s4 == XS_OK || s6 == XS_OK)
     return XS_OK;
+  if (s4 == XS_EPOLICY || s6 == XS_EPOLICY)
+    return XS_EPOLICY;
   if (upstream_error(s4))
     return s4;
   if (upstream_error(s6))
@@ -915,6 +945,7 @@ static int candidate_start(walk *w) {
   const char *up = NULL;
   int q4, q6;
   w->asked4 = w->asked6 = 0;
+  w->refused = 0;
   w->status = XS_ENOTFOUND;
   if (xs_name_in_zone(w->cand, w->cand_len, res->acfg.zone,
                       res->acfg.zone_len)) {
@@ -936,6 +967,13 @@ static int candidate_start(walk *w) {
       w->have6 = 1;
       if (up == NULL)
         up = w->a6.external_target;
+    }
+    /* An alias may only point where the policy allows: refused targets
+     * are never asked upstream. */
+    if (up != NULL &&
+        !xs_policy_target_ok(&res->cfg.policy, up, strlen(up), w->why)) {
+      w->refused = 1;
+      return 1;
     }
   } else {
     up = w->cand;
@@ -972,12 +1010,56 @@ static void try_stale(walk *w, int f) {
     *src = XS_SOURCE_CACHE;
 }
 
+/* A family's status once its addresses pass the policy: XS_EPOLICY when
+ * it has addresses and the policy denies every one (w->why says which
+ * range denied the first). */
+static xs_status addr_policy(walk *w, int f, xs_status st) {
+  const xs_policy *p = &w->res->cfg.policy;
+  const xs_answer *a = f == 0 ? &w->a4 : &w->a6;
+  const xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+  uint16_t type = f == 0 ? XS_T_A : XS_T_AAAA;
+  const xs_addr *first = NULL;
+  const xs_range *rule = NULL;
+  size_t i;
+  if (st != XS_OK)
+    return st;
+  for (i = 0; (f == 0 ? w->have4 : w->have6) && i < a->nanswer; i++)
+    if (a->answer[i].type == type) {
+      const xs_range *r = xs_policy_denies(p, &a->answer[i].addr);
+      if (r == NULL)
+        return st;
+      if (first == NULL) {
+        first = &a->answer[i].addr;
+        rule = r;
+      }
+    }
+  for (i = 0; (f == 0 ? w->asked4 : w->asked6) && i < u->naddrs; i++) {
+    const xs_range *r = xs_policy_denies(p, &u->addrs[i].addr);
+    if (r == NULL)
+      return st;
+    if (first == NULL) {
+      first = &u->addrs[i].addr;
+      rule = r;
+    }
+  }
+  if (first != NULL) {
+    char text[48];
+    xs_addr_format(first, text, sizeof(text));
+    snprintf(w->why, sizeof(w->why), "address %s is in denied range %s", text,
+             rule->text);
+    return XS_EPOLICY;
+  }
+  return st;
+}
+
 /* How much a failed candidate tells: a loop or a matched alias says more
  * than NODATA, which says more than NXDOMAIN (glibc keeps NODATA too). */
 static int weight_of(const walk *w, xs_status st) {
   size_t chain = (w->have4 ? w->a4.nchain : 0) + (w->have6 ? w->a6.nchain : 0);
   if (st == XS_OK)
     return 100;
+  if (st == XS_EPOLICY)
+    return 99;
   if (upstream_error(st))
     return 3;
   if (st == XS_ELOOP)
@@ -1026,6 +1108,12 @@ static int candidate_end(walk *w) {
     s4 = w->u4.status;
   if (w->asked6)
     s6 = w->u6.status;
+  if (w->refused) {
+    s4 = s6 = XS_EPOLICY;
+  } else if (w->res->cfg.policy.ndenied > 0) {
+    s4 = addr_policy(w, 0, s4);
+    s6 = addr_policy(w, 1, s6);
+  }
   if (!w->want4)
     s4 = s6;
   if (!w->want6)
@@ -1043,7 +1131,7 @@ static int candidate_end(walk *w) {
   candidate_free(w);
   /* The walk goes on past NXDOMAIN, NODATA and loops (glibc, Go) and stops
    * at an answer or an upstream failure (as glibc stops on REFUSED). */
-  return st == XS_OK || upstream_error(st);
+  return st == XS_OK || st == XS_EPOLICY || upstream_error(st);
 nomem:
   candidate_free(w);
   w->status = XS_ENOMEM;
@@ -1410,6 +1498,9 @@ const char *xs_result_query(const xs_result *r) {
 }
 const char *xs_result_name(const xs_result *r) {
   return r != NULL ? TEXT(r, r->name) : "";
+}
+const char *xs_result_policy(const xs_result *r) {
+  return r != NULL ? TEXT(r, r->why) : "";
 }
 const char *xs_result_target(const xs_result *r) {
   return r != NULL ? TEXT(r, r->target) : "";
