@@ -61,13 +61,15 @@ typedef enum xs_status {
   XS_ENOTFOUND,   /* no such name (NXDOMAIN) or no such registry entry */
   XS_ENODATA,     /* the name exists but has no records of that family */
   XS_ELOOP,       /* a CNAME loop, or a chain longer than XS_MAX_CHAIN */
-  XS_ETIMEOUT,    /* upstream DNS did not answer in time */
+  XS_ETIMEOUT,    /* upstream DNS did not answer in time (xs_connect: no
+                   * connection within its timeout) */
   XS_ESERVFAIL,   /* upstream DNS answered SERVFAIL */
   XS_EREFUSED,    /* upstream DNS answered REFUSED or refused the connection */
   XS_EUPSTREAM,   /* another upstream failure (bad reply, no servers, ...) */
   XS_ECANCELLED,  /* the request was cancelled */
   XS_EPOLICY,     /* refused by the resolver's policy */
   XS_EBADNAME,    /* the query name is not a valid DNS name */
+  XS_ECONNECT,    /* xs_connect: every address refused or failed */
   XS_STATUS_COUNT /* number of statuses; not a status */
 } xs_status;
 
@@ -344,6 +346,27 @@ XS_EXTERN xs_status xs_config_add_denied_range(xs_config *cfg,
 /** Remove every denied range, the defaults included. */
 XS_EXTERN xs_status xs_config_clear_denied_ranges(xs_config *cfg);
 
+/* xs_connect settings (Happy Eyeballs v2, RFC 8305). */
+
+/** Connection-attempt delay: a new address is tried every ms milliseconds
+ *  while earlier attempts are still pending (and at once when one fails).
+ *  10..10000; default 250. */
+XS_EXTERN xs_status xs_config_set_connect_attempt_delay(xs_config *cfg,
+                                                       int ms);
+/** The family tried first: XS_FAMILY_IPV6 (6, the default, as RFC 6724) or
+ *  XS_FAMILY_IPV4 (4). Addresses then alternate between the families. */
+XS_EXTERN xs_status xs_config_set_connect_prefer(xs_config *cfg,
+                                                int family);
+/** 1: xs_connect returns its socket with O_NONBLOCK set; 0 (default):
+ *  blocking. The socket is close-on-exec either way. */
+XS_EXTERN xs_status xs_config_set_connect_nonblock(xs_config *cfg, int on);
+/** Failover memory: an address (with its port) that refused a connection
+ *  or left an attempt unanswered for a whole attempt delay is tried after
+ *  every other address for this many seconds, 0..3600 (0: never); default
+ *  30. Shared by all threads using the resolver. */
+XS_EXTERN xs_status xs_config_set_failover_memory(xs_config *cfg,
+                                                 unsigned seconds);
+
 /** Where asynchronous completions run (see xs_resolve_async). */
 typedef enum xs_dispatch {
   /* On the resolver's engine thread (or, when no upstream query was needed,
@@ -428,6 +451,41 @@ XS_EXTERN void xs_resolver_free(xs_resolver *res);
  *  mode, which runs on the engine thread it would wait for). */
 XS_EXTERN xs_status xs_resolve(xs_resolver *res, const char *name,
                                xs_family family, xs_result **out);
+
+/** What xs_connect connected to, or why it could not. */
+typedef struct xs_connect_info {
+  int family;         /* 4 or 6 */
+  char address[46];   /* the peer's address, as text */
+  unsigned port;      /* the port connected to (a named port resolved) */
+  char target[254];   /* the final target name, without the trailing dot:
+                       * for TLS SNI and the HTTP Host header */
+  unsigned attempts;  /* connection attempts started */
+  unsigned elapsed_ms; /* resolution and connection */
+  int error;          /* XS_ECONNECT: errno of the last failed attempt */
+  char message[256];  /* on failure: what went wrong, for a human */
+} xs_connect_info;
+
+/** Resolve name (as xs_resolve does, both families at once) and open a TCP
+ *  connection to it the way RFC 8305 describes: when the non-preferred
+ *  family answers first, up to 50 ms for the other; addresses alternating
+ *  by family; a new attempt every attempt delay while earlier ones are
+ *  pending (at once when one fails); the first connection wins and every
+ *  other socket is closed. Addresses in the failover memory go last. The
+ *  resolver's policy applies (denied addresses are never tried).
+ *
+ *  port: 1..65535, or 0 to take it from name: "name:5432", or
+ *  "name:pg" for the port named pg in the Service's spec.ports (TCP).
+ *  timeout_ms (> 0) bounds the whole call. On XS_OK *fd is a connected,
+ *  close-on-exec socket (blocking unless xs_config_set_connect_nonblock)
+ *  the caller closes; otherwise *fd is -1. info (may be NULL) is filled
+ *  either way. Returns XS_OK, XS_EINVAL, XS_ETIMEOUT, XS_ECONNECT (every
+ *  address failed; info->error has the errno), XS_EPOLICY, or a resolution
+ *  failure (XS_ENOTFOUND, XS_ENODATA, XS_ESERVFAIL, ...; a named port that
+ *  does not exist is XS_ENOTFOUND). Blocks; any thread (not from a
+ *  callback in XS_DISPATCH_ENGINE mode). */
+XS_EXTERN xs_status xs_connect(xs_resolver *res, const char *name,
+                               unsigned port, int timeout_ms, int *fd,
+                               xs_connect_info *info);
 
 /** Completion of xs_resolve_async: status is xs_result_status(result), or
  *  XS_ECANCELLED / XS_ENOMEM with result NULL. The callee owns result

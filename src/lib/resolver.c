@@ -17,6 +17,7 @@
 #include "memo.h"
 #include "names.h"
 #include "policy.h"
+#include "resolver.h"
 #include "registry.h"
 #include "upstream.h"
 
@@ -59,6 +60,7 @@ struct xs_config {
   xs_clock_ms_fn clock;
   void *clock_arg;
   xs_policy policy;
+  xs_connect_cfg connect;
 };
 
 typedef struct result_link {
@@ -121,6 +123,7 @@ xs_status xs_config_new(xs_config **out) {
   c->prefetch = 1;
   c->dispatch = XS_DISPATCH_ENGINE;
   xs_policy_init(&c->policy);
+  xs_connect_cfg_default(&c->connect);
   *out = c;
   return XS_OK;
 }
@@ -241,6 +244,34 @@ xs_status xs_config_clear_denied_ranges(xs_config *cfg) {
   return XS_OK;
 }
 
+xs_status xs_config_set_connect_attempt_delay(xs_config *cfg, int ms) {
+  if (cfg == NULL || ms < XS_MIN_ATTEMPT_DELAY_MS || ms > XS_MAX_ATTEMPT_DELAY_MS)
+    return XS_EINVAL;
+  cfg->connect.attempt_delay_ms = ms;
+  return XS_OK;
+}
+
+xs_status xs_config_set_connect_prefer(xs_config *cfg, int family) {
+  if (cfg == NULL || (family != XS_FAMILY_IPV4 && family != XS_FAMILY_IPV6))
+    return XS_EINVAL;
+  cfg->connect.prefer = (int)family;
+  return XS_OK;
+}
+
+xs_status xs_config_set_connect_nonblock(xs_config *cfg, int on) {
+  if (cfg == NULL || (on != 0 && on != 1))
+    return XS_EINVAL;
+  cfg->connect.nonblock = on;
+  return XS_OK;
+}
+
+xs_status xs_config_set_failover_memory(xs_config *cfg, unsigned seconds) {
+  if (cfg == NULL || seconds > XS_MAX_FAILOVER_S)
+    return XS_EINVAL;
+  cfg->connect.failover_s = seconds;
+  return XS_OK;
+}
+
 xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots) {
   if (cfg == NULL || slots > XS_MEMO_MAX_SLOTS)
     return XS_EINVAL;
@@ -354,6 +385,7 @@ struct walk {
   pthread_cond_t *cv;
   int sync_ready; /* mu and cv initialised */
   int done;
+  int direct; /* callback where the walk ends, whatever the dispatch mode */
 };
 
 struct xs_resolver {
@@ -363,6 +395,7 @@ struct xs_resolver {
   xs_registry *reg;
   xs_cache *cache;
   xs_memo *memo; /* NULL: no memo (or no cache) */
+  xs_failmem *failmem; /* xs_connect's failover memory */
   xs_engine *engine;
   pthread_mutex_t lock; /* pending, done, next_id, closing */
   walk *pending;        /* async walks in flight */
@@ -402,6 +435,10 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
     }
     r->cfg = *def;
     xs_config_free(def);
+  }
+  if ((r->failmem = xs_failmem_new()) == NULL) {
+    free(r);
+    return XS_ENOMEM;
   }
   r->acfg.zone = r->cfg.zone;
   r->acfg.zone_len = strlen(r->cfg.zone);
@@ -463,6 +500,7 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   return XS_OK;
 fail:
   xs_engine_free(r->engine);
+  xs_failmem_free(r->failmem);
   xs_memo_free(r->memo);
   xs_cache_free(r->cache);
   pthread_mutex_destroy(&r->lock);
@@ -1237,6 +1275,7 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   w->prev = w->next = NULL;
   w->cb = NULL;
   w->arg = NULL;
+  w->direct = 0;
   w->snap_owned = 0;
   /* A name too long for the buffer cannot be valid: keep a cut copy for
    * the result. The iterator reads our copy (the caller's may go away). */
@@ -1299,7 +1338,7 @@ static void deliver(walk *w) {
   }
   pthread_mutex_lock(&res->lock);
   unlink_pending(res, w);
-  if (res->fd >= 0) {
+  if (res->fd >= 0 && !w->direct) {
     int was_empty = res->done_head == NULL;
     if (res->done_tail != NULL)
       res->done_tail->next = w;
@@ -1378,9 +1417,9 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
   }
 }
 
-xs_status xs_resolve_async(xs_resolver *res, const char *name, xs_family family,
-                           xs_resolve_cb cb, void *arg,
-                           unsigned long long *request) {
+xs_status xs_resolve_start(xs_resolver *res, const char *name,
+                           xs_family family, xs_resolve_cb cb, void *arg,
+                           unsigned long long *request, int direct) {
   walk *w;
   if (res == NULL || name == NULL || cb == NULL ||
       (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
@@ -1391,6 +1430,7 @@ xs_status xs_resolve_async(xs_resolver *res, const char *name, xs_family family,
   walk_init(w, res, name, family);
   w->cb = cb;
   w->arg = arg;
+  w->direct = direct;
   pthread_mutex_lock(&res->lock);
   if (res->closing) {
     pthread_mutex_unlock(&res->lock);
@@ -1408,6 +1448,12 @@ xs_status xs_resolve_async(xs_resolver *res, const char *name, xs_family family,
   if (walk_run(w))
     deliver(w);
   return XS_OK;
+}
+
+xs_status xs_resolve_async(xs_resolver *res, const char *name, xs_family family,
+                           xs_resolve_cb cb, void *arg,
+                           unsigned long long *request) {
+  return xs_resolve_start(res, name, family, cb, arg, request, 0);
 }
 
 xs_status xs_resolve_cancel(xs_resolver *res, unsigned long long request) {
@@ -1477,10 +1523,65 @@ void xs_resolver_free(xs_resolver *res) {
     close(res->fd);
   }
   xs_memo_free(res->memo);
+  xs_failmem_free(res->failmem);
   xs_cache_free(res->cache);
   xs_registry_free(res->reg);
   pthread_mutex_destroy(&res->lock);
   free(res);
+}
+
+const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res) {
+  return &res->cfg.connect;
+}
+
+xs_failmem *xs_resolver_failmem(xs_resolver *res) {
+  return res->failmem;
+}
+
+xs_status xs_resolver_named_port(xs_resolver *res, const xs_result *r,
+                                 const char *port_name, unsigned *port,
+                                 char *why, size_t whylen) {
+  const char *name = xs_result_name(r);
+  size_t len = strlen(name), zl = res->acfg.zone_len, i, svc_len, ns_len;
+  const char *svc, *ns, *dot;
+  xs_snapshot *snap;
+  const xs_service *found;
+  xs_status st = XS_ENOTFOUND;
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  /* <service>.<namespace>.svc.<zone> */
+  if (!xs_name_in_zone(name, len, res->acfg.zone, zl) || len < zl + 6 ||
+      !xs_ci_eq(name + len - zl - 5, ".svc.", 5)) {
+    snprintf(why, whylen, "port \"%s\": %.*s is not a Service", port_name,
+             (int)len, name);
+    return XS_ENOTFOUND;
+  }
+  svc = name;
+  dot = memchr(name, '.', len);
+  svc_len = (size_t)(dot - name);
+  ns = dot + 1;
+  ns_len = (size_t)(name + len - zl - 5 - ns);
+  if (memchr(ns, '.', ns_len) != NULL || res->reg == NULL) {
+    snprintf(why, whylen, "port \"%s\": %.*s is not a Service", port_name,
+             (int)len, name);
+    return XS_ENOTFOUND;
+  }
+  if ((snap = xs_registry_snapshot(res->reg)) == NULL)
+    return XS_ENOMEM;
+  found = xs_snapshot_find(snap, ns, ns_len, svc, svc_len);
+  for (i = 0; found != NULL && i < found->nports; i++)
+    if (found->ports[i].name != NULL &&
+        strcmp(found->ports[i].name, port_name) == 0 &&
+        found->ports[i].proto == XS_PROTO_TCP) {
+      *port = found->ports[i].port;
+      st = XS_OK;
+      break;
+    }
+  if (st != XS_OK)
+    snprintf(why, whylen, "port \"%s\" not found in Service %.*s/%.*s",
+             port_name, (int)ns_len, ns, (int)svc_len, svc);
+  xs_snapshot_unref(snap);
+  return st;
 }
 
 void xs_result_free(xs_result *result) {

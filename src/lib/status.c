@@ -30,6 +30,7 @@ static const struct {
     [XS_ECANCELLED] = {"cancelled", "request cancelled"},
     [XS_EPOLICY] = {"policy", "refused by policy"},
     [XS_EBADNAME] = {"error", "invalid DNS name"},
+    [XS_ECONNECT] = {"connect", "no address accepted the connection"},
 };
 
 const char *xs_strerror(xs_status status) {

@@ -6,7 +6,9 @@
  * names whose first label starts with "nx" get NXDOMAIN with an SOA whose
  * MINIMUM (and TTL) is `neg_ttl`. `rcode` > 0 answers that rcode instead;
  * `silent` drops queries (counted); `delay_ms` waits before each reply.
- * `truncate` answers every UDP query with an empty TC=1 reply, so clients
+ * `nx_outside` answers NXDOMAIN for every name not below example.test.
+ * `loopback` makes the addresses 127.0.0.<addr4> and ::1 instead (for
+ * tests that connect to them). `truncate` answers every UDP query with an empty TC=1 reply, so clients
  * retry over TCP: the same port also listens on TCP and answers there as
  * above (one connection at a time; queries there count in `queries_tcp`
  * too). All knobs are atomics the test may change while it runs.
@@ -33,6 +35,7 @@ typedef struct responder {
   atomic_int queries, queries_a, queries_aaaa;
   atomic_int queries_tcp;
   atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms, truncate;
+  atomic_int loopback, nx_outside;
   pthread_t thread;
 } responder;
 
@@ -106,6 +109,12 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
   if ((delay = atomic_load(&r->delay_ms)) > 0)
     rsp_sleep_ms(delay);
   nx = q[12] >= 2 && q[13] == 'n' && q[14] == 'x';
+  if (atomic_load(&r->nx_outside)) {
+    static const unsigned char sfx[] = "\007example\004test"; /* + root */
+    size_t nlen = qend - 4 - 12; /* the name's wire length, root included */
+    nx |= nlen < sizeof(sfx) ||
+          memcmp(q + qend - 4 - sizeof(sfx), sfx, sizeof(sfx)) != 0;
+  }
   rcode = (unsigned)atomic_load(&r->rcode);
   memcpy(out, q, qend);
   len = qend;
@@ -118,11 +127,19 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
     ns = 1;
   } else if (rcode == 0 && qtype == 1) {
     unsigned char a[4] = {192, 0, 2, (unsigned char)atomic_load(&r->addr4)};
+    if (atomic_load(&r->loopback)) {
+      a[0] = 127;
+      a[1] = a[2] = 0;
+    }
     len += rsp_rr(out + len, 1, (uint32_t)atomic_load(&r->ttl), a, 4);
     an = 1;
   } else if (rcode == 0 && qtype == 28 && !atomic_load(&r->no_aaaa)) {
     unsigned char a[16] = {0x20, 0x01, 0x0d, 0xb8};
     a[15] = (unsigned char)atomic_load(&r->addr4);
+    if (atomic_load(&r->loopback)) {
+      memset(a, 0, sizeof(a));
+      a[15] = 1;
+    }
     len += rsp_rr(out + len, 28, (uint32_t)atomic_load(&r->ttl), a, 16);
     an = 1;
   } else if (rcode == 0) {

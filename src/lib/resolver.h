@@ -1,0 +1,24 @@
+/* Resolver internals shared with connect.c. */
+#ifndef XS_RESOLVER_H
+#define XS_RESOLVER_H
+
+#include "connect.h"
+#include "xsvc.h"
+
+/* xs_resolve_async; with direct, the callback runs where the walk ends
+ * (this thread or the engine's) even in XS_DISPATCH_QUEUE mode. */
+xs_status xs_resolve_start(xs_resolver *res, const char *name,
+                           xs_family family, xs_resolve_cb cb, void *arg,
+                           unsigned long long *request, int direct);
+
+/* The TCP port named port_name of the Service whose name answered r (its
+ * name in the cluster domain: <service>.<namespace>.svc.<zone>.). XS_OK,
+ * XS_ENOTFOUND (no such Service or port; why says which), XS_ENOMEM. */
+xs_status xs_resolver_named_port(xs_resolver *res, const xs_result *r,
+                                 const char *port_name, unsigned *port,
+                                 char *why, size_t whylen);
+
+const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res);
+xs_failmem *xs_resolver_failmem(xs_resolver *res);
+
+#endif
