@@ -137,6 +137,10 @@ typedef struct xs_load_options {
   const char *default_namespace; /* for objects without one; "default" */
   xs_diag_fn diag;               /* optional: every error and warning */
   void *diag_arg;
+  /* 0 (default): a manifest file, or a directory given as a path, that
+   * group or others may write is refused (XS_EPOLICY): whoever can change
+   * a manifest can repoint an alias. 1: load them anyway. */
+  int allow_insecure_permissions;
 } xs_load_options;
 
 /** Fill opts with defaults. Any thread. */
@@ -155,8 +159,11 @@ XS_EXTERN void xs_load_options_init(xs_load_options *opts);
  *  All or nothing: on any error *out is untouched, no registry exists, err
  *  (if non-NULL) describes the first error, and opts->diag saw them all.
  *
- *  Returns XS_OK, XS_EINVAL, XS_ENOMEM, XS_EIO, XS_EMANIFEST, XS_ELIMIT or
- *  XS_EEXIST (duplicate namespace/name). Blocks on file I/O. Any thread.
+ *  Files and directories writable by group or others are refused
+ *  (XS_EPOLICY) unless opts->allow_insecure_permissions.
+ *
+ *  Returns XS_OK, XS_EINVAL, XS_ENOMEM, XS_EIO, XS_EMANIFEST, XS_ELIMIT,
+ *  XS_EPOLICY (permissions) or XS_EEXIST (duplicate namespace/name). Blocks on file I/O. Any thread.
  *  On success the caller owns *out (xs_registry_free). */
 XS_EXTERN xs_status xs_registry_load_paths(const char *const *paths,
                                            size_t npaths,

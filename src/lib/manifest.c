@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1288,6 +1289,11 @@ xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
       l->opts.default_namespace = opts->default_namespace;
     l->opts.diag = opts->diag;
     l->opts.diag_arg = opts->diag_arg;
+    /* a caller built against an older header has a shorter struct */
+    if (opts->struct_size >= offsetof(xs_load_options,
+                                       allow_insecure_permissions) +
+                                  sizeof(opts->allow_insecure_permissions))
+      l->opts.allow_insecure_permissions = opts->allow_insecure_permissions;
   }
   if (!xs_valid_dns1123_label(l->opts.default_namespace,
                               strlen(l->opts.default_namespace), "namespace", 1,
@@ -1367,6 +1373,22 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
   return l->nerrors == before ? XS_OK : l->first.status;
 }
 
+/* Group- or world-writable: refused unless the caller opted out. */
+static int insecure(xs_loader *l, const char *path, const struct stat *st) {
+  if (l->opts.allow_insecure_permissions ||
+      (st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
+    return 0;
+  remember_file(l, path);
+  diag(l, 0, XS_EPOLICY, 0, 0,
+       "%s is writable by %s (mode %04o): whoever can write it can repoint "
+       "an alias; remove that permission (chmod go-w) or allow insecure "
+       "permissions",
+       S_ISDIR(st->st_mode) ? "directory" : "file",
+       (st->st_mode & S_IWOTH) ? "others" : "group",
+       (unsigned)(st->st_mode & 07777));
+  return 1;
+}
+
 /* Read one file in a single buffer and parse it. Only regular files are
  * read (O_NONBLOCK so a FIFO named on the command line cannot hang us);
  * the size is checked with fstat before anything is allocated. */
@@ -1386,6 +1408,10 @@ static xs_status add_file(xs_loader *l, const char *path) {
     s = XS_EIO;
     remember_file(l, path);
     diag(l, 0, s, 0, 0, "cannot read: not a regular file");
+    goto done;
+  }
+  if (insecure(l, path, &st)) {
+    s = XS_EPOLICY;
     goto done;
   }
   if ((uint64_t)st.st_size > XS_MAX_FILE_SIZE) {
@@ -1454,6 +1480,8 @@ xs_status xs_loader_add_path(xs_loader *l, const char *path) {
   }
   if (!S_ISDIR(st.st_mode))
     return add_file(l, path);
+  if (insecure(l, path, &st))
+    return XS_EPOLICY;
   d = opendir(path);
   if (d == NULL) {
     remember_file(l, path);

@@ -509,6 +509,50 @@ static void test_load_document_and_file_limits(void **s) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Manifests others can write are refused (whoever can write one can
+ * repoint an alias), files and given directories alike, unless the caller
+ * opts out. */
+static void test_load_insecure_permissions_refused(void **s) {
+  char dir[] = "/tmp/xsvc-perm-XXXXXX", path[600], cmd[600];
+  xs_registry *reg = NULL;
+  xs_error err;
+  xs_load_options opts;
+  const char *paths[1];
+  (void)s;
+  assert_non_null(mkdtemp(dir));
+  paths[0] = path;
+  write_file(dir, "a.yaml", EXT("a", "a.example.com"));
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  assert_int_equal(chmod(path, 0664), 0);
+  assert_int_equal(xs_registry_load(path, &reg, &err), XS_EPOLICY);
+  assert_null(reg);
+  assert_string_equal(err.file, path);
+  assert_string_equal(err.message,
+                      "file is writable by group (mode 0664): whoever can "
+                      "write it can repoint an alias; remove that permission "
+                      "(chmod go-w) or allow insecure permissions");
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_EPOLICY); /* in a dir */
+  assert_null(reg);
+  xs_load_options_init(&opts);
+  opts.allow_insecure_permissions = 1;
+  assert_int_equal(xs_registry_load_paths(paths, 1, &opts, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
+  assert_int_equal(chmod(path, 0644), 0);
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
+  assert_int_equal(chmod(dir, 01777), 0); /* sticky does not help */
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_EPOLICY);
+  assert_non_null(strstr(err.message, "directory is writable by others "
+                                      "(mode 1777)"));
+  assert_int_equal(chmod(dir, 0755), 0);
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void test_load_bad_arguments(void **s) {
   xs_registry *reg = NULL;
   xs_error err;
@@ -548,6 +592,7 @@ int main(void) {
       cmocka_unit_test(test_load_empty_input_is_an_empty_registry),
       cmocka_unit_test(test_load_directory_sorted_and_all_or_nothing),
       cmocka_unit_test(test_load_document_and_file_limits),
+      cmocka_unit_test(test_load_insecure_permissions_refused),
       cmocka_unit_test(test_load_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
