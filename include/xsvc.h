@@ -108,9 +108,9 @@ typedef struct xs_error {
 /* nodes that alias uses may add to one document when expanded: a "billion
  * laughs" document fails at once with XS_ELIMIT */
 #define XS_MAX_ALIAS_EXPANSION 100000u
-#define XS_MAX_FILES 100000u                   /* files per directory load */
-#define XS_MAX_CHAIN 10                        /* CNAME links followed */
-#define XS_MAX_NAME 253                        /* DNS name, no trailing dot */
+#define XS_MAX_FILES 100000u /* files per directory load */
+#define XS_MAX_CHAIN 10      /* CNAME links followed */
+#define XS_MAX_NAME 253      /* DNS name, no trailing dot */
 
 /* ---- Registry -------------------------------------------------------------
  */
@@ -163,8 +163,8 @@ XS_EXTERN void xs_load_options_init(xs_load_options *opts);
  *  (XS_EPOLICY) unless opts->allow_insecure_permissions.
  *
  *  Returns XS_OK, XS_EINVAL, XS_ENOMEM, XS_EIO, XS_EMANIFEST, XS_ELIMIT,
- *  XS_EPOLICY (permissions) or XS_EEXIST (duplicate namespace/name). Blocks on file I/O. Any thread.
- *  On success the caller owns *out (xs_registry_free). */
+ *  XS_EPOLICY (permissions) or XS_EEXIST (duplicate namespace/name). Blocks on
+ * file I/O. Any thread. On success the caller owns *out (xs_registry_free). */
 XS_EXTERN xs_status xs_registry_load_paths(const char *const *paths,
                                            size_t npaths,
                                            const xs_load_options *opts,
@@ -358,12 +358,10 @@ XS_EXTERN xs_status xs_config_clear_denied_ranges(xs_config *cfg);
 /** Connection-attempt delay: a new address is tried every ms milliseconds
  *  while earlier attempts are still pending (and at once when one fails).
  *  10..10000; default 250. */
-XS_EXTERN xs_status xs_config_set_connect_attempt_delay(xs_config *cfg,
-                                                       int ms);
+XS_EXTERN xs_status xs_config_set_connect_attempt_delay(xs_config *cfg, int ms);
 /** The family tried first: XS_FAMILY_IPV6 (6, the default, as RFC 6724) or
  *  XS_FAMILY_IPV4 (4). Addresses then alternate between the families. */
-XS_EXTERN xs_status xs_config_set_connect_prefer(xs_config *cfg,
-                                                int family);
+XS_EXTERN xs_status xs_config_set_connect_prefer(xs_config *cfg, int family);
 /** 1: xs_connect returns its socket with O_NONBLOCK set; 0 (default):
  *  blocking. The socket is close-on-exec either way. */
 XS_EXTERN xs_status xs_config_set_connect_nonblock(xs_config *cfg, int on);
@@ -372,7 +370,7 @@ XS_EXTERN xs_status xs_config_set_connect_nonblock(xs_config *cfg, int on);
  *  every other address for this many seconds, 0..3600 (0: never); default
  *  30. Shared by all threads using the resolver. */
 XS_EXTERN xs_status xs_config_set_failover_memory(xs_config *cfg,
-                                                 unsigned seconds);
+                                                  unsigned seconds);
 
 /** Where asynchronous completions run (see xs_resolve_async). */
 typedef enum xs_dispatch {
@@ -461,15 +459,15 @@ XS_EXTERN xs_status xs_resolve(xs_resolver *res, const char *name,
 
 /** What xs_connect connected to, or why it could not. */
 typedef struct xs_connect_info {
-  int family;         /* 4 or 6 */
-  char address[46];   /* the peer's address, as text */
-  unsigned port;      /* the port connected to (a named port resolved) */
-  char target[254];   /* the final target name, without the trailing dot:
-                       * for TLS SNI and the HTTP Host header */
-  unsigned attempts;  /* connection attempts started */
+  int family;          /* 4 or 6 */
+  char address[46];    /* the peer's address, as text */
+  unsigned port;       /* the port connected to (a named port resolved) */
+  char target[254];    /* the final target name, without the trailing dot:
+                        * for TLS SNI and the HTTP Host header */
+  unsigned attempts;   /* connection attempts started */
   unsigned elapsed_ms; /* resolution and connection */
-  int error;          /* XS_ECONNECT: errno of the last failed attempt */
-  char message[256];  /* on failure: what went wrong, for a human */
+  int error;           /* XS_ECONNECT: errno of the last failed attempt */
+  char message[256];   /* on failure: what went wrong, for a human */
 } xs_connect_info;
 
 /** Resolve name (as xs_resolve does, both families at once) and open a TCP

@@ -58,8 +58,7 @@ void xs_failmem_free(xs_failmem *m) {
 }
 
 static int same(const failed *f, const xs_addr *a, unsigned port) {
-  return f->until_ms != 0 && f->port == port &&
-         f->addr.family == a->family &&
+  return f->until_ms != 0 && f->port == port && f->addr.family == a->family &&
          memcmp(f->addr.bytes, a->bytes, sizeof(a->bytes)) == 0;
 }
 
@@ -108,7 +107,8 @@ int xs_failmem_recent(xs_failmem *m, const xs_addr *a, unsigned port,
   return found;
 }
 
-/* ---- resolution ------------------------------------------------------------ */
+/* ---- resolution ------------------------------------------------------------
+ */
 
 static uint64_t mono_ms(void) {
   struct timespec ts;
@@ -153,7 +153,8 @@ static void on_resolved(xs_status st, xs_result *r, void *arg) {
   pthread_mutex_unlock(&h->lock);
 }
 
-/* ---- connecting ------------------------------------------------------------ */
+/* ---- connecting ------------------------------------------------------------
+ */
 
 #define MAX_ADDRS 64
 #define MAX_ATTEMPTS 64
@@ -297,8 +298,8 @@ static void add_result(conn *k, int slot, const xs_result *r, uint64_t now) {
 
 /* "name:port" or "name:portname" when port is 0. */
 static xs_status split_port(const char *name, unsigned port, char *host,
-                            size_t hostsize, char *port_name,
-                            size_t pnsize, unsigned *out) {
+                            size_t hostsize, char *port_name, size_t pnsize,
+                            unsigned *out) {
   const char *colon = strrchr(name, ':');
   size_t hlen;
   port_name[0] = '\0';
@@ -448,9 +449,9 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
     /* Start an attempt: the first once the preferred family answered (or
      * the resolution delay passed after the other did), then one every
      * attempt delay, or at once when every earlier attempt failed. */
-    can_start = k.nc[0] + k.nc[1] > 0 &&
-                (h.taken[0] || pending == 0 ||
-                 now >= first_answer + XS_RESOLUTION_DELAY_MS);
+    can_start =
+        k.nc[0] + k.nc[1] > 0 && (h.taken[0] || pending == 0 ||
+                                  now >= first_answer + XS_RESOLUTION_DELAY_MS);
     if (can_start &&
         (k.na == 0 || now >= last_start + (uint64_t)k.cfg->attempt_delay_ms)) {
       int fd = start_attempt(&k, now, &more);

@@ -17,8 +17,8 @@
 
 typedef struct xs_connect_cfg {
   int attempt_delay_ms;
-  int prefer;        /* 6 (default) or 4: the family tried first */
-  int nonblock;      /* the returned socket is O_NONBLOCK */
+  int prefer;          /* 6 (default) or 4: the family tried first */
+  int nonblock;        /* the returned socket is O_NONBLOCK */
   unsigned failover_s; /* how long a failed address is tried last; 0: never */
 } xs_connect_cfg;
 

@@ -1290,9 +1290,9 @@ xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
     l->opts.diag = opts->diag;
     l->opts.diag_arg = opts->diag_arg;
     /* a caller built against an older header has a shorter struct */
-    if (opts->struct_size >= offsetof(xs_load_options,
-                                       allow_insecure_permissions) +
-                                  sizeof(opts->allow_insecure_permissions))
+    if (opts->struct_size >=
+        offsetof(xs_load_options, allow_insecure_permissions) +
+            sizeof(opts->allow_insecure_permissions))
       l->opts.allow_insecure_permissions = opts->allow_insecure_permissions;
   }
   if (!xs_valid_dns1123_label(l->opts.default_namespace,

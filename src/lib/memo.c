@@ -164,8 +164,7 @@ void xs_memo_key_init(xs_memo_key *k, const char *name, size_t len,
   k->hash = xs_hash_ci(0x85ebca6bu ^ (uint32_t)family, name, len);
 }
 
-static uint64_t head_word(size_t size, size_t len, int family,
-                          size_t nstamps) {
+static uint64_t head_word(size_t size, size_t len, int family, size_t nstamps) {
   return (uint64_t)size | (uint64_t)len << 32 | (uint64_t)family << 48 |
          (uint64_t)nstamps << 56;
 }
@@ -193,8 +192,8 @@ static void *read_way(set *s, int w, const xs_memo_key *k, uint64_t version,
   nstamps = (size_t)(head >> 56);
   if ((int)(head >> 48 & 0xff) != k->family || len != k->len ||
       size > XS_MEMO_MAX_RESULT || nstamps > XS_MEMO_STAMPS ||
-      REC + record_words(nstamps, len, size) > cap ||
-      ld(&b[REC]) != version || now >= ld(&b[REC + 1]))
+      REC + record_words(nstamps, len, size) > cap || ld(&b[REC]) != version ||
+      now >= ld(&b[REC + 1]))
     return NULL;
   p = b + REC + REC_HEAD;
   for (i = 0; i < nstamps; i++, p += 2) {
@@ -249,7 +248,8 @@ static int same_record(const word *b, uint64_t version, uint64_t until,
       ld(&b[REC + 2]) != head_word(size, k->len, k->family, nstamps))
     return 0;
   for (i = 0; i < nstamps; i++, p += 2)
-    if (ld(p) != ((uint64_t)stamps[i].shard | (uint64_t)stamps[i].epoch << 32) ||
+    if (ld(p) !=
+            ((uint64_t)stamps[i].shard | (uint64_t)stamps[i].epoch << 32) ||
         ld(p + 1) != stamps[i].until_ms)
       return 0;
   if (!name_equal(p, k->name, k->len))
@@ -290,8 +290,8 @@ static int store_way(set *s, const xs_memo_key *k) {
 }
 
 void xs_memo_put(xs_memo *m, const xs_memo_key *k, uint64_t version,
-                 const xs_cache_stamp *stamps, size_t nstamps,
-                 const void *blob, size_t size) {
+                 const xs_cache_stamp *stamps, size_t nstamps, const void *blob,
+                 size_t size) {
   set *s = &m->sets[k->hash & m->mask];
   size_t need, i;
   uint64_t until = UINT64_MAX, seq;
@@ -308,8 +308,8 @@ void xs_memo_put(xs_memo *m, const xs_memo_key *k, uint64_t version,
   w = store_way(s, k);
   need = REC + record_words(nstamps, k->len, size);
   b = atomic_load_explicit(&s->buf[w], memory_order_relaxed);
-  if (b != NULL && atomic_load_explicit(&s->hash[w], memory_order_relaxed) ==
-                       k->hash &&
+  if (b != NULL &&
+      atomic_load_explicit(&s->hash[w], memory_order_relaxed) == k->hash &&
       ld(&b[BUF_CAP]) >= need &&
       same_record(b, version, until, stamps, nstamps, k, blob, size))
     goto out;

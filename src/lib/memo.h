@@ -53,8 +53,7 @@ typedef struct xs_memo_key {
 xs_status xs_memo_new(size_t slots, xs_memo **out);
 void xs_memo_free(xs_memo *m);
 
-void xs_memo_key_init(xs_memo_key *k, const char *name, size_t len,
-                      int family);
+void xs_memo_key_init(xs_memo_key *k, const char *name, size_t len, int family);
 
 /* A new copy (malloc'd, size octets as stored; the caller frees it) of the
  * blob stored under k, if it was stored for registry version and every
@@ -69,7 +68,7 @@ void *xs_memo_get(xs_memo *m, const xs_memo_key *k, uint64_t version,
  * nothing when the blob is too large, nstamps exceeds XS_MEMO_STAMPS, or
  * memory is short: the memo is only ever an optimisation. */
 void xs_memo_put(xs_memo *m, const xs_memo_key *k, uint64_t version,
-                 const xs_cache_stamp *stamps, size_t nstamps,
-                 const void *blob, size_t size);
+                 const xs_cache_stamp *stamps, size_t nstamps, const void *blob,
+                 size_t size);
 
 #endif

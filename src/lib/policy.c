@@ -31,7 +31,7 @@ xs_status xs_policy_allow_suffix(xs_policy *p, const char *suffix) {
 static void mask_to(xs_addr *a, unsigned prefix) {
   unsigned bits = a->family == 4 ? 32 : 128, i;
   for (i = prefix; i < bits; i++)
-    a->bytes[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+    a->bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
 }
 
 xs_status xs_policy_deny_range(xs_policy *p, const char *cidr) {
@@ -89,9 +89,8 @@ static int in_range(const xs_range *r, const xs_addr *a) {
   unsigned full = r->prefix / 8, rest = r->prefix % 8;
   if (a->family != r->net.family || memcmp(a->bytes, r->net.bytes, full) != 0)
     return 0;
-  return rest == 0 ||
-         ((a->bytes[full] ^ r->net.bytes[full]) & (uint8_t)(0xff00u >> rest)) ==
-             0;
+  return rest == 0 || ((a->bytes[full] ^ r->net.bytes[full]) &
+                       (uint8_t)(0xff00u >> rest)) == 0;
 }
 
 const xs_range *xs_policy_denies(const xs_policy *p, const xs_addr *a) {

@@ -233,9 +233,9 @@ xs_status xs_snapshot_add_service(xs_snapshot *s, const xs_service *svc,
     /* One block, on one cache line when it fits: "name\0" and, for an
      * ExternalName, "ext.\0ext\0" (answers point at the first, lookups
      * use the second): a lookup reads them together. */
-    size_t elen =
-        svc->external_name != NULL ? strlen(svc->external_name) : 0;
-    size_t size = name_len + 1 + (svc->external_name != NULL ? 2 * elen + 3 : 0);
+    size_t elen = svc->external_name != NULL ? strlen(svc->external_name) : 0;
+    size_t size =
+        name_len + 1 + (svc->external_name != NULL ? 2 * elen + 3 : 0);
     char *p;
     if (elen > XS_MAX_NAME)
       return XS_EINVAL;

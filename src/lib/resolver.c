@@ -245,7 +245,8 @@ xs_status xs_config_clear_denied_ranges(xs_config *cfg) {
 }
 
 xs_status xs_config_set_connect_attempt_delay(xs_config *cfg, int ms) {
-  if (cfg == NULL || ms < XS_MIN_ATTEMPT_DELAY_MS || ms > XS_MAX_ATTEMPT_DELAY_MS)
+  if (cfg == NULL || ms < XS_MIN_ATTEMPT_DELAY_MS ||
+      ms > XS_MAX_ATTEMPT_DELAY_MS)
     return XS_EINVAL;
   cfg->connect.attempt_delay_ms = ms;
   return XS_OK;
@@ -394,7 +395,7 @@ struct xs_resolver {
   xs_search search;
   xs_registry *reg;
   xs_cache *cache;
-  xs_memo *memo; /* NULL: no memo (or no cache) */
+  xs_memo *memo;       /* NULL: no memo (or no cache) */
   xs_failmem *failmem; /* xs_connect's failover memory */
   xs_engine *engine;
   pthread_mutex_t lock; /* pending, done, next_id, closing */
@@ -520,7 +521,7 @@ fail:
 
 typedef struct sink {
   xs_result *r; /* header fields */
-  char *tbuf;    /* where text, chain, candidates and addresses go */
+  char *tbuf;   /* where text, chain, candidates and addresses go */
   result_link *lbuf;
   size_t *cbuf;
   result_addr *abuf;
@@ -1357,9 +1358,9 @@ static void deliver(walk *w) {
 
 /* The registry version a walk starting now would read. */
 static uint64_t registry_version(const xs_resolver *res) {
-  return res->reg != NULL ? atomic_load_explicit(&res->reg->version,
-                                                 memory_order_acquire)
-                          : 0;
+  return res->reg != NULL
+             ? atomic_load_explicit(&res->reg->version, memory_order_acquire)
+             : 0;
 }
 
 xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
@@ -1406,8 +1407,8 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     } else if (res->memo != NULL && w->memo_ok && !w->bad_name &&
                w->result != NULL) {
       /* Finished here from the registry and fresh cache entries only. */
-      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps,
-                  w->result, w->result->size);
+      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps, w->result,
+                  w->result->size);
     }
     st = w->status;
     if (w->result == NULL)
@@ -1417,8 +1418,8 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
   }
 }
 
-xs_status xs_resolve_start(xs_resolver *res, const char *name,
-                           xs_family family, xs_resolve_cb cb, void *arg,
+xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
+                           xs_resolve_cb cb, void *arg,
                            unsigned long long *request, int direct) {
   walk *w;
   if (res == NULL || name == NULL || cb == NULL ||

@@ -7,8 +7,8 @@
 
 /* xs_resolve_async; with direct, the callback runs where the walk ends
  * (this thread or the engine's) even in XS_DISPATCH_QUEUE mode. */
-xs_status xs_resolve_start(xs_resolver *res, const char *name,
-                           xs_family family, xs_resolve_cb cb, void *arg,
+xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
+                           xs_resolve_cb cb, void *arg,
                            unsigned long long *request, int direct);
 
 /* The TCP port named port_name of the Service whose name answered r (its

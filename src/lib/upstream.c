@@ -54,9 +54,9 @@
  * a reply read over TCP is noted as a UDP one's is: two length octets,
  * then the message, again and again. */
 typedef struct tcp_stream {
-  int fd;           /* -1: slot free */
-  size_t lgot;      /* length octets read (0..2) */
-  size_t len, got;  /* the current message's length, octets read */
+  int fd;          /* -1: slot free */
+  size_t lgot;     /* length octets read (0..2) */
+  size_t len, got; /* the current message's length, octets read */
   unsigned char lenb[2];
   unsigned char msg[TCP_PEEK];
 } tcp_stream;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "xsvc.h"
 
@@ -25,6 +26,7 @@ static const char usage_main[] =
     "commands:\n"
     "  check -f PATH [-f PATH]... [-n NS]   validate Kubernetes manifests\n"
     "  resolve [OPTIONS] NAME               resolve NAME as a pod would\n"
+    "  connect [OPTIONS] NAME:PORT          open a TCP connection through it\n"
     "  help [COMMAND]                       show help\n"
     "\n"
     "  xsvc --version                       print the version\n"
@@ -41,6 +43,8 @@ static const char usage_check[] =
     "\n"
     "  -f, --file PATH        manifest file or directory (repeatable)\n"
     "  -n, --namespace NS     namespace for objects without one (default)\n"
+    "      --allow-insecure-permissions\n"
+    "                         load manifests that group or others may write\n"
     "  -h, --help             show this help\n"
     "\n"
     "exit status: 0 valid (warnings allowed), 2 invalid or usage error\n";
@@ -65,10 +69,32 @@ static const char usage_resolve[] =
     "      --ttl S                TTL of registry records, 0..3600 (5)\n"
     "      --strict               RFC 6604 answers instead of CoreDNS ones\n"
     "      --json                 print one JSON object\n"
+    "      --allow-insecure-permissions\n"
+    "                             load manifests others may write\n"
     "  -h, --help                 show this help\n"
     "\n"
     "exit status: 0 ok, 1 nxdomain/nodata, 2 usage or manifest error,\n"
     "3 loop, timeout, servfail, refused or other error\n";
+
+static const char usage_connect[] =
+    "usage: xsvc connect [OPTIONS] NAME:PORT\n"
+    "\n"
+    "Resolve NAME as xsvc resolve does and open a TCP connection to it the\n"
+    "way Happy Eyeballs v2 does (RFC 8305); print the address connected to,\n"
+    "the chain and the time taken, then close it. PORT is a number or the\n"
+    "name of a port in the Service's spec.ports.\n"
+    "\n"
+    "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ndots N,\n"
+    "  --search D, --server HOST[:PORT], --timeout MS, --attempts N,\n"
+    "  --allow-insecure-permissions       as for xsvc resolve\n"
+    "      --connect-timeout MS   the whole connection, 1..600000 (5000)\n"
+    "      --attempt-delay MS     between connection attempts, 10..10000 "
+    "(250)\n"
+    "  -4 / -6                    try IPv4 / IPv6 addresses first (-6)\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "exit status: 0 connected, 1 nxdomain/nodata, 2 usage or manifest error,\n"
+    "3 refused, timed out, denied by policy or other error\n";
 
 typedef struct diag_counts {
   unsigned errors;
@@ -100,8 +126,8 @@ static void on_diag(const xs_error *diag, int is_warning, void *arg) {
 
 /* Load paths; every problem is printed. On failure nothing is returned. */
 static xs_status load_manifests(const char *const *paths, size_t npaths,
-                                const char *default_ns, diag_counts *counts,
-                                xs_registry **out) {
+                                const char *default_ns, int insecure_ok,
+                                diag_counts *counts, xs_registry **out) {
   xs_load_options opts;
   xs_error err;
   xs_status st;
@@ -111,6 +137,7 @@ static xs_status load_manifests(const char *const *paths, size_t npaths,
     opts.default_namespace = default_ns;
   opts.diag = on_diag;
   opts.diag_arg = counts;
+  opts.allow_insecure_permissions = insecure_ok;
   memset(&err, 0, sizeof(err));
   st = xs_registry_load_paths(paths, npaths, &opts, out, &err);
   if (st != XS_OK && counts->errors == 0) {
@@ -127,6 +154,9 @@ static xs_status load_manifests(const char *const *paths, size_t npaths,
  * "xsvc check: ..." by naming the subcommand's argv[0]. */
 static char prog_check[] = "xsvc check";
 static char prog_resolve[] = "xsvc resolve";
+static char prog_connect[] = "xsvc connect";
+
+enum { OPT_INSECURE = 300 };
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
   if (fmt != NULL) {
@@ -157,9 +187,11 @@ static int cmd_check(int argc, char **argv) {
       {"file", required_argument, NULL, 'f'},
       {"namespace", required_argument, NULL, 'n'},
       {"help", no_argument, NULL, 'h'},
+      {"allow-insecure-permissions", no_argument, NULL, OPT_INSECURE},
       {NULL, 0, NULL, 0}};
   const char **paths;
   const char *ns = NULL;
+  int insecure_ok = 0;
   size_t npaths = 0, nservices, nskipped;
   diag_counts counts = {0, 0};
   xs_registry *reg = NULL;
@@ -183,6 +215,9 @@ static int cmd_check(int argc, char **argv) {
       fputs(usage_check, stdout);
       free(paths);
       return EXIT_ANSWERED;
+    case OPT_INSECURE:
+      insecure_ok = 1;
+      break;
     default:
       free(paths);
       return usage_error(usage_check, NULL, NULL);
@@ -198,7 +233,7 @@ static int cmd_check(int argc, char **argv) {
     free(paths);
     return usage_error(usage_check, "check: no manifest given (-f PATH)%s", "");
   }
-  if (load_manifests(paths, npaths, ns, &counts, &reg) != XS_OK) {
+  if (load_manifests(paths, npaths, ns, insecure_ok, &counts, &reg) != XS_OK) {
     fprintf(stderr, "xsvc: invalid: %u error(s), %u warning(s)\n",
             counts.errors, counts.warnings);
     free(paths);
@@ -415,7 +450,9 @@ enum {
   OPT_ATTEMPTS,
   OPT_TTL,
   OPT_STRICT,
-  OPT_JSON
+  OPT_JSON,
+  OPT_CONNECT_TIMEOUT,
+  OPT_ATTEMPT_DELAY
 };
 
 typedef struct resolve_opts {
@@ -428,7 +465,8 @@ typedef struct resolve_opts {
   const char **servers;
   size_t nservers;
   int ndots, timeout_ms, attempts, ttl; /* -1: library default */
-  int strict, json;
+  int strict, json, insecure_ok;
+  int connect, connect_timeout_ms, attempt_delay_ms, prefer;
   xs_family family;
   const char *type;
   const char *name;
@@ -449,11 +487,21 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"ttl", required_argument, NULL, OPT_TTL},
       {"strict", no_argument, NULL, OPT_STRICT},
       {"json", no_argument, NULL, OPT_JSON},
+      {"allow-insecure-permissions", no_argument, NULL, OPT_INSECURE},
+      {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+      {"attempt-delay", required_argument, NULL, OPT_ATTEMPT_DELAY},
       {NULL, 0, NULL, 0}};
+  const char *usage = o->connect ? usage_connect : usage_resolve;
   int c;
 
-  argv[0] = prog_resolve;
-  while ((c = getopt_long(argc, argv, "f:n:t:h", longopts, NULL)) != -1) {
+  argv[0] = o->connect ? prog_connect : prog_resolve;
+  while ((c = getopt_long(argc, argv, o->connect ? "f:n:h46" : "f:n:t:h",
+                          longopts, NULL)) != -1) {
+    if (!o->connect && (c == OPT_CONNECT_TIMEOUT || c == OPT_ATTEMPT_DELAY))
+      return usage_error(usage, NULL, NULL);
+    if (o->connect &&
+        (c == 't' || c == OPT_JSON || c == OPT_STRICT || c == OPT_TTL))
+      return usage_error(usage, NULL, NULL);
     switch (c) {
     case 'f':
       o->paths[o->npaths++] = optarg;
@@ -472,21 +520,25 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
         o->family = XS_FAMILY_ANY;
         o->type = "ANY";
       } else {
-        return usage_error(usage_resolve,
-                           "resolve: invalid type '%s' (A, AAAA or ANY)",
+        return usage_error(usage,
+                           o->connect
+                               ? "connect: invalid type '%s' (A, AAAA or ANY)"
+                               : "resolve: invalid type '%s' (A, AAAA or ANY)",
                            optarg);
       }
       break;
     case 'h':
-      fputs(usage_resolve, stdout);
+      fputs(usage, stdout);
       return EXIT_ANSWERED;
     case OPT_CLUSTER_DOMAIN:
       o->domain = optarg;
       break;
     case OPT_NDOTS:
       if (!parse_int(optarg, 0, 15, &o->ndots))
-        return usage_error(usage_resolve,
-                           "resolve: invalid --ndots '%s' (0..15)", optarg);
+        return usage_error(usage,
+                           o->connect ? "connect: invalid --ndots '%s' (0..15)"
+                                      : "resolve: invalid --ndots '%s' (0..15)",
+                           optarg);
       break;
     case OPT_SEARCH:
       o->searches[o->nsearches++] = optarg;
@@ -496,21 +548,28 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       break;
     case OPT_TIMEOUT:
       if (!parse_int(optarg, 1, 60000, &o->timeout_ms))
-        return usage_error(usage_resolve,
-                           "resolve: invalid --timeout '%s' (1..60000 ms)",
-                           optarg);
+        return usage_error(
+            usage,
+            o->connect ? "connect: invalid --timeout '%s' (1..60000 ms)"
+                       : "resolve: invalid --timeout '%s' (1..60000 ms)",
+            optarg);
       break;
     case OPT_ATTEMPTS:
       if (!parse_int(optarg, 1, 10, &o->attempts))
-        return usage_error(usage_resolve,
-                           "resolve: invalid --attempts '%s' (1..10)", optarg);
+        return usage_error(usage,
+                           o->connect
+                               ? "connect: invalid --attempts '%s' (1..10)"
+                               : "resolve: invalid --attempts '%s' (1..10)",
+                           optarg);
       break;
     case OPT_TTL:
       if (!parse_int(optarg, INT_MIN, INT_MAX, &o->ttl) || o->ttl < 0 ||
           o->ttl > CLI_MAX_TTL) {
         /* CoreDNS's wording for the same mistake. */
-        return usage_error(usage_resolve,
-                           "resolve: ttl must be in range [0, 3600]: %s",
+        return usage_error(usage,
+                           o->connect
+                               ? "connect: ttl must be in range [0, 3600]: %s"
+                               : "resolve: ttl must be in range [0, 3600]: %s",
                            optarg);
       }
       break;
@@ -520,14 +579,36 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
     case OPT_JSON:
       o->json = 1;
       break;
+    case OPT_INSECURE:
+      o->insecure_ok = 1;
+      break;
+    case '4':
+    case '6':
+      o->prefer = c - '0';
+      break;
+    case OPT_CONNECT_TIMEOUT:
+      if (!parse_int(optarg, 1, 600000, &o->connect_timeout_ms))
+        return usage_error(usage, "connect: invalid --connect-timeout '%s'",
+                           optarg);
+      break;
+    case OPT_ATTEMPT_DELAY:
+      if (!parse_int(optarg, 10, 10000, &o->attempt_delay_ms))
+        return usage_error(usage, "connect: invalid --attempt-delay '%s'",
+                           optarg);
+      break;
     default:
-      return usage_error(usage_resolve, NULL, NULL);
+      return usage_error(usage, NULL, NULL);
     }
   }
   if (optind >= argc)
-    return usage_error(usage_resolve, "resolve: no NAME given%s", "");
+    return usage_error(usage,
+                       o->connect ? "connect: no NAME given%s"
+                                  : "resolve: no NAME given%s",
+                       "");
   if (optind + 1 < argc)
-    return usage_error(usage_resolve, "resolve: unexpected argument '%s'",
+    return usage_error(usage,
+                       o->connect ? "connect: unexpected argument '%s'"
+                                  : "resolve: unexpected argument '%s'",
                        argv[optind + 1]);
   o->name = argv[optind];
   return -1;
@@ -580,7 +661,48 @@ static int configure(const resolve_opts *o, xs_config *cfg) {
   return 1;
 }
 
-static int cmd_resolve(int argc, char **argv) {
+/* connect: the connection made (or why not) and the chain behind it. */
+static int do_connect(const resolve_opts *o, xs_resolver *res) {
+  xs_connect_info info;
+  xs_result *r = NULL;
+  xs_status st;
+  char host[300];
+  const char *colon = strrchr(o->name, ':');
+  size_t i, hlen;
+  int fd = -1;
+  if (colon == NULL || colon == o->name || colon[1] == '\0' ||
+      (hlen = (size_t)(colon - o->name)) >= sizeof(host))
+    return usage_error(usage_connect, "connect: '%s' is not NAME:PORT",
+                       o->name);
+  memcpy(host, o->name, hlen);
+  host[hlen] = '\0';
+  st = xs_connect(res, o->name, 0,
+                  o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000, &fd,
+                  &info);
+  if (st != XS_OK) {
+    fprintf(stderr, "xsvc: connect %s: %s%s%s (%u attempt%s, %u ms)\n", o->name,
+            xs_strerror(st), info.message[0] != '\0' ? ": " : "", info.message,
+            info.attempts, info.attempts == 1 ? "" : "s", info.elapsed_ms);
+    return st == XS_ENOTFOUND || st == XS_ENODATA ? EXIT_NEGATIVE
+           : st == XS_EINVAL                      ? EXIT_USAGE
+                                                  : EXIT_FAILED;
+  }
+  close(fd);
+  printf("connected to %s port %u (IPv%d) in %u ms, %u attempt%s\n",
+         info.address, info.port, info.family, info.elapsed_ms, info.attempts,
+         info.attempts == 1 ? "" : "s");
+  printf("target: %s\n", info.target);
+  /* the chain, as resolved (now from the cache) */
+  if (xs_resolve(res, host, XS_FAMILY_ANY, &r) == XS_OK)
+    for (i = 0; i < xs_result_chain_count(r); i++)
+      printf("chain: %s -> %s (ttl %u, %s)\n", xs_result_chain_name(r, i),
+             xs_result_chain_target(r, i), xs_result_chain_ttl(r, i),
+             xs_source_name(xs_result_chain_source(r, i)));
+  xs_result_free(r);
+  return fflush(stdout) == 0 ? EXIT_ANSWERED : EXIT_FAILED;
+}
+
+static int cmd_resolve(int argc, char **argv, int connect) {
   resolve_opts o;
   diag_counts counts = {0, 0};
   xs_config *cfg = NULL;
@@ -594,6 +716,7 @@ static int cmd_resolve(int argc, char **argv) {
   int rc;
 
   memset(&o, 0, sizeof(o));
+  o.connect = connect;
   o.ndots = o.timeout_ms = o.attempts = o.ttl = -1;
   o.family = XS_FAMILY_ANY;
   o.type = "ANY";
@@ -618,8 +741,15 @@ static int cmd_resolve(int argc, char **argv) {
     rc = EXIT_USAGE;
     goto done;
   }
-  if (o.npaths > 0 &&
-      load_manifests(o.paths, o.npaths, o.ns, &counts, &reg) != XS_OK) {
+  if ((o.attempt_delay_ms > 0 &&
+       xs_config_set_connect_attempt_delay(cfg, o.attempt_delay_ms) != XS_OK) ||
+      (o.prefer != 0 && xs_config_set_connect_prefer(cfg, o.prefer) != XS_OK)) {
+    fputs("xsvc: invalid connect option\n", stderr);
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  if (o.npaths > 0 && load_manifests(o.paths, o.npaths, o.ns, o.insecure_ok,
+                                     &counts, &reg) != XS_OK) {
     rc = EXIT_USAGE;
     goto done;
   }
@@ -629,6 +759,10 @@ static int cmd_resolve(int argc, char **argv) {
     fprintf(stderr, "xsvc: cannot create resolver: %s\n",
             err.message[0] != '\0' ? err.message : xs_strerror(st));
     rc = st == XS_EINVAL ? EXIT_USAGE : EXIT_FAILED;
+    goto done;
+  }
+  if (o.connect) {
+    rc = do_connect(&o, res);
     goto done;
   }
   st = xs_resolve(res, o.name, o.family, &result);
@@ -678,6 +812,8 @@ static int cmd_help(int argc, char **argv) {
     fputs(usage_check, stdout);
   else if (strcmp(argv[1], "resolve") == 0)
     fputs(usage_resolve, stdout);
+  else if (strcmp(argv[1], "connect") == 0)
+    fputs(usage_connect, stdout);
   else
     return usage_error(usage_main, "help: unknown command '%s'", argv[1]);
   return EXIT_ANSWERED;
@@ -691,7 +827,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "check") == 0)
     return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "resolve") == 0)
-    return cmd_resolve(argc - 1, argv + 1);
+    return cmd_resolve(argc - 1, argv + 1, 0);
+  if (strcmp(cmd, "connect") == 0)
+    return cmd_resolve(argc - 1, argv + 1, 1);
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "--help") == 0)
     return cmd_help(argc - 1, argv + 1);

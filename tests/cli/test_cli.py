@@ -12,9 +12,12 @@ to produce a real upstream timeout.
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -499,6 +502,87 @@ IP_LIKE_WARNING_LINE = (
     "ExternalName must be a DNS name)"
 )
 
+
+
+WEB = """apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: prod}
+spec:
+  clusterIP: 127.0.0.2
+  ports:
+  - {name: http, port: %d}
+  - {name: closed, port: %d}
+"""
+
+
+class ConnectTests(unittest.TestCase):
+    """xsvc connect against listeners on 127.0.0.2, and the permission
+    check on manifests."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="xsvc-cli-")
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.2", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        closed = socket.socket()
+        closed.bind(("127.0.0.2", 0))
+        self.closed = closed.getsockname()[1]
+        closed.close()  # nothing listens there: refused
+        self.path = os.path.join(self.dir, "web.yaml")
+        with open(self.path, "w") as f:
+            f.write(WEB % (self.port, self.closed))
+        os.chmod(self.path, 0o644)
+
+    def tearDown(self):
+        self.listener.close()
+        shutil.rmtree(self.dir)
+
+    def connect(self, *args):
+        return run("connect", "-f", self.dir, "-n", "prod", *upstream_args(),
+                   "--connect-timeout", "2000", *args)
+
+    def test_connect_named_port_exit_0(self):
+        rc, out, err = self.connect("web:http")
+        self.assertEqual((rc, err), (0, ""))
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^connected to 127\.0\.0\.2 port %d "
+                         r"\(IPv4\) in \d+ ms, 1 attempt$" % self.port)
+        self.assertEqual(lines[1], "target: web.prod.svc.cluster.local")
+        conn, _ = self.listener.accept()  # the connection really arrived
+        conn.close()
+
+    def test_connect_numeric_port_exit_0(self):
+        rc, out, _ = self.connect("web:%d" % self.port)
+        self.assertEqual(rc, 0)
+        self.assertIn("port %d" % self.port, out)
+
+    def test_connect_refused_exit_3(self):
+        rc, out, err = self.connect("web:closed")
+        self.assertEqual((rc, out), (3, ""))
+        self.assertIn("every address failed (last: Connection refused)", err)
+
+    def test_connect_unknown_port_name_exit_1(self):
+        rc, _, err = self.connect("web:nope")
+        self.assertEqual(rc, 1)
+        self.assertIn('port "nope" not found in Service prod/web', err)
+
+    def test_connect_needs_name_and_port_exit_2(self):
+        rc, _, err = self.connect("web")
+        self.assertEqual(rc, 2)
+        self.assertIn("'web' is not NAME:PORT", err)
+
+    def test_group_writable_manifest_refused_unless_allowed(self):
+        os.chmod(self.path, 0o664)
+        rc, out, err = run("check", "-f", self.path)
+        self.assertEqual(rc, 2)
+        self.assertIn("web.yaml: error: file is writable by group (mode 0664)",
+                      err)
+        rc, out, err = run("check", "--allow-insecure-permissions", "-f",
+                           self.path)
+        self.assertEqual((rc, err), (0, ""))
+        rc, _, _ = self.connect("--allow-insecure-permissions", "web:http")
+        self.assertEqual(rc, 0)
 
 def main():
     global XSVC

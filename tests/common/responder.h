@@ -8,10 +8,10 @@
  * `silent` drops queries (counted); `delay_ms` waits before each reply.
  * `nx_outside` answers NXDOMAIN for every name not below example.test.
  * `loopback` makes the addresses 127.0.0.<addr4> and ::1 instead (for
- * tests that connect to them). `truncate` answers every UDP query with an empty TC=1 reply, so clients
- * retry over TCP: the same port also listens on TCP and answers there as
- * above (one connection at a time; queries there count in `queries_tcp`
- * too). All knobs are atomics the test may change while it runs.
+ * tests that connect to them). `truncate` answers every UDP query with an empty
+ * TC=1 reply, so clients retry over TCP: the same port also listens on TCP and
+ * answers there as above (one connection at a time; queries there count in
+ * `queries_tcp` too). All knobs are atomics the test may change while it runs.
  * Header-only: static functions for one test program. */
 #ifndef XS_TEST_RESPONDER_H
 #define XS_TEST_RESPONDER_H

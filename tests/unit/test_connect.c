@@ -87,9 +87,9 @@ static int listen_on(const char *ip, unsigned *port, int backlog) {
   }
   assert_int_equal(listen(fd, backlog), 0);
   assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-  *port = ntohs(ss.ss_family == AF_INET6
-                    ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                    : ((struct sockaddr_in *)&ss)->sin_port);
+  *port =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
   return fd;
 }
 
@@ -212,7 +212,8 @@ static void test_connect_cluster_ip_ports(void **st) {
   (void)st;
   must(xs_registry_new(&reg));
   must(xs_registry_add_cluster_ip(reg, "prod", "web", ip, 1, &err));
-  must(xs_registry_add_port(reg, "prod", "web", "http", (int)port, "TCP", &err));
+  must(
+      xs_registry_add_port(reg, "prod", "web", "http", (int)port, "TCP", &err));
   must(xs_registry_add_port(reg, "prod", "web", "dns", 53, "UDP", &err));
   res = make(reg, NULL);
   /* a named port from the Service's spec.ports */
@@ -242,8 +243,7 @@ static void test_connect_cluster_ip_ports(void **st) {
                    XS_ENOTFOUND); /* UDP */
   assert_int_equal(xs_connect(res, "web:", 0, 2000, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 0, 2000, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web", 65536, 2000, &fd, &info),
-                   XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web", 65536, 2000, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web:0", 0, 2000, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 80, 0, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(NULL, "web", 80, 10, &fd, &info), XS_EINVAL);
@@ -366,8 +366,7 @@ static void test_connect_overall_timeout(void **st) {
   (void)st;
   before = count_fds();
   t = now_ms();
-  assert_int_equal(xs_connect(res, "pool", port, 300, &fd, &info),
-                   XS_ETIMEOUT);
+  assert_int_equal(xs_connect(res, "pool", port, 300, &fd, &info), XS_ETIMEOUT);
   t = now_ms() - t;
   assert_int_equal(fd, -1);
   assert_true(t >= 290 && t < 1000);
@@ -453,8 +452,7 @@ static void test_connect_policy(void **st) {
                                 &err));
   res = make(reg, NULL);
   strict = make(reg, &allow);
-  assert_int_equal(xs_connect(res, "meta", 80, 2000, &fd, &info),
-                   XS_EPOLICY);
+  assert_int_equal(xs_connect(res, "meta", 80, 2000, &fd, &info), XS_EPOLICY);
   assert_int_equal(fd, -1);
   assert_int_equal(info.attempts, 0);
   assert_string_equal(info.message, "address 169.254.169.254 is in denied "
@@ -473,8 +471,7 @@ static void test_connect_config_validates(void **st) {
   (void)st;
   must(xs_config_new(&cfg));
   assert_int_equal(xs_config_set_connect_attempt_delay(cfg, 9), XS_EINVAL);
-  assert_int_equal(xs_config_set_connect_attempt_delay(cfg, 10001),
-                   XS_EINVAL);
+  assert_int_equal(xs_config_set_connect_attempt_delay(cfg, 10001), XS_EINVAL);
   must(xs_config_set_connect_attempt_delay(cfg, 10));
   assert_int_equal(xs_config_set_connect_prefer(cfg, 0), XS_EINVAL);
   assert_int_equal(xs_config_set_connect_nonblock(cfg, 2), XS_EINVAL);

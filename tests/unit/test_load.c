@@ -531,7 +531,8 @@ static void test_load_insecure_permissions_refused(void **s) {
                       "file is writable by group (mode 0664): whoever can "
                       "write it can repoint an alias; remove that permission "
                       "(chmod go-w) or allow insecure permissions");
-  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_EPOLICY); /* in a dir */
+  assert_int_equal(xs_registry_load(dir, &reg, &err),
+                   XS_EPOLICY); /* in a dir */
   assert_null(reg);
   xs_load_options_init(&opts);
   opts.allow_insecure_permissions = 1;

@@ -74,9 +74,9 @@ static xs_memo_key key_of(const char *name, int family) {
   return k;
 }
 
-static void put_text(xs_memo *m, const char *name, int family,
-                     uint64_t version, const xs_cache_stamp *stamps,
-                     size_t nstamps, const char *blob) {
+static void put_text(xs_memo *m, const char *name, int family, uint64_t version,
+                     const xs_cache_stamp *stamps, size_t nstamps,
+                     const char *blob) {
   xs_memo_key k = key_of(name, family);
   xs_memo_put(m, &k, version, stamps, nstamps, blob, strlen(blob) + 1);
 }
@@ -89,8 +89,7 @@ static char *get_text(xs_memo *m, const char *name, int family,
 }
 
 static void expect_text(xs_memo *m, const char *name, int family,
-                        uint64_t version, const xs_cache *c,
-                        const char *want) {
+                        uint64_t version, const xs_cache *c, const char *want) {
   char *got = get_text(m, name, family, version, c);
   if (want == NULL) {
     assert_null(got);
@@ -113,8 +112,8 @@ static void test_memo_new_validates(void **st) {
   xs_memo_free(NULL);
 }
 
-static void test_memo_registry_only_result_lives_until_version_changes(
-    void **st) {
+static void
+test_memo_registry_only_result_lives_until_version_changes(void **st) {
   xs_memo *m = memo_make(64);
   (void)st;
   atomic_store(&now_ms, 5000);

@@ -34,8 +34,8 @@ static int setup(void **state) {
   must(xs_registry_add_external(reg, "prod", "db", "db.example.test", &err));
   must(xs_registry_add_external(reg, "prod", "evil", "evil.attacker.test",
                                 &err));
-  must(xs_registry_add_external(reg, "prod", "look-alike",
-                                "db.badexample.test", &err));
+  must(xs_registry_add_external(reg, "prod", "look-alike", "db.badexample.test",
+                                &err));
   must(xs_registry_add_cluster_ip(reg, "prod", "meta", meta, 1, &err));
   must(xs_registry_add_cluster_ip(reg, "prod", "internal", internal, 1, &err));
   return 0;
@@ -91,9 +91,9 @@ static void test_policy_ranges_parse_and_match(void **st) {
   assert_string_equal(p.denied[3].text, "192.0.2.7/32");
   assert_int_equal(xs_policy_deny_range(&p, "2001:db8::1/127"), XS_OK);
   assert_string_equal(p.denied[4].text, "2001:db8::/127");
-  static const char *const bad[] = {"10.0.0.0/33", "::/129", "1.2.3.4/",
-                                    "/8",          "1.2.3.4/8x", "abc",
-                                    "1.2.3.4/-1",  "",          "1.2.3.4/0008"};
+  static const char *const bad[] = {"10.0.0.0/33", "::/129", "1.2.3.4/",   "/8",
+                                    "1.2.3.4/8x",  "abc",    "1.2.3.4/-1", "",
+                                    "1.2.3.4/0008"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_int_equal(xs_policy_deny_range(&p, bad[i]), XS_EINVAL);
   assert_int_equal(p.ndenied, 5);
@@ -150,7 +150,8 @@ static void test_policy_suffixes(void **st) {
   assert_int_equal(xs_policy_allow_suffix(&p, "other.test"), XS_ELIMIT);
 }
 
-/* ---- through xs_resolve --------------------------------------------------- */
+/* ---- through xs_resolve ---------------------------------------------------
+ */
 
 static void test_resolve_link_local_denied_by_default(void **st) {
   xs_resolver *res = make(NULL);

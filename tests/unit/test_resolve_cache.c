@@ -56,8 +56,8 @@ static int teardown(void **state) {
 #define MEMO_DEFAULT ((size_t)-1)
 
 /* Fresh server state and a fresh resolver per test. */
-static xs_resolver *make_memo(xs_dispatch dispatch, int timeout_ms,
-                              size_t memo, int prefetch) {
+static xs_resolver *make_memo(xs_dispatch dispatch, int timeout_ms, size_t memo,
+                              int prefetch) {
   xs_config *cfg;
   xs_resolver *res;
   xs_error err;
@@ -461,7 +461,6 @@ static void test_async_invalid_arguments_never_call_back(void **st) {
   xs_resolver_free(res);
 }
 
-
 /* Every part of two results, equal. */
 static void assert_same_result(const xs_result *a, const xs_result *b) {
   size_t i;
@@ -479,7 +478,8 @@ static void assert_same_result(const xs_result *a, const xs_result *b) {
     assert_string_equal(xs_result_chain_target(a, i),
                         xs_result_chain_target(b, i));
     assert_int_equal(xs_result_chain_ttl(a, i), xs_result_chain_ttl(b, i));
-    assert_int_equal(xs_result_chain_source(a, i), xs_result_chain_source(b, i));
+    assert_int_equal(xs_result_chain_source(a, i),
+                     xs_result_chain_source(b, i));
   }
   assert_int_equal(xs_result_address_count(a), xs_result_address_count(b));
   for (i = 0; i < xs_result_address_count(a); i++) {
@@ -497,8 +497,8 @@ static void assert_same_result(const xs_result *a, const xs_result *b) {
 
 /* Resolve name on both resolvers; the results must be the same. Returns
  * the status. */
-static xs_status same_on_both(xs_resolver *a, xs_resolver *b,
-                              const char *name, xs_family family) {
+static xs_status same_on_both(xs_resolver *a, xs_resolver *b, const char *name,
+                              xs_family family) {
   xs_result *ra = NULL, *rb = NULL;
   xs_status sa = xs_resolve(a, name, family, &ra);
   xs_status sb = xs_resolve(b, name, family, &rb);
@@ -516,9 +516,14 @@ static xs_status same_on_both(xs_resolver *a, xs_resolver *b,
  * for repeated questions while TTLs tick, records change and expire,
  * negative answers expire, and the registry changes. */
 static void test_memo_answers_as_a_fresh_walk(void **st) {
-  static const char *const names[] = {
-      "db", "db.prod", "db.prod.svc.cluster.local.", "DB.Prod", "gone",
-      "nxnothing.example.test", "plain.example.test", "nosuch"};
+  static const char *const names[] = {"db",
+                                      "db.prod",
+                                      "db.prod.svc.cluster.local.",
+                                      "DB.Prod",
+                                      "gone",
+                                      "nxnothing.example.test",
+                                      "plain.example.test",
+                                      "nosuch"};
   static const xs_family fams[] = {XS_FAMILY_IPV4, XS_FAMILY_ANY,
                                    XS_FAMILY_IPV6};
   /* no prefetch: its refreshes land whenever the engine gets to them,
@@ -544,8 +549,8 @@ static void test_memo_answers_as_a_fresh_walk(void **st) {
       must(xs_registry_set_external(reg, "prod", "db", "other.example.test",
                                     &err));
     if (round == 20)
-      must(xs_registry_set_external(reg, "prod", "db", "db.example.test",
-                                    &err));
+      must(
+          xs_registry_set_external(reg, "prod", "db", "db.example.test", &err));
     /* 0.7 s steps: TTLs tick at different calls, the 20 s TTL and the 60 s
      * negative TTL run out, prefetch points pass */
     atomic_fetch_add(&fake_ms, 700);
