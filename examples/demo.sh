@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The seed walkthrough, offline: a stand-in for the internet's DNS (Knot DNS
 # on a free 127.0.0.1 port, serving httpbin.org and my.database.example.com),
-# then the aliases in examples/manifests resolved through it.
+# then the aliases in examples/manifests resolved through it, and finally a
+# connection through httpbin-service to a stand-in httpbin.org (an HTTP
+# server on 127.0.0.1) that fetches /uuid.
 #   examples/demo.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,7 +12,8 @@ xsvc="$build/xsvc"
 manifests="$here/manifests"
 work=$(mktemp -d)
 source "$here/../tests/integration/knot.sh"
-trap 'knot_stop; rm -rf "$work"' EXIT
+http_pid=
+trap 'knot_stop; [ -z "$http_pid" ] || kill "$http_pid" 2>/dev/null; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM # still runs the EXIT trap: knotd is always stopped
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
@@ -41,6 +44,17 @@ step "$xsvc" resolve -f "$manifests" -n default --server "$server" --json \
 echo
 echo "== 6. The same through the C API (examples/resolve.c)"
 step "$build/examples/example_resolve" "$manifests" prod "$server" my-service
+
+echo
+echo "== 7. httpbin-service leads to httpbin.org, here an HTTP server on 127.0.0.1"
+python3 "$here/httpbin_standin.py" "$work/http.port" &
+http_pid=$!
+for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.05; done
+http_port=$(cat "$work/http.port")
+step "$xsvc" connect -f "$manifests" -n default --server "$server" \
+  "httpbin-service:$http_port"
+step "$build/examples/example_connect" "$manifests" default "$server" \
+  "httpbin-service:$http_port" /uuid
 
 echo
 echo "demo: done"

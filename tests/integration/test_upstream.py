@@ -196,6 +196,12 @@ class DemoTests(unittest.TestCase):
         self.assertIn("httpbin.org.", p.stdout)
         self.assertIn("127.0.0.1", p.stdout)
         self.assertIn("192.0.2.10", p.stdout)
+        # the connection through httpbin-service fetched a uuid, with the
+        # alias's target as the Host header (the stand-in refuses others)
+        self.assertIn("target: httpbin.org", p.stdout)
+        self.assertRegex(p.stdout, r"HTTP/1\.[01] 200 OK")
+        self.assertRegex(p.stdout, r'"uuid": "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-'
+                                   r'[89ab][0-9a-f]{3}-[0-9a-f]{12}"')
         self.assertIn("demo: done", p.stdout)
 
 
