@@ -11,7 +11,7 @@ runs=${RUNS:-5}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DXSVC_BUILD_TESTS=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer bench_resolve \
+cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer bench_resolve bench_connect \
   >/dev/null
 
 echo "== machine"
@@ -28,3 +28,6 @@ echo "== answer (10,000 services)"
 echo
 echo "== resolver: cache, engine, async (DNS server on 127.0.0.1)"
 "$build/bench/bench_resolve"
+echo
+echo "== connect: xs_connect on loopback (listeners on 127.0.0.x)"
+"$build/bench/bench_connect"

@@ -3,7 +3,8 @@
  * set to the alias's final target, as TLS SNI would be.
  *
  *   connect MANIFESTS NAMESPACE SERVER NAME:PORT PATH
- *   connect examples/manifests default 127.0.0.1:5353 httpbin-service:8080 /uuid
+ *   connect examples/manifests default 127.0.0.1:5353 httpbin-service:8080
+ * /uuid
  */
 #include <stdio.h>
 #include <string.h>
