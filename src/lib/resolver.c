@@ -631,10 +631,14 @@ static void format_v4(const uint8_t *b, char *out) {
   }
 }
 
-static void sink_addr(sink *s, const xs_addr *a, unsigned ttl,
-                      xs_source source) {
+/* An address, unless the policy denies it; *min_ttl (may be NULL) takes
+ * the TTL of an address that is kept. */
+static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
+                      unsigned *min_ttl) {
   if (s->policy->ndenied > 0 && xs_policy_denies(s->policy, a) != NULL)
     return;
+  if (min_ttl != NULL && ttl < *min_ttl)
+    *min_ttl = ttl;
   if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->abuf[s->naddrs];
     ra->family = a->family;
@@ -689,24 +693,20 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
   for (i = 0; w->have4 && i < w->a4.nanswer; i++)
     if (w->a4.answer[i].type == XS_T_A) {
       sink_addr(s, &w->a4.answer[i].addr, w->a4.answer[i].ttl,
-                XS_SOURCE_REGISTRY);
-      ttl = min_u(ttl, w->a4.answer[i].ttl);
+                XS_SOURCE_REGISTRY, &ttl);
       target = w->a4.answer[i].owner;
     }
   for (i = 0; w->asked4 && i < w->u4.naddrs; i++) {
-    sink_addr(s, &w->u4.addrs[i].addr, w->u4.addrs[i].ttl, w->src4);
-    ttl = min_u(ttl, w->u4.addrs[i].ttl);
+    sink_addr(s, &w->u4.addrs[i].addr, w->u4.addrs[i].ttl, w->src4, &ttl);
   }
   for (i = 0; w->have6 && i < w->a6.nanswer; i++)
     if (w->a6.answer[i].type == XS_T_AAAA) {
       sink_addr(s, &w->a6.answer[i].addr, w->a6.answer[i].ttl,
-                XS_SOURCE_REGISTRY);
-      ttl = min_u(ttl, w->a6.answer[i].ttl);
+                XS_SOURCE_REGISTRY, &ttl);
       target = w->a6.answer[i].owner;
     }
   for (i = 0; w->asked6 && i < w->u6.naddrs; i++) {
-    sink_addr(s, &w->u6.addrs[i].addr, w->u6.addrs[i].ttl, w->src6);
-    ttl = min_u(ttl, w->u6.addrs[i].ttl);
+    sink_addr(s, &w->u6.addrs[i].addr, w->u6.addrs[i].ttl, w->src6, &ttl);
   }
   if (s->naddrs == 0) {
     /* Negative: the negative-cache time, if anyone said it. */
@@ -741,7 +741,7 @@ static void emit_copy(sink *s, const xs_result *src) {
     xs_addr a;
     a.family = (uint8_t)addrs[i].family;
     memcpy(a.bytes, addrs[i].raw, 16);
-    sink_addr(s, &a, addrs[i].ttl, addrs[i].source);
+    sink_addr(s, &a, addrs[i].ttl, addrs[i].source, NULL);
   }
   s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
   s->r->why = sink_text(s, text + src->why, strlen(text + src->why));
