@@ -22,10 +22,23 @@
 # Names outside these zones are REFUSED (Knot is authoritative only).
 # Only loopback is ever used; knotd runs as the calling user (no `user:`).
 
-knot_free_port() {
+knot_free_port() { # free on UDP and TCP (Knot listens on both)
   python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break'
 }
 
 knot_write() {

@@ -40,23 +40,32 @@ static int knot_port;
 static char knot_server[64]; /* "127.0.0.1:PORT" */
 
 /* A free 127.0.0.1 port (UDP and TCP both bindable), released for knotd. */
+/* A loopback port free for both UDP and TCP (Knot listens on both), or
+ * -1. Tried a few times: a port UDP gives out may be taken on TCP. */
 static int free_port(void) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof(a);
-  int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-  int port = -1;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      getsockname(u, (struct sockaddr *)&a, &len) == 0 &&
-      bind(t, (struct sockaddr *)&a, sizeof(a)) == 0)
-    port = ntohs(a.sin_port);
-  if (u >= 0)
-    close(u);
-  if (t >= 0)
-    close(t);
-  return port;
+  int tries;
+  for (tries = 0; tries < 50; tries++) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1, one = 1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (t >= 0)
+      (void)setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(u, (struct sockaddr *)&a, &len) == 0 &&
+        bind(t, (struct sockaddr *)&a, sizeof(a)) == 0)
+      port = ntohs(a.sin_port);
+    if (u >= 0)
+      close(u);
+    if (t >= 0)
+      close(t);
+    if (port > 0)
+      return port;
+  }
+  return -1;
 }
 
 static int run_shell(const char *fmt, ...) {
