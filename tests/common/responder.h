@@ -6,6 +6,8 @@
  * names whose first label starts with "nx" get NXDOMAIN with an SOA whose
  * MINIMUM (and TTL) is `neg_ttl`. `rcode` > 0 answers that rcode instead;
  * `silent` drops queries (counted); `delay_ms` waits before each reply.
+ * `delay_aaaa_ms` holds UDP AAAA replies back that long while other
+ * queries are answered (at most 16 held at once; more are answered late).
  * `nx_outside` answers NXDOMAIN for every name not below example.test.
  * `loopback` makes the addresses 127.0.0.<addr4> and ::1 instead (for
  * tests that connect to them). `truncate` answers every UDP query with an empty
@@ -35,7 +37,7 @@ typedef struct responder {
   atomic_int queries, queries_a, queries_aaaa;
   atomic_int queries_tcp;
   atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms, truncate;
-  atomic_int loopback, nx_outside;
+  atomic_int loopback, nx_outside, delay_aaaa_ms;
   pthread_t thread;
 } responder;
 
@@ -192,20 +194,46 @@ static void rsp_serve_tcp(responder *r, int c) {
   close(c);
 }
 
+/* A UDP reply held back (delay_aaaa_ms). */
+typedef struct rsp_held {
+  unsigned char out[1024];
+  size_t len;
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  long long due_ms; /* 0: free */
+} rsp_held;
+
+static long long rsp_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *rsp_run(void *arg) {
   responder *r = arg;
+  static rsp_held held[16]; /* one responder per program */
   while (!atomic_load(&r->stop)) {
     unsigned char q[512], out[1024];
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof(from);
     struct pollfd pfd[2];
     ssize_t n;
-    size_t len;
+    size_t len, i;
+    long long now = rsp_now_ms();
+    int wait = 20, aaaa_delay;
+    for (i = 0; i < 16; i++) /* send what is due; wake for the next */
+      if (held[i].due_ms != 0 && held[i].due_ms <= now) {
+        sendto(r->fd, held[i].out, held[i].len, 0,
+               (struct sockaddr *)&held[i].to, held[i].tolen);
+        held[i].due_ms = 0;
+      } else if (held[i].due_ms != 0 && held[i].due_ms - now < wait) {
+        wait = (int)(held[i].due_ms - now);
+      }
     pfd[0].fd = r->fd;
     pfd[1].fd = r->tcp;
     pfd[0].events = pfd[1].events = POLLIN;
     pfd[0].revents = pfd[1].revents = 0;
-    if (poll(pfd, 2, 20) <= 0)
+    if (poll(pfd, 2, wait) <= 0)
       continue;
     if (pfd[1].revents & POLLIN) {
       int c = accept(r->tcp, NULL, NULL);
@@ -217,6 +245,25 @@ static void *rsp_run(void *arg) {
     n = recvfrom(r->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fromlen);
     if (n <= 0 || (len = rsp_reply(r, q, (size_t)n, out, 1)) == 0)
       continue;
+    aaaa_delay = atomic_load(&r->delay_aaaa_ms);
+    if (aaaa_delay > 0) {
+      size_t qend = 12; /* the question's type follows its name */
+      int kept = 0;
+      while (qend < len && out[qend] != 0)
+        qend += (size_t)out[qend] + 1;
+      if (qend + 2 < len && out[qend + 1] == 0 && out[qend + 2] == 28)
+        for (i = 0; i < 16 && !kept; i++)
+          if (held[i].due_ms == 0) {
+            memcpy(held[i].out, out, len);
+            held[i].len = len;
+            held[i].to = from;
+            held[i].tolen = fromlen;
+            held[i].due_ms = rsp_now_ms() + aaaa_delay;
+            kept = 1;
+          }
+      if (kept)
+        continue;
+    }
     sendto(r->fd, out, len, 0, (struct sockaddr *)&from, fromlen);
   }
   return NULL;

@@ -437,6 +437,74 @@ static void test_connect_through_alias(void **st) {
   close(l);
 }
 
+/* RFC 8305 section 3: IPv4 answered first waits up to the resolution
+ * delay (50 ms) for IPv6; an IPv6 answer within it is still preferred, a
+ * later one is not waited for. */
+static void test_connect_resolution_delay(void **st) {
+  unsigned port = 0;
+  int l6 = listen_on("::1", &port, 8), l4 = listen_on("127.0.0.13", &port, 8);
+  xs_registry *reg;
+  xs_resolver *res;
+  xs_connect_info info;
+  xs_error err;
+  int fd;
+  long long t;
+  (void)st;
+  assert_true(l6 >= 0 && l4 >= 0);
+  atomic_store(&srv.addr4, 13);
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_external(reg, "prod", "slow6", "slow6.example.test",
+                                &err));
+  must(xs_registry_add_external(reg, "prod", "late6", "late6.example.test",
+                                &err));
+  res = make(reg, NULL);
+  atomic_store(&srv.delay_aaaa_ms, 20); /* within the resolution delay */
+  t = now_ms();
+  must(xs_connect(res, "slow6", port, 3000, &fd, &info));
+  t = now_ms() - t;
+  assert_int_equal(info.family, 6);
+  assert_int_equal(info.attempts, 1);
+  assert_true(t >= 15);
+  expect_peer(l6, fd);
+  close(fd);
+  atomic_store(&srv.delay_aaaa_ms, 400); /* past it: IPv4 goes ahead */
+  t = now_ms();
+  must(xs_connect(res, "late6", port, 3000, &fd, &info));
+  t = now_ms() - t;
+  assert_int_equal(info.family, 4);
+  assert_string_equal(info.address, "127.0.0.13");
+  assert_true(t >= 40 && t < 350);
+  expect_peer(l4, fd);
+  close(fd);
+  atomic_store(&srv.delay_aaaa_ms, 0);
+  xs_resolver_free(res); /* cancels nothing: both answered */
+  xs_registry_free(reg);
+  close(l6);
+  close(l4);
+}
+
+/* Addresses alternate by family: with IPv4 preferred and two refusing IPv4
+ * addresses, the IPv6 one is the second attempt, not the third. */
+static void test_connect_families_interleave(void **st) {
+  unsigned port = free_port();
+  int l6 = listen_on("::1", &port, 8), fd;
+  const char *ips[] = {"127.0.0.14", "127.0.0.15", "::1"};
+  xs_registry *reg = headless(ips, 3);
+  opts v4 = {0, 4, 0, 0, NULL};
+  xs_resolver *res = make(reg, &v4);
+  xs_connect_info info;
+  (void)st;
+  assert_true(l6 >= 0);
+  must(xs_connect(res, "pool", port, 3000, &fd, &info));
+  assert_int_equal(info.family, 6);
+  assert_int_equal(info.attempts, 2);
+  expect_peer(l6, fd);
+  close(fd);
+  xs_resolver_free(res);
+  xs_registry_free(reg);
+  close(l6);
+}
+
 static void test_connect_policy(void **st) {
   const char *meta[] = {"169.254.169.254"};
   xs_registry *reg;
@@ -489,6 +557,8 @@ int main(void) {
       cmocka_unit_test(test_connect_overall_timeout),
       cmocka_unit_test(test_connect_family_preference_and_flags),
       cmocka_unit_test(test_connect_through_alias),
+      cmocka_unit_test(test_connect_resolution_delay),
+      cmocka_unit_test(test_connect_families_interleave),
       cmocka_unit_test(test_connect_policy),
       cmocka_unit_test(test_connect_config_validates),
   };
