@@ -567,6 +567,46 @@ XS_EXTERN unsigned xs_result_ttl(const xs_result *result);
 /** "registry", "upstream", "cache" or "stale". Static storage. */
 XS_EXTERN const char *xs_source_name(xs_source source);
 
+/* ---- DNS server ------------------------------------------------------------
+ */
+
+/** A DNS server on one address (UDP and TCP, one thread) answering as a
+ *  cluster's CoreDNS would, from the resolver's registry and settings: the
+ *  cluster zone authoritatively (AA), the reverse zones for ClusterIPs and
+ *  endpoints, ExternalName targets chased like CoreDNS (CNAME + the
+ *  target's records, fetched through the resolver and its cache), and A/AAAA
+ *  of other names forwarded through the resolver (RA set). Forwarding, and
+ *  chasing, only happen when the resolver was given servers explicitly
+ *  (xs_config_add_server): a test's fake cluster DNS never reaches
+ *  /etc/resolv.conf's; otherwise names outside the zones are REFUSED.
+ *  Registry changes are served from the next query on. */
+typedef struct xs_server xs_server;
+
+typedef struct xs_server_counts {
+  unsigned long long queries;   /* messages read */
+  unsigned long long answered;  /* replies sent to queries */
+  unsigned long long nxdomain;  /* in-zone NXDOMAIN answers */
+  unsigned long long refused;   /* names not served */
+  unsigned long long formerr;   /* malformed queries answered FORMERR */
+  unsigned long long truncated; /* UDP replies cut with TC set */
+} xs_server_counts;
+
+/** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free
+ *  port, the same on UDP and TCP). res must outlive the server. XS_OK,
+ *  XS_EINVAL (bad address; err says why), XS_EIO (cannot bind), XS_ENOMEM.
+ *  Any thread. */
+XS_EXTERN xs_status xs_server_start(xs_resolver *res, const char *listen,
+                                    xs_server **out, xs_error *err);
+/** The port it listens on (UDP and TCP). */
+XS_EXTERN unsigned xs_server_port(const xs_server *server);
+/** "HOST:PORT" it listens on, e.g. "127.0.0.1:40123" or "[::1]:40123". */
+XS_EXTERN const char *xs_server_address(const xs_server *server);
+/** Counters so far (thread-safe). */
+XS_EXTERN void xs_server_stats(const xs_server *server, xs_server_counts *out);
+/** Stop serving and free the server (NULL: no-op). Queries being answered
+ *  finish first. */
+XS_EXTERN void xs_server_stop(xs_server *server);
+
 #ifdef __cplusplus
 }
 #endif

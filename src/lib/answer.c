@@ -116,6 +116,57 @@ static xs_rr *new_rr(xs_answer *a, const char *owner, uint16_t type,
   return rr;
 }
 
+void xs_answer_init(xs_answer *ans, const xs_snapshot *snap,
+                    const xs_answer_cfg *cfg) {
+  ans->answer = ans->inline_rrs;
+  ans->cap_answer = XS_ANSWER_INLINE_RRS;
+  ans->nanswer = 0;
+  ans->additional = NULL;
+  ans->nadditional = ans->cap_additional = 0;
+  ans->text = ans->inline_text;
+  ans->text_used = 0;
+  ans->text_cap = XS_ANSWER_INLINE_TEXT;
+  ans->chunks = NULL;
+  ans->nchain = 0;
+  ans->external_target = NULL;
+  ans->soa = 0;
+  ans->soa_owner = NULL;
+  ans->soa_ttl = cfg->ttl < XS_SOA_TTL_CAP ? cfg->ttl : XS_SOA_TTL_CAP;
+  ans->soa_minimum = cfg->ttl;
+  ans->soa_serial = snap != NULL ? snap->serial : 0;
+  ans->rcode = XS_RCODE_NXDOMAIN;
+  ans->status = XS_ENOTFOUND;
+}
+
+/* A copy of name (absolute or not) with its trailing dot, in a's text. */
+static const char *copy_name(xs_answer *a, const char *name) {
+  size_t len = strlen(name);
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  return make_name1(a, name, len);
+}
+
+xs_status xs_answer_add_cname(xs_answer *a, const char *owner,
+                              const char *target, uint32_t ttl) {
+  const char *o = copy_name(a, owner), *t = copy_name(a, target);
+  xs_rr *rr;
+  if (o == NULL || t == NULL || (rr = new_rr(a, o, XS_T_CNAME, ttl)) == NULL)
+    return XS_ENOMEM;
+  rr->target = t;
+  return XS_OK;
+}
+
+xs_status xs_answer_add_addr(xs_answer *a, const char *owner,
+                             const xs_addr *addr, uint32_t ttl) {
+  const char *o = copy_name(a, owner);
+  xs_rr *rr;
+  if (o == NULL ||
+      (rr = new_rr(a, o, addr->family == 4 ? XS_T_A : XS_T_AAAA, ttl)) == NULL)
+    return XS_ENOMEM;
+  rr->addr = *addr;
+  return XS_OK;
+}
+
 void xs_answer_free(xs_answer *a) {
   text_chunk *c = a->chunks;
   while (c != NULL) {
@@ -641,24 +692,7 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
   int chased = 0, reverse = 0;
   static const xs_snapshot empty = {0};
 
-  ans->answer = ans->inline_rrs;
-  ans->cap_answer = XS_ANSWER_INLINE_RRS;
-  ans->nanswer = 0;
-  ans->additional = NULL;
-  ans->nadditional = ans->cap_additional = 0;
-  ans->text = ans->inline_text;
-  ans->text_used = 0;
-  ans->text_cap = XS_ANSWER_INLINE_TEXT;
-  ans->chunks = NULL;
-  ans->nchain = 0;
-  ans->external_target = NULL;
-  ans->soa = 0;
-  ans->soa_owner = NULL;
-  ans->soa_ttl = cfg->ttl < XS_SOA_TTL_CAP ? cfg->ttl : XS_SOA_TTL_CAP;
-  ans->soa_minimum = cfg->ttl;
-  ans->soa_serial = snap != NULL ? snap->serial : 0;
-  ans->rcode = XS_RCODE_NXDOMAIN;
-  ans->status = XS_ENOTFOUND;
+  xs_answer_init(ans, snap, cfg);
 
   /* Full syntax checks are the caller's (xs_name_check, or the wire
    * decoder); here only what the code below relies on. */

@@ -94,4 +94,15 @@ xs_status xs_answer_query(const xs_snapshot *snap, const xs_answer_cfg *cfg,
                           xs_answer *ans);
 void xs_answer_free(xs_answer *ans);
 
+/* An empty answer (NXDOMAIN until records are added), for callers that
+ * build one themselves (the server's forwarded answers). */
+void xs_answer_init(xs_answer *ans, const xs_snapshot *snap,
+                    const xs_answer_cfg *cfg);
+/* Append an ANSWER record, its names copied into ans (trailing dot added
+ * when missing). XS_OK or XS_ENOMEM. */
+xs_status xs_answer_add_cname(xs_answer *ans, const char *owner,
+                              const char *target, uint32_t ttl);
+xs_status xs_answer_add_addr(xs_answer *ans, const char *owner,
+                             const xs_addr *addr, uint32_t ttl);
+
 #endif

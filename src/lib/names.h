@@ -179,4 +179,11 @@ static inline int xs_name_in_zone(const char *name, size_t len,
   return xs_ci_eq(name + len - zone_len, zone, zone_len);
 }
 
+/* 1 if name[0..len) (trailing dot optional) is in in-addr.arpa or
+ * ip6.arpa (any case). */
+static inline int xs_name_is_reverse(const char *name, size_t len) {
+  return xs_name_in_zone(name, len, "in-addr.arpa", 12) ||
+         xs_name_in_zone(name, len, "ip6.arpa", 8);
+}
+
 #endif

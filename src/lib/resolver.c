@@ -1531,6 +1531,18 @@ void xs_resolver_free(xs_resolver *res) {
   free(res);
 }
 
+const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res) {
+  return &res->acfg;
+}
+
+xs_snapshot *xs_resolver_snapshot(xs_resolver *res) {
+  return res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
+}
+
+int xs_resolver_has_upstream(const xs_resolver *res) {
+  return res->cfg.nservers > 0;
+}
+
 const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res) {
   return &res->cfg.connect;
 }

@@ -2,7 +2,9 @@
 #ifndef XS_RESOLVER_H
 #define XS_RESOLVER_H
 
+#include "answer.h"
 #include "connect.h"
+#include "registry.h"
 #include "xsvc.h"
 
 /* xs_resolve_async; with direct, the callback runs where the walk ends
@@ -19,6 +21,12 @@ xs_status xs_resolver_named_port(xs_resolver *res, const xs_result *r,
                                  char *why, size_t whylen);
 
 const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res);
+const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res);
+/* A reference to the registry's current snapshot (NULL: no registry). */
+xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
+/* 1 if upstream servers were configured explicitly (the server forwards
+ * only then: a test's fake DNS must not reach /etc/resolv.conf's). */
+int xs_resolver_has_upstream(const xs_resolver *res);
 xs_failmem *xs_resolver_failmem(xs_resolver *res);
 
 #endif

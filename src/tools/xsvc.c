@@ -4,6 +4,8 @@
  * 2 usage or manifest error, 3 any other failure. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ static const char usage_main[] =
     "  check -f PATH [-f PATH]... [-n NS]   validate Kubernetes manifests\n"
     "  resolve [OPTIONS] NAME               resolve NAME as a pod would\n"
     "  connect [OPTIONS] NAME:PORT          open a TCP connection through it\n"
+    "  serve [OPTIONS]                      a cluster DNS server on loopback\n"
     "  help [COMMAND]                       show help\n"
     "\n"
     "  xsvc --version                       print the version\n"
@@ -96,6 +99,27 @@ static const char usage_connect[] =
     "exit status: 0 connected, 1 nxdomain/nodata, 2 usage or manifest error,\n"
     "3 refused, timed out, denied by policy or other error\n";
 
+static const char usage_serve[] =
+    "usage: xsvc serve [OPTIONS]\n"
+    "\n"
+    "Serve DNS as the cluster's CoreDNS would, from the manifests: the\n"
+    "cluster zone (and its reverse zones) authoritatively; ExternalName\n"
+    "targets and other names' A/AAAA through the upstream servers given\n"
+    "(none given: other names are REFUSED). Prints the address it listens\n"
+    "on; stops cleanly on SIGINT or SIGTERM.\n"
+    "\n"
+    "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ttl S,\n"
+    "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions\n"
+    "                             as for xsvc resolve\n"
+    "      --listen HOST:PORT     address to serve on (127.0.0.1:5353; port\n"
+    "                             0 picks a free one)\n"
+    "      --upstream HOST[:PORT] upstream DNS server (repeatable; same as\n"
+    "                             --server)\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "exit status: 0 stopped by a signal, 2 usage or manifest error,\n"
+    "3 cannot listen\n";
+
 typedef struct diag_counts {
   unsigned errors;
   unsigned warnings;
@@ -155,6 +179,7 @@ static xs_status load_manifests(const char *const *paths, size_t npaths,
 static char prog_check[] = "xsvc check";
 static char prog_resolve[] = "xsvc resolve";
 static char prog_connect[] = "xsvc connect";
+static char prog_serve[] = "xsvc serve";
 
 enum { OPT_INSECURE = 300 };
 
@@ -452,7 +477,9 @@ enum {
   OPT_STRICT,
   OPT_JSON,
   OPT_CONNECT_TIMEOUT,
-  OPT_ATTEMPT_DELAY
+  OPT_ATTEMPT_DELAY,
+  OPT_LISTEN,
+  OPT_UPSTREAM
 };
 
 typedef struct resolve_opts {
@@ -467,6 +494,8 @@ typedef struct resolve_opts {
   int ndots, timeout_ms, attempts, ttl; /* -1: library default */
   int strict, json, insecure_ok;
   int connect, connect_timeout_ms, attempt_delay_ms, prefer;
+  int serve;
+  const char *listen;
   xs_family family;
   const char *type;
   const char *name;
@@ -490,11 +519,15 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"allow-insecure-permissions", no_argument, NULL, OPT_INSECURE},
       {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
       {"attempt-delay", required_argument, NULL, OPT_ATTEMPT_DELAY},
+      {"listen", required_argument, NULL, OPT_LISTEN},
+      {"upstream", required_argument, NULL, OPT_UPSTREAM},
       {NULL, 0, NULL, 0}};
-  const char *usage = o->connect ? usage_connect : usage_resolve;
+  const char *usage = o->serve     ? usage_serve
+                      : o->connect ? usage_connect
+                                   : usage_resolve;
   int c;
 
-  argv[0] = o->connect ? prog_connect : prog_resolve;
+  argv[0] = o->serve ? prog_serve : o->connect ? prog_connect : prog_resolve;
   while ((c = getopt_long(argc, argv, o->connect ? "f:n:h46" : "f:n:t:h",
                           longopts, NULL)) != -1) {
     if (!o->connect && (c == OPT_CONNECT_TIMEOUT || c == OPT_ATTEMPT_DELAY))
@@ -582,6 +615,12 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
     case OPT_INSECURE:
       o->insecure_ok = 1;
       break;
+    case OPT_LISTEN:
+      o->listen = optarg;
+      break;
+    case OPT_UPSTREAM:
+      o->servers[o->nservers++] = optarg;
+      break;
     case '4':
     case '6':
       o->prefer = c - '0';
@@ -599,6 +638,12 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
     default:
       return usage_error(usage, NULL, NULL);
     }
+  }
+  if (o->serve) {
+    if (optind < argc)
+      return usage_error(usage, "serve: unexpected argument '%s'",
+                         argv[optind]);
+    return -1;
   }
   if (optind >= argc)
     return usage_error(usage,
@@ -702,6 +747,28 @@ static int do_connect(const resolve_opts *o, xs_resolver *res) {
   return fflush(stdout) == 0 ? EXIT_ANSWERED : EXIT_FAILED;
 }
 
+/* serve: until SIGINT or SIGTERM. */
+static int do_serve(const resolve_opts *o, xs_resolver *res) {
+  xs_server *srv = NULL;
+  xs_error err;
+  sigset_t set;
+  int sig = 0;
+  memset(&err, 0, sizeof(err));
+  if (xs_server_start(res, o->listen != NULL ? o->listen : "127.0.0.1:5353",
+                      &srv, &err) != XS_OK) {
+    fprintf(stderr, "xsvc: serve: %s\n", err.message);
+    return err.status == XS_EINVAL ? EXIT_USAGE : EXIT_FAILED;
+  }
+  printf("listening on %s\n", xs_server_address(srv));
+  fflush(stdout);
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigwait(&set, &sig);
+  xs_server_stop(srv);
+  return EXIT_ANSWERED;
+}
+
 static int cmd_resolve(int argc, char **argv, int connect) {
   resolve_opts o;
   diag_counts counts = {0, 0};
@@ -716,7 +783,15 @@ static int cmd_resolve(int argc, char **argv, int connect) {
   int rc;
 
   memset(&o, 0, sizeof(o));
-  o.connect = connect;
+  o.connect = connect == 1;
+  o.serve = connect == 2;
+  if (o.serve) { /* signals are taken by sigwait, in every thread */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+  }
   o.ndots = o.timeout_ms = o.attempts = o.ttl = -1;
   o.family = XS_FAMILY_ANY;
   o.type = "ANY";
@@ -763,6 +838,10 @@ static int cmd_resolve(int argc, char **argv, int connect) {
   }
   if (o.connect) {
     rc = do_connect(&o, res);
+    goto done;
+  }
+  if (o.serve) {
+    rc = do_serve(&o, res);
     goto done;
   }
   st = xs_resolve(res, o.name, o.family, &result);
@@ -814,6 +893,8 @@ static int cmd_help(int argc, char **argv) {
     fputs(usage_resolve, stdout);
   else if (strcmp(argv[1], "connect") == 0)
     fputs(usage_connect, stdout);
+  else if (strcmp(argv[1], "serve") == 0)
+    fputs(usage_serve, stdout);
   else
     return usage_error(usage_main, "help: unknown command '%s'", argv[1]);
   return EXIT_ANSWERED;
@@ -830,6 +911,8 @@ int main(int argc, char **argv) {
     return cmd_resolve(argc - 1, argv + 1, 0);
   if (strcmp(cmd, "connect") == 0)
     return cmd_resolve(argc - 1, argv + 1, 1);
+  if (strcmp(cmd, "serve") == 0)
+    return cmd_resolve(argc - 1, argv + 1, 2);
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "--help") == 0)
     return cmd_help(argc - 1, argv + 1);

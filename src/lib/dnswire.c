@@ -1,0 +1,369 @@
+/* DNS messages for the server (see dnswire.h). */
+#include "dnswire.h"
+
+#include <string.h>
+
+#define T_OPT 41
+#define CLASS_IN 1
+#define MAX_PTRS 128 /* names remembered for compression */
+
+static uint16_t get16(const uint8_t *p) {
+  return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* ---- decoding --------------------------------------------------------------
+ */
+
+/* The (uncompressed: a question's name is never compressed in a query we
+ * accept) name at *off into out with a trailing dot. 0 on a bad name. */
+static int read_qname(const uint8_t *buf, size_t len, size_t *off, char *out,
+                      size_t *out_len) {
+  size_t o = *off, n = 0;
+  for (;;) {
+    size_t l;
+    if (o >= len)
+      return 0;
+    l = buf[o++];
+    if (l == 0)
+      break;
+    if (l > 63 || o + l > len || n + l + 1 > XS_MAX_NAME + 1)
+      return 0; /* compression in a question, long label, long name */
+    memcpy(out + n, buf + o, l);
+    if (memchr(out + n, '.', l) != NULL || memchr(out + n, 0, l) != NULL)
+      return 0; /* a dot or NUL inside a label cannot be a host name */
+    n += l;
+    out[n++] = '.';
+    o += l;
+  }
+  if (n == 0)
+    out[n++] = '.'; /* the root */
+  out[n] = '\0';
+  *out_len = n;
+  *off = o;
+  return 1;
+}
+
+xs_dns_verdict xs_dns_decode_query(const uint8_t *buf, size_t len,
+                                   xs_dns_query *q) {
+  size_t off = XS_DNS_HEADER, i;
+  uint16_t qd, an, ns, ar;
+  memset(q, 0, sizeof(*q));
+  q->udp_size = XS_DNS_UDP_MIN;
+  if (len < XS_DNS_HEADER || (buf[2] & 0x80) != 0)
+    return XS_DNS_DROP; /* no whole header, or a response */
+  q->id = get16(buf);
+  q->flags = get16(buf + 2);
+  q->opcode = (buf[2] >> 3) & 0x0f;
+  q->rd = buf[2] & 0x01;
+  q->cd = (buf[3] >> 4) & 0x01;
+  qd = get16(buf + 4);
+  an = get16(buf + 6);
+  ns = get16(buf + 8);
+  ar = get16(buf + 10);
+  if (q->opcode != 0)
+    return XS_DNS_NOTIMP;
+  if (qd != 1 || an != 0 || ns != 0)
+    return XS_DNS_FORMERR;
+  if (!read_qname(buf, len, &off, q->qname, &q->qname_len) || off + 4 > len) {
+    q->qname_len = 0;
+    q->qname[0] = '\0';
+    return XS_DNS_FORMERR;
+  }
+  q->qtype = get16(buf + off);
+  q->qclass = get16(buf + off + 2);
+  off += 4;
+  /* additional: at most one OPT (RFC 6891); anything else is skipped */
+  for (i = 0; i < ar; i++) {
+    uint16_t type, rdlen;
+    if (off < len && buf[off] == 0) {
+      off++; /* the root, as OPT's owner must be */
+    } else {
+      /* another owner: skip it (labels or a pointer) */
+      for (;;) {
+        if (off >= len)
+          return XS_DNS_FORMERR;
+        if ((buf[off] & 0xc0) == 0xc0) {
+          off += 2;
+          break;
+        }
+        if (buf[off] > 63)
+          return XS_DNS_FORMERR;
+        if (buf[off] == 0) {
+          off++;
+          break;
+        }
+        off += (size_t)buf[off] + 1;
+      }
+    }
+    if (off + 10 > len)
+      return XS_DNS_FORMERR;
+    type = get16(buf + off);
+    rdlen = get16(buf + off + 8);
+    if (type == T_OPT) {
+      uint16_t size = get16(buf + off + 2);
+      if (q->edns)
+        return XS_DNS_FORMERR; /* two OPT records */
+      q->edns = 1;
+      q->edns_version = buf[off + 5];
+      q->do_bit = (buf[off + 6] & 0x80) != 0;
+      q->udp_size = size < XS_DNS_UDP_MIN   ? XS_DNS_UDP_MIN
+                    : size > XS_DNS_UDP_MAX ? XS_DNS_UDP_MAX
+                                            : size;
+    }
+    off += 10;
+    if (off + rdlen > len)
+      return XS_DNS_FORMERR;
+    off += rdlen;
+  }
+  return XS_DNS_QUERY;
+}
+
+/* ---- encoding --------------------------------------------------------------
+ */
+
+typedef struct writer {
+  uint8_t *buf;
+  size_t cap, len;
+  int full; /* something did not fit */
+  /* names written, for compression: offset of each name's labels */
+  uint16_t ptrs[MAX_PTRS];
+  size_t nptrs;
+} writer;
+
+static void put(writer *w, const void *p, size_t n) {
+  if (w->full || w->len + n > w->cap) {
+    w->full = 1;
+    return;
+  }
+  memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+
+static void put16(writer *w, unsigned v) {
+  uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+  put(w, b, 2);
+}
+
+static void put32(writer *w, uint32_t v) {
+  put16(w, v >> 16);
+  put16(w, v & 0xffff);
+}
+
+static int lower(int c) {
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* 1 if the uncompressed-or-compressed name at offset o in the message
+ * equals name[0..len) (labels with dots, no trailing dot), ignoring case. */
+static int name_at_equals(const writer *w, size_t o, const char *name,
+                          size_t len) {
+  size_t i = 0;
+  int hops = 0;
+  for (;;) {
+    size_t l;
+    if (o >= w->len)
+      return 0;
+    if ((w->buf[o] & 0xc0) == 0xc0) {
+      if (o + 1 >= w->len || ++hops > 32)
+        return 0;
+      o = (size_t)(get16(w->buf + o) & 0x3fff);
+      continue;
+    }
+    l = w->buf[o++];
+    if (l == 0)
+      return i == len;
+    if (i > 0) {
+      if (i >= len || name[i] != '.')
+        return 0;
+      i++;
+    }
+    if (i + l > len || o + l > w->len)
+      return 0;
+    for (size_t k = 0; k < l; k++)
+      if (lower(w->buf[o + k]) != lower((unsigned char)name[i + k]))
+        return 0;
+    i += l;
+    o += l;
+  }
+}
+
+/* A name (with or without the trailing dot), compressed against the
+ * names already written. */
+static void put_name(writer *w, const char *name) {
+  size_t len = strlen(name), start = 0;
+  if (len > 0 && name[len - 1] == '.')
+    len--;
+  while (start < len) {
+    size_t i, end;
+    for (i = 0; i < w->nptrs; i++)
+      if (name_at_equals(w, w->ptrs[i], name + start, len - start)) {
+        put16(w, 0xc000u | w->ptrs[i]);
+        return;
+      }
+    if (w->len < 0x4000 && w->nptrs < MAX_PTRS && !w->full)
+      w->ptrs[w->nptrs++] = (uint16_t)w->len;
+    for (end = start; end < len && name[end] != '.'; end++)
+      ;
+    {
+      uint8_t l = (uint8_t)(end - start);
+      put(w, &l, 1);
+      put(w, name + start, end - start);
+    }
+    start = end + 1;
+  }
+  put(w, "", 1);
+}
+
+/* A name's wire form without compression, for SOA rdata names built here. */
+static void put_name_prefixed(writer *w, const char *prefix, const char *zone) {
+  char buf[XS_NAME_BUF + 32];
+  size_t pl = strlen(prefix), zl = strlen(zone);
+  if (pl + zl + 1 >= sizeof(buf)) {
+    w->full = 1;
+    return;
+  }
+  memcpy(buf, prefix, pl);
+  memcpy(buf + pl, zone, zl + 1);
+  put_name(w, buf);
+}
+
+static void put_rr(writer *w, const xs_rr *rr, const xs_answer *a) {
+  size_t rdlen_at;
+  put_name(w, rr->owner);
+  put16(w, rr->type);
+  put16(w, CLASS_IN);
+  put32(w, rr->ttl);
+  rdlen_at = w->len;
+  put16(w, 0);
+  switch (rr->type) {
+  case XS_T_A:
+    put(w, rr->addr.bytes, 4);
+    break;
+  case XS_T_AAAA:
+    put(w, rr->addr.bytes, 16);
+    break;
+  case XS_T_CNAME:
+  case XS_T_PTR:
+    put_name(w, rr->target);
+    break;
+  case XS_T_SRV:
+    put16(w, rr->priority);
+    put16(w, rr->weight);
+    put16(w, rr->port);
+    put_name(w, rr->target); /* RFC 2782: not compressed by old clients, but
+                              * compression is allowed and CoreDNS does */
+    break;
+  case XS_T_TXT: {
+    size_t n = strlen(rr->target);
+    uint8_t l = (uint8_t)(n > 255 ? 255 : n);
+    put(w, &l, 1);
+    put(w, rr->target, l);
+    break;
+  }
+  case XS_T_SOA:
+    put_name_prefixed(w, "ns.dns.", rr->owner);
+    put_name_prefixed(w, "hostmaster.", rr->owner);
+    put32(w, (uint32_t)a->soa_serial);
+    put32(w, 7200);
+    put32(w, 1800);
+    put32(w, 86400);
+    put32(w, a->soa_minimum);
+    break;
+  default:
+    break;
+  }
+  if (!w->full) {
+    size_t n = w->len - rdlen_at - 2;
+    w->buf[rdlen_at] = (uint8_t)(n >> 8);
+    w->buf[rdlen_at + 1] = (uint8_t)n;
+  }
+}
+
+static void put_header(writer *w, const xs_dns_query *q, int rcode, int aa,
+                       int ra, int tc, unsigned an, unsigned ns, unsigned ar) {
+  uint8_t h[XS_DNS_HEADER];
+  h[0] = (uint8_t)(q->id >> 8);
+  h[1] = (uint8_t)q->id;
+  h[2] = (uint8_t)(0x80 | (q->opcode << 3) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) |
+                   (q->rd ? 0x01 : 0));
+  h[3] = (uint8_t)((ra ? 0x80 : 0) | (q->cd ? 0x10 : 0) | (rcode & 0x0f));
+  h[4] = 0;
+  h[5] = q->qname_len > 0 ? 1 : 0;
+  h[6] = (uint8_t)(an >> 8);
+  h[7] = (uint8_t)an;
+  h[8] = (uint8_t)(ns >> 8);
+  h[9] = (uint8_t)ns;
+  h[10] = (uint8_t)(ar >> 8);
+  h[11] = (uint8_t)ar;
+  put(w, h, sizeof(h));
+}
+
+static void put_question(writer *w, const xs_dns_query *q) {
+  if (q->qname_len == 0)
+    return;
+  put_name(w, q->qname);
+  put16(w, q->qtype);
+  put16(w, q->qclass);
+}
+
+static void put_opt(writer *w, const xs_dns_query *q, int rcode) {
+  if (!q->edns)
+    return;
+  put(w, "", 1);
+  put16(w, T_OPT);
+  put16(w, XS_DNS_EDNS_SIZE);
+  put(w, (uint8_t[]){(uint8_t)(rcode >> 4), 0}, 2); /* extended rcode, v0 */
+  put16(w, q->do_bit ? 0x8000 : 0);
+  put16(w, 0);
+}
+
+static void init(writer *w, uint8_t *out, size_t cap) {
+  w->buf = out;
+  w->cap = cap;
+  w->len = 0;
+  w->full = 0;
+  w->nptrs = 0;
+}
+
+size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,
+                           size_t cap) {
+  writer w;
+  init(&w, out, cap);
+  put_header(&w, q, rcode, 0, 0, 0, 0, 0, q->edns ? 1 : 0);
+  put_question(&w, q);
+  put_opt(&w, q, rcode);
+  return w.full ? 0 : w.len;
+}
+
+size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
+                              const xs_answer *a, uint8_t *out, size_t cap) {
+  writer w;
+  size_t i, nan = a != NULL ? a->nanswer : 0;
+  size_t nns = a != NULL && a->soa && a->soa_owner != NULL ? 1 : 0;
+  size_t nar = a != NULL ? a->nadditional : 0;
+  init(&w, out, cap);
+  put_header(&w, q, rcode, aa, ra, 0, (unsigned)nan, (unsigned)nns,
+             (unsigned)(nar + (q->edns ? 1 : 0)));
+  put_question(&w, q);
+  for (i = 0; i < nan; i++)
+    put_rr(&w, &a->answer[i], a);
+  if (nns) {
+    xs_rr soa;
+    memset(&soa, 0, sizeof(soa));
+    soa.owner = a->soa_owner;
+    soa.type = XS_T_SOA;
+    soa.ttl = a->soa_ttl;
+    put_rr(&w, &soa, a);
+  }
+  for (i = 0; i < nar; i++)
+    put_rr(&w, &a->additional[i], a);
+  put_opt(&w, q, rcode);
+  if (!w.full)
+    return w.len;
+  /* Too big: the header and question only, with TC. */
+  init(&w, out, cap);
+  put_header(&w, q, rcode, aa, ra, 1, 0, 0, q->edns ? 1 : 0);
+  put_question(&w, q);
+  put_opt(&w, q, rcode);
+  return w.full ? 0 : w.len;
+}

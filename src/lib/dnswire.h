@@ -1,0 +1,66 @@
+/* DNS messages for the server: decode a query, encode a response from an
+ * xs_answer (name compression, EDNS0, truncation). Pure functions on
+ * buffers; no allocation. */
+#ifndef XS_DNSWIRE_H
+#define XS_DNSWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "answer.h"
+#include "names.h"
+
+#define XS_DNS_HEADER 12
+#define XS_DNS_UDP_MIN 512  /* without EDNS0 */
+#define XS_DNS_UDP_MAX 4096 /* the largest UDP reply we send */
+#define XS_DNS_TCP_MAX 65535
+#define XS_DNS_EDNS_SIZE 1232 /* advertised (DNS flag day 2020) */
+
+enum { XS_RCODE_FORMERR = 1, XS_RCODE_NOTIMP = 4, XS_RCODE_REFUSED = 5 };
+
+/* What a query decodes to. */
+typedef enum xs_dns_verdict {
+  XS_DNS_QUERY = 0, /* a standard query: answer it */
+  XS_DNS_DROP,      /* not worth a reply (a response, or no whole header) */
+  XS_DNS_FORMERR,   /* reply FORMERR (id and opcode known) */
+  XS_DNS_NOTIMP     /* reply NOTIMP: an opcode other than QUERY */
+} xs_dns_verdict;
+
+typedef struct xs_dns_query {
+  uint16_t id;
+  uint16_t flags; /* the query's header flags word */
+  int opcode;
+  int rd, cd;
+  char qname[XS_NAME_BUF]; /* as sent (case kept), with the trailing dot */
+  size_t qname_len;
+  uint16_t qtype, qclass;
+  int edns;          /* an OPT record came with it */
+  int edns_version;  /* its version (only 0 is understood) */
+  uint16_t udp_size; /* what a UDP reply may fill: 512..XS_DNS_UDP_MAX */
+  int do_bit;
+} xs_dns_query;
+
+/* Decode buf[0..len). On XS_DNS_QUERY every field is set; on FORMERR and
+ * NOTIMP id, flags and opcode are (and the question when it decoded). */
+xs_dns_verdict xs_dns_decode_query(const uint8_t *buf, size_t len,
+                                   xs_dns_query *q);
+
+/* The response to q with rcode into out[0..cap): header (QR, AA when aa,
+ * RD copied, RA when ra), the question (when q has one), then the answer,
+ * authority (the negative SOA of a, when a->soa) and additional sections of
+ * a (may be NULL), and an OPT record when q had one. Names are compressed
+ * (case-insensitively, as miekg/dns does). SOA data: MNAME ns.dns.<zone>,
+ * RNAME hostmaster.<zone>, the registry's serial, 7200 1800 86400, MINIMUM
+ * the synthesized TTL, <zone> as the SOA's owner is spelled. When the
+ * records do not fit in cap, the reply is cut after the question (and OPT)
+ * with TC set, so clients retry over TCP. Returns the length written (cap
+ * must be at least 512). */
+size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
+                              const xs_answer *a, uint8_t *out, size_t cap);
+
+/* A bare error response (FORMERR, NOTIMP, SERVFAIL, REFUSED) echoing the
+ * question when q has one (qname_len > 0). */
+size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,
+                           size_t cap);
+
+#endif

@@ -1,0 +1,440 @@
+/* xs_server: a DNS server over the answer function, for tests and for
+ * programs that need a cluster DNS on loopback. One thread serves UDP and
+ * TCP on one address: the cluster zone from the resolver's registry (as
+ * CoreDNS answers it), ExternalName targets and other names' A/AAAA
+ * through the resolver (its cache included). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "dnswire.h"
+#include "names.h"
+#include "registry.h"
+#include "resolver.h"
+
+#define MAX_TCP 16
+#define TCP_IDLE_MS 2000
+
+typedef struct tcp_conn {
+  int fd;
+  uint8_t buf[2 + XS_DNS_TCP_MAX];
+  size_t got;
+  int idle_ms;
+} tcp_conn;
+
+struct xs_server {
+  xs_resolver *res;
+  int udp, tcp, wake;
+  unsigned port;
+  char address[64];
+  pthread_t thread;
+  atomic_int stop;
+  tcp_conn conns[MAX_TCP];
+  atomic_ullong queries, answered, nxdomain, refused, formerr, truncated;
+  uint8_t in[XS_DNS_TCP_MAX], out[2 + XS_DNS_TCP_MAX];
+};
+
+/* ---- answers ---------------------------------------------------------------
+ */
+
+/* Append the external target's records of qtype (A or AAAA) to a, as
+ * CoreDNS does for an ExternalName whose target is outside the zone:
+ * CNAME + the target's records (none when it has none). */
+static void chase_external(xs_server *s, xs_answer *a, uint16_t qtype) {
+  xs_result *r = NULL;
+  size_t i;
+  if (xs_resolve(s->res, a->external_target,
+                 qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
+                 &r) == XS_OK) {
+    const char *owner = a->external_target;
+    for (i = 0; i < xs_result_chain_count(r); i++)
+      xs_answer_add_cname(a, xs_result_chain_name(r, i),
+                          xs_result_chain_target(r, i),
+                          xs_result_chain_ttl(r, i));
+    if (xs_result_chain_count(r) > 0)
+      owner = xs_result_target(r);
+    for (i = 0; i < xs_result_address_count(r); i++) {
+      xs_addr addr;
+      addr.family = (uint8_t)xs_result_address_family(r, i);
+      memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
+      xs_answer_add_addr(a, owner, &addr, xs_result_address_ttl(r, i));
+    }
+  }
+  xs_result_free(r);
+}
+
+/* The reply to q into out[0..cap). */
+static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
+                      size_t cap) {
+  const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
+  size_t bare = q->qname_len > 1 ? q->qname_len - 1 : 0, n;
+  xs_answer a;
+  xs_snapshot *snap;
+  int in_zone = xs_name_in_zone(q->qname, bare, cfg->zone, cfg->zone_len);
+  if (q->qclass != 1 && q->qclass != 255) {
+    atomic_fetch_add(&s->refused, 1);
+    return xs_dns_encode_error(q, XS_RCODE_REFUSED, out, cap);
+  }
+  if (!in_zone && !xs_name_is_reverse(q->qname, bare)) {
+    /* Not ours: A/AAAA through the resolver (its upstream and cache). */
+    xs_result *r = NULL;
+    if ((q->qtype != XS_T_A && q->qtype != XS_T_AAAA) ||
+        !xs_resolver_has_upstream(s->res)) {
+      atomic_fetch_add(&s->refused, 1);
+      return xs_dns_encode_error(q, XS_RCODE_REFUSED, out, cap);
+    }
+    xs_answer_init(&a, NULL, cfg);
+    xs_resolve(s->res, q->qname,
+               q->qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6, &r);
+    if (r == NULL ||
+        (xs_result_status(r) != XS_OK && xs_result_status(r) != XS_ENOTFOUND &&
+         xs_result_status(r) != XS_ENODATA)) {
+      xs_result_free(r);
+      xs_answer_free(&a);
+      return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
+    }
+    {
+      size_t i;
+      const char *owner = q->qname;
+      for (i = 0; i < xs_result_chain_count(r); i++)
+        xs_answer_add_cname(&a, xs_result_chain_name(r, i),
+                            xs_result_chain_target(r, i),
+                            xs_result_chain_ttl(r, i));
+      if (xs_result_chain_count(r) > 0)
+        owner = xs_result_target(r);
+      for (i = 0; i < xs_result_address_count(r); i++) {
+        xs_addr addr;
+        addr.family = (uint8_t)xs_result_address_family(r, i);
+        memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
+        xs_answer_add_addr(&a, owner, &addr, xs_result_address_ttl(r, i));
+      }
+    }
+    n = xs_dns_encode_response(
+        q, xs_result_status(r) == XS_ENOTFOUND ? XS_RCODE_NXDOMAIN : 0, 0, 1,
+        &a, out, cap);
+    xs_result_free(r);
+    xs_answer_free(&a);
+    return n;
+  }
+  snap = xs_resolver_snapshot(s->res);
+  if (xs_answer_query(snap, cfg, q->qname, q->qname_len, q->qtype, &a) !=
+      XS_OK) {
+    xs_snapshot_unref(snap);
+    return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
+  }
+  if (a.external_target != NULL &&
+      (q->qtype == XS_T_A || q->qtype == XS_T_AAAA) &&
+      xs_resolver_has_upstream(s->res))
+    chase_external(s, &a, q->qtype);
+  if (a.rcode == XS_RCODE_NXDOMAIN)
+    atomic_fetch_add(&s->nxdomain, 1);
+  n = xs_dns_encode_response(q, a.rcode, 1, 0, &a, out, cap);
+  xs_answer_free(&a);
+  xs_snapshot_unref(snap);
+  return n;
+}
+
+/* A whole message in; the reply's length in out (0: none). */
+static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
+                     size_t cap, int udp) {
+  xs_dns_query q;
+  size_t n;
+  atomic_fetch_add(&s->queries, 1);
+  switch (xs_dns_decode_query(msg, len, &q)) {
+  case XS_DNS_DROP:
+    return 0;
+  case XS_DNS_FORMERR:
+    atomic_fetch_add(&s->formerr, 1);
+    return xs_dns_encode_error(&q, XS_RCODE_FORMERR, out, cap);
+  case XS_DNS_NOTIMP:
+    return xs_dns_encode_error(&q, XS_RCODE_NOTIMP, out, cap);
+  default:
+    break;
+  }
+  if (q.edns && q.edns_version != 0)
+    return xs_dns_encode_error(&q, 16 /* BADVERS */, out, cap);
+  n = respond(s, &q, out, udp ? (q.udp_size < cap ? q.udp_size : cap) : cap);
+  if (n > 0 && (out[2] & 0x02))
+    atomic_fetch_add(&s->truncated, 1);
+  if (n > 0)
+    atomic_fetch_add(&s->answered, 1);
+  return n;
+}
+
+/* ---- sockets ---------------------------------------------------------------
+ */
+
+static void serve_udp(xs_server *s) {
+  struct sockaddr_storage from;
+  socklen_t fromlen = sizeof(from);
+  ssize_t n = recvfrom(s->udp, s->in, sizeof(s->in), 0,
+                       (struct sockaddr *)&from, &fromlen);
+  size_t len;
+  if (n <= 0)
+    return;
+  len = handle(s, s->in, (size_t)n, s->out, XS_DNS_UDP_MAX, 1);
+  if (len > 0)
+    (void)sendto(s->udp, s->out, len, 0, (struct sockaddr *)&from, fromlen);
+}
+
+static void tcp_close(tcp_conn *c) {
+  close(c->fd);
+  c->fd = -1;
+}
+
+/* Bytes from a TCP client; every whole message is answered (blocking
+ * writes: replies are small and clients read them). */
+static void serve_tcp(xs_server *s, tcp_conn *c) {
+  ssize_t n = recv(c->fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
+  if (n <= 0) {
+    tcp_close(c);
+    return;
+  }
+  c->got += (size_t)n;
+  c->idle_ms = 0;
+  while (c->got >= 2) {
+    size_t mlen = (size_t)(c->buf[0] << 8 | c->buf[1]), len;
+    if (c->got < 2 + mlen)
+      break;
+    len = handle(s, c->buf + 2, mlen, s->out + 2, XS_DNS_TCP_MAX, 0);
+    if (len > 0) {
+      size_t off = 0;
+      s->out[0] = (uint8_t)(len >> 8);
+      s->out[1] = (uint8_t)len;
+      while (off < len + 2) {
+        ssize_t w = send(c->fd, s->out + off, len + 2 - off, MSG_NOSIGNAL);
+        if (w <= 0) {
+          tcp_close(c);
+          return;
+        }
+        off += (size_t)w;
+      }
+    }
+    memmove(c->buf, c->buf + 2 + mlen, c->got - 2 - mlen);
+    c->got -= 2 + mlen;
+  }
+}
+
+static void *server_run(void *arg) {
+  xs_server *s = arg;
+  while (!atomic_load(&s->stop)) {
+    struct pollfd p[3 + MAX_TCP];
+    int idx[MAX_TCP], np = 3, i, rc;
+    p[0].fd = s->wake;
+    p[1].fd = s->udp;
+    p[2].fd = s->tcp;
+    for (i = 0; i < 3; i++)
+      p[i].events = POLLIN;
+    for (i = 0; i < MAX_TCP; i++)
+      if (s->conns[i].fd >= 0) {
+        idx[np - 3] = i;
+        p[np].fd = s->conns[i].fd;
+        p[np++].events = POLLIN;
+      }
+    for (i = 0; i < np; i++)
+      p[i].revents = 0;
+    rc = poll(p, (nfds_t)np, 200);
+    if (rc < 0 && errno != EINTR)
+      break;
+    if (rc <= 0) {
+      for (i = 0; i < MAX_TCP; i++) /* idle clients go */
+        if (s->conns[i].fd >= 0 && (s->conns[i].idle_ms += 200) >= TCP_IDLE_MS)
+          tcp_close(&s->conns[i]);
+      continue;
+    }
+    if (p[1].revents & POLLIN)
+      serve_udp(s);
+    if (p[2].revents & POLLIN) {
+      int c = accept4(s->tcp, NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0) {
+        for (i = 0; i < MAX_TCP && s->conns[i].fd >= 0; i++)
+          ;
+        if (i == MAX_TCP) {
+          close(c); /* busy: the client retries */
+        } else {
+          s->conns[i].fd = c;
+          s->conns[i].got = 0;
+          s->conns[i].idle_ms = 0;
+        }
+      }
+    }
+    for (i = 3; i < np; i++)
+      if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
+        serve_tcp(s, &s->conns[idx[i - 3]]);
+  }
+  return NULL;
+}
+
+/* "host:port" or "[v6]:port" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss,
+                        socklen_t *len) {
+  char host[64];
+  const char *colon, *port_s;
+  char *end;
+  unsigned long port;
+  size_t hl;
+  memset(ss, 0, sizeof(*ss));
+  if (listen[0] == '[') {
+    const char *close_b = strchr(listen, ']');
+    if (close_b == NULL || close_b[1] != ':')
+      return 0;
+    hl = (size_t)(close_b - listen - 1);
+    if (hl >= sizeof(host))
+      return 0;
+    memcpy(host, listen + 1, hl);
+    port_s = close_b + 2;
+  } else {
+    colon = strrchr(listen, ':');
+    if (colon == NULL || (hl = (size_t)(colon - listen)) >= sizeof(host) ||
+        memchr(listen, ':', hl) != NULL)
+      return 0; /* an IPv6 address needs its brackets */
+    memcpy(host, listen, hl);
+    port_s = colon + 1;
+  }
+  host[hl] = '\0';
+  port = strtoul(port_s, &end, 10);
+  if (*port_s == '\0' || *end != '\0' || port > 65535)
+    return 0;
+  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    *len = sizeof(*a);
+    return 1;
+  }
+  if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    *len = sizeof(*a);
+    return 1;
+  }
+  return 0;
+}
+
+static unsigned port_of(const struct sockaddr_storage *ss) {
+  return ss->ss_family == AF_INET
+             ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+             : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
+                          xs_error *err) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  xs_server *s;
+  int one = 1, tries, i;
+  if (res == NULL || where == NULL || out == NULL ||
+      !parse_listen(where, &ss, &len)) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "invalid listen address \"%s\" (HOST:PORT, [V6]:PORT)",
+                 where != NULL ? where : "");
+    return XS_EINVAL;
+  }
+  if ((s = calloc(1, sizeof(*s))) == NULL)
+    return XS_ENOMEM;
+  s->res = res;
+  s->udp = s->tcp = s->wake = -1;
+  for (i = 0; i < MAX_TCP; i++)
+    s->conns[i].fd = -1;
+  /* The same port on UDP and TCP; port 0 picks one free on both. */
+  for (tries = 0; tries < 50; tries++) {
+    struct sockaddr_storage bound = ss;
+    socklen_t blen = len;
+    s->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    s->tcp = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s->udp < 0 || s->tcp < 0)
+      break;
+    (void)setsockopt(s->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(s->udp, (struct sockaddr *)&bound, blen) == 0 &&
+        getsockname(s->udp, (struct sockaddr *)&bound, &blen) == 0 &&
+        bind(s->tcp, (struct sockaddr *)&bound, blen) == 0 &&
+        listen(s->tcp, 64) == 0) {
+      s->port = port_of(&bound);
+      break;
+    }
+    close(s->udp);
+    close(s->tcp);
+    s->udp = s->tcp = -1;
+    if (port_of(&ss) != 0)
+      break; /* a fixed port: no second try */
+  }
+  if (s->udp < 0 || s->tcp < 0 ||
+      (s->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    xs_error_set(err, XS_EIO, NULL, 0, 0, "cannot listen on %s: %s", where,
+                 strerror(errno));
+    if (s->udp >= 0)
+      close(s->udp);
+    if (s->tcp >= 0)
+      close(s->tcp);
+    free(s);
+    return XS_EIO;
+  }
+  if (ss.ss_family == AF_INET6)
+    snprintf(s->address, sizeof(s->address), "[%.*s]:%u",
+             (int)(strchr(where, ']') - where - 1), where + 1, s->port);
+  else
+    snprintf(s->address, sizeof(s->address), "%.*s:%u",
+             (int)(strrchr(where, ':') - where), where, s->port);
+  atomic_init(&s->stop, 0);
+  if (pthread_create(&s->thread, NULL, server_run, s) != 0) {
+    close(s->udp);
+    close(s->tcp);
+    close(s->wake);
+    free(s);
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "cannot start the server thread");
+    return XS_ENOMEM;
+  }
+  *out = s;
+  return XS_OK;
+}
+
+unsigned xs_server_port(const xs_server *s) {
+  return s != NULL ? s->port : 0;
+}
+
+const char *xs_server_address(const xs_server *s) {
+  return s != NULL ? s->address : "";
+}
+
+void xs_server_stats(const xs_server *s, xs_server_counts *out) {
+  memset(out, 0, sizeof(*out));
+  if (s == NULL)
+    return;
+  out->queries = atomic_load(&((xs_server *)(uintptr_t)s)->queries);
+  out->answered = atomic_load(&((xs_server *)(uintptr_t)s)->answered);
+  out->nxdomain = atomic_load(&((xs_server *)(uintptr_t)s)->nxdomain);
+  out->refused = atomic_load(&((xs_server *)(uintptr_t)s)->refused);
+  out->formerr = atomic_load(&((xs_server *)(uintptr_t)s)->formerr);
+  out->truncated = atomic_load(&((xs_server *)(uintptr_t)s)->truncated);
+}
+
+void xs_server_stop(xs_server *s) {
+  uint64_t one = 1;
+  int i;
+  if (s == NULL)
+    return;
+  atomic_store(&s->stop, 1);
+  if (write(s->wake, &one, sizeof(one)) < 0) {
+    /* the thread still sees stop within one poll timeout */
+  }
+  pthread_join(s->thread, NULL);
+  for (i = 0; i < MAX_TCP; i++)
+    if (s->conns[i].fd >= 0)
+      close(s->conns[i].fd);
+  close(s->udp);
+  close(s->tcp);
+  close(s->wake);
+  free(s);
+}

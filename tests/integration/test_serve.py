@@ -1,0 +1,297 @@
+"""xsvc serve against real clients: kdig (Debian knot-dnsutils) over UDP and
+TCP for the server rows of K8S-DNS.md section 6 (the fixture registry of
+tests/cli/data/valid plus the aliases whose targets Knot DNS serves: Knot is
+the upstream, started on a loopback port by this test), truncation with
+many endpoints, and malformed packets sent from here.
+
+usage: test_serve.py BUILD_DIR
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from knot import KnotServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(ROOT, "build")
+XSVC = os.path.join(BUILD, "xsvc")
+T = 5  # the synthesized TTL
+
+EXTRA = """\
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: fq-alias, namespace: prod},
+   spec: {type: ExternalName, externalName: my.database.example.com.}}
+- {apiVersion: v1, kind: Service, metadata: {name: v4only, namespace: prod},
+   spec: {type: ExternalName, externalName: v4only.example.com}}
+- {apiVersion: v1, kind: Service, metadata: {name: broken, namespace: prod},
+   spec: {type: ExternalName, externalName: nx.example.com}}
+- {apiVersion: v1, kind: Service, metadata: {name: chain, namespace: prod},
+   spec: {type: ExternalName, externalName: my-service.prod.svc.cluster.local}}
+- {apiVersion: v1, kind: Service, metadata: {name: self, namespace: prod},
+   spec: {type: ExternalName, externalName: self.prod.svc.cluster.local}}
+- {apiVersion: v1, kind: Service, metadata: {name: hdls-empty, namespace: prod},
+   spec: {clusterIP: None, ports: [{name: http, port: 80}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: many, namespace: prod},
+   spec: {clusterIP: None, ports: [{name: http, port: 80}]}}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata:
+    name: many-1
+    namespace: prod
+    labels: {kubernetes.io/service-name: many}
+  addressType: IPv4
+  ports: [{name: http, port: 80}]
+  endpoints:
+%s
+""" % "\n".join("  - addresses: [\"10.2.%d.%d\"]" % (i // 200, i % 200 + 1) for i in range(100))
+
+
+def setUpModule():
+    global KNOT, MDIR, SERVE, PORT
+    KNOT = KnotServer()
+    MDIR = tempfile.mkdtemp(prefix="xsvc-serve-")
+    shutil.copy(os.path.join(ROOT, "tests", "cli", "data", "valid", "cluster.yaml"), MDIR)
+    with open(os.path.join(MDIR, "extra.yaml"), "w") as f:
+        f.write(EXTRA)
+    for name in os.listdir(MDIR):
+        os.chmod(os.path.join(MDIR, name), 0o644)
+    SERVE = subprocess.Popen(
+        [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0",
+         "--upstream", "127.0.0.1:%d" % KNOT.port, "--timeout", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = SERVE.stdout.readline()
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
+    if not m:
+        SERVE.kill()
+        raise RuntimeError("xsvc serve did not start: %r %r" % (line, SERVE.stderr.read()))
+    PORT = int(m.group(1))
+
+
+def tearDownModule():
+    SERVE.send_signal(signal.SIGTERM)
+    try:
+        SERVE.wait(timeout=10)
+    finally:
+        if SERVE.poll() is None:
+            SERVE.kill()
+        KNOT.stop()
+        shutil.rmtree(MDIR, ignore_errors=True)
+
+
+def kdig(name, qtype, *opts):
+    """(status, flags, {section: [normalised records]}) from kdig."""
+    p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(PORT), "+timeout=2", "+retry=0",
+                        *opts, name, qtype], capture_output=True, text=True, timeout=30)
+    status = re.search(r"status: (\w+)", p.stdout)
+    flags = re.search(r";; Flags: ([a-z ]*);", p.stdout)
+    sections, cur = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}, None
+    for line in p.stdout.splitlines():
+        m = re.match(r";; (\w+) SECTION:", line)
+        if m:
+            cur = m.group(1)
+            continue
+        if not line.strip() or line.startswith(";"):
+            if not line.strip():
+                cur = None if cur != "QUESTION" else None
+            continue
+        if cur in sections:
+            sections[cur].append(" ".join(line.split()))
+    return (status.group(1) if status else None,
+            flags.group(1).split() if flags else [], sections)
+
+
+def soa(zone="cluster.local."):
+    return re.compile(r"^%s %d IN SOA ns\.dns\.%s hostmaster\.%s \d+ 7200 1800 86400 %d$"
+                      % (re.escape(zone), T, re.escape(zone), re.escape(zone), T))
+
+
+SVC = ".prod.svc.cluster.local."
+CN = lambda owner, target, ttl=T: "%s %d IN CNAME %s" % (owner, ttl, target)
+A = lambda owner, addr, ttl=T: "%s %d IN A %s" % (owner, ttl, addr)
+AAAA = lambda owner, addr, ttl=T: "%s %d IN AAAA %s" % (owner, ttl, addr)
+
+# (row, name, type, status, answer records, negative SOA expected)
+ROWS = [
+    (1, "my-service" + SVC, "CNAME", "NOERROR", [CN("my-service" + SVC, "my.database.example.com.")], False),
+    (2, "my-service" + SVC, "A", "NOERROR", [CN("my-service" + SVC, "my.database.example.com."),
+                                            A("my.database.example.com.", "192.0.2.10", 300)], False),
+    (3, "my-service" + SVC, "AAAA", "NOERROR", [CN("my-service" + SVC, "my.database.example.com."),
+                                               AAAA("my.database.example.com.", "2001:db8::10", 300)], False),
+    (5, "fq-alias" + SVC, "CNAME", "NOERROR", [CN("fq-alias" + SVC, "my.database.example.com.")], False),
+    (7, "v4only" + SVC, "AAAA", "NOERROR", [CN("v4only" + SVC, "v4only.example.com.")], False),
+    (8, "v4only" + SVC, "A", "NOERROR", [CN("v4only" + SVC, "v4only.example.com."),
+                                        A("v4only.example.com.", "192.0.2.20", 60)], False),
+    (9, "broken" + SVC, "A", "NOERROR", [CN("broken" + SVC, "nx.example.com.")], False),
+    (10, "to-internal" + SVC, "A", "NOERROR", [CN("to-internal" + SVC, "backend" + SVC),
+                                              A("backend" + SVC, "10.96.0.20")], False),
+    (11, "to-internal" + SVC, "AAAA", "NOERROR", [], True),
+    (12, "to-missing" + SVC, "A", "NOERROR", [], True),
+    (13, "to-missing" + SVC, "CNAME", "NOERROR", [CN("to-missing" + SVC, "nothere" + SVC)], False),
+    (14, "chain" + SVC, "A", "NOERROR", [CN("chain" + SVC, "my-service" + SVC),
+                                        CN("my-service" + SVC, "my.database.example.com."),
+                                        A("my.database.example.com.", "192.0.2.10", 300)], False),
+    (18, "self" + SVC, "A", "NOERROR", [], True),
+    (19, "loop-a" + SVC, "A", "NOERROR", [], True),
+    (20, "loop-a" + SVC, "CNAME", "NOERROR", [CN("loop-a" + SVC, "loop-b" + SVC)], False),
+    (21, "my-service" + SVC, "SRV", "NOERROR", [], True),
+    (22, "_pg._tcp.my-service" + SVC, "SRV", "NXDOMAIN", [], True),
+    (23, "_pg._tcp.my-service" + SVC, "A", "NXDOMAIN", [], True),
+    (24, "endpoint.my-service" + SVC, "CNAME", "NXDOMAIN", [], True),
+    (25, "a.b.my-service" + SVC, "CNAME", "NXDOMAIN", [], True),
+    (26, "my-service" + SVC, "TXT", "NOERROR", [], True),
+    (27, "my-service" + SVC, "MX", "NOERROR", [], True),
+    (28, "my-service" + SVC, "TYPE65", "NOERROR", [], True),
+    (29, "my-service" + SVC, "SOA", "NOERROR", [], True),
+    (31, "nope" + SVC, "A", "NXDOMAIN", [], True),
+    (32, "my-service.nons.svc.cluster.local.", "A", "NXDOMAIN", [], True),
+    (33, "prod.svc.cluster.local.", "A", "NOERROR", [], True),
+    (34, "svc.cluster.local.", "A", "NOERROR", [], True),
+    (35, "foo.cluster.local.", "A", "NXDOMAIN", [], True),
+    (36, "*" + SVC, "A", "NXDOMAIN", [], True),
+    (37, "dns-version.cluster.local.", "TXT", "NOERROR",
+     ['dns-version.cluster.local. 28800 IN TXT "1.1.0"'], False),
+    (38, "backend" + SVC, "A", "NOERROR", [A("backend" + SVC, "10.96.0.20")], False),
+    (39, "backend" + SVC, "AAAA", "NOERROR", [], True),
+    (41, "20.0.96.10.in-addr.arpa.", "PTR", "NOERROR",
+     ["20.0.96.10.in-addr.arpa. %d IN PTR backend%s" % (T, SVC)], False),
+    (42, "hdls" + SVC, "A", "NOERROR", [A("hdls" + SVC, "10.1.0.1"), A("hdls" + SVC, "10.1.0.2")], False),
+    (43, "pet-0.hdls" + SVC, "A", "NOERROR", [A("pet-0.hdls" + SVC, "10.1.0.1")], False),
+    (44, "hdls-empty" + SVC, "A", "NXDOMAIN", [], True),
+]
+
+
+class ConformanceTests(unittest.TestCase):
+    def check_rows(self, *opts):
+        for row, name, qtype, status, answer, negative in ROWS:
+            with self.subTest(row=row, transport=opts or "udp"):
+                st, flags, sec = kdig(name, qtype, *opts)
+                self.assertEqual(st, status)
+                self.assertIn("aa", flags)
+                self.assertEqual(sec["ANSWER"], answer)
+                if negative:
+                    self.assertEqual(len(sec["AUTHORITY"]), 1, sec)
+                    self.assertRegex(sec["AUTHORITY"][0], soa())
+                else:
+                    self.assertEqual(sec["AUTHORITY"], [])
+
+    def test_rows_over_udp(self):
+        self.check_rows()
+
+    def test_rows_over_tcp(self):
+        self.check_rows("+tcp")
+
+    def test_case_kept(self):  # row 6 (kdig lowercases names: a raw query)
+        name = qname(b"My-Service", b"PROD", b"svc", b"Cluster", b"Local")
+        reply = raw(header() + name + b"\0\5\0\1")
+        self.assertIsNotNone(reply)
+        self.assertEqual(reply[3] & 0x0F, 0)
+        self.assertEqual(struct.unpack(">H", reply[6:8])[0], 1)  # one answer
+        answer = reply[12 + len(name) + 4:]
+        # its owner: the question's name as spelled, by pointer or in full
+        self.assertTrue(answer.startswith(b"\xc0\x0c") or answer.startswith(name))
+        self.assertEqual(reply[12:12 + len(name)], name)
+        self.assertTrue(answer.endswith(qname(b"my", b"database", b"example", b"com")))
+
+    def test_srv_with_additional(self):  # row 40
+        st, _, sec = kdig("_http._tcp.backend" + SVC, "SRV")
+        self.assertEqual(st, "NOERROR")
+        self.assertEqual(sec["ANSWER"], ["_http._tcp.backend%s %d IN SRV 0 100 80 backend%s"
+                                         % (SVC, T, SVC)])
+        self.assertEqual(sec["ADDITIONAL"], [A("backend" + SVC, "10.96.0.20")])
+
+    def test_outside_the_zone_forwarded_with_ra(self):
+        st, flags, sec = kdig("v4only.example.com.", "A")
+        self.assertEqual(st, "NOERROR")
+        self.assertIn("ra", flags)
+        self.assertNotIn("aa", flags)
+        self.assertEqual(sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 60)])
+        st, _, _ = kdig("www.example.com.", "MX")  # only A/AAAA are forwarded
+        self.assertEqual(st, "REFUSED")
+
+
+class TruncationTests(unittest.TestCase):
+    def test_many_endpoints_truncate_over_udp_and_come_whole_over_tcp(self):
+        st, flags, sec = kdig("many" + SVC, "A", "+ignore", "+bufsize=0", "+noedns")
+        self.assertEqual(st, "NOERROR")
+        self.assertIn("tc", flags)
+        self.assertEqual(sec["ANSWER"], [])
+        st, flags, sec = kdig("many" + SVC, "A")  # kdig retries over TCP
+        self.assertNotIn("tc", flags)
+        self.assertEqual(len(sec["ANSWER"]), 100)
+        st, flags, sec = kdig("many" + SVC, "A", "+tcp")
+        self.assertEqual(len(sec["ANSWER"]), 100)
+        self.assertIn(A("many" + SVC, "10.2.0.1"), sec["ANSWER"])
+
+
+def raw(packet, timeout=0.5):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(packet, ("127.0.0.1", PORT))
+        return s.recv(65535)
+    except socket.timeout:
+        return None
+    finally:
+        s.close()
+
+
+def header(qd=1, flags=0x0100, an=0, ns=0, ar=0, ident=0x1234):
+    return struct.pack(">HHHHHH", ident, flags, qd, an, ns, ar)
+
+
+def qname(*labels):
+    return b"".join(bytes([len(l)]) + l for l in labels) + b"\0"
+
+
+class MalformedTests(unittest.TestCase):
+    def rcode(self, packet):
+        reply = raw(packet)
+        self.assertIsNotNone(reply, "no reply")
+        self.assertEqual(reply[:2], packet[:2])  # same id
+        self.assertTrue(reply[2] & 0x80)  # a response
+        return reply[3] & 0x0F
+
+    def test_short_header_dropped(self):
+        self.assertIsNone(raw(b"\x12\x34\x01"))
+
+    def test_responses_dropped(self):
+        self.assertIsNone(raw(header(flags=0x8100) + qname(b"a") + b"\0\1\0\1"))
+
+    def test_qdcount_0_and_2_formerr(self):
+        self.assertEqual(self.rcode(header(qd=0)), 1)
+        q = qname(b"a") + b"\0\1\0\1"
+        self.assertEqual(self.rcode(header(qd=2) + q + q), 1)
+
+    def test_label_over_63_formerr(self):
+        self.assertEqual(self.rcode(header() + qname(b"a" * 64) + b"\0\1\0\1"), 1)
+
+    def test_name_over_255_formerr(self):
+        self.assertEqual(self.rcode(header() + qname(*[b"a" * 63] * 5) + b"\0\1\0\1"), 1)
+
+    def test_compression_loop_formerr(self):
+        self.assertEqual(self.rcode(header() + b"\xc0\x0c\0\1\0\1"), 1)
+
+    def test_truncated_question_formerr(self):
+        self.assertEqual(self.rcode(header() + qname(b"abc")[:3]), 1)
+
+    def test_other_opcode_notimp(self):
+        self.assertEqual(self.rcode(header(flags=0x1000) + qname(b"a") + b"\0\1\0\1"), 4)
+
+    def test_server_still_answers(self):
+        st, _, sec = kdig("backend" + SVC, "A")
+        self.assertEqual(sec["ANSWER"], [A("backend" + SVC, "10.96.0.20")])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
