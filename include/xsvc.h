@@ -238,6 +238,12 @@ XS_EXTERN xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
                                              const char *hostname, int ready,
                                              xs_error *err);
 /** Remove Service ns/name and its endpoints. XS_ENOTFOUND if absent. */
+/** Make reg hold exactly what from holds now (its current contents; later
+ *  changes to either stay separate), in one atomic step: a reload. Readers
+ *  of reg (resolvers, servers) see the new contents from their next
+ *  lookup; lookups under way finish on the old ones. from is not changed
+ *  and is still the caller's to free. XS_OK, XS_EINVAL. Any thread. */
+XS_EXTERN xs_status xs_registry_replace(xs_registry *reg, xs_registry *from);
 XS_EXTERN xs_status xs_registry_remove(xs_registry *reg, const char *ns,
                                        const char *name);
 

@@ -669,6 +669,24 @@ done:
   return st;
 }
 
+xs_status xs_registry_replace(xs_registry *reg, xs_registry *from) {
+  xs_snapshot *next, *old;
+  if (reg == NULL || from == NULL)
+    return XS_EINVAL;
+  if (reg == from)
+    return XS_OK;
+  next = xs_registry_snapshot(from); /* immutable: shared, not copied */
+  pthread_mutex_lock(&reg->write_lock);
+  pthread_mutex_lock(&reg->lock);
+  old = reg->current;
+  reg->current = next;
+  atomic_fetch_add_explicit(&reg->version, 1, memory_order_release);
+  pthread_mutex_unlock(&reg->lock);
+  pthread_mutex_unlock(&reg->write_lock);
+  xs_snapshot_unref(old);
+  return XS_OK;
+}
+
 static xs_status check_meta(const char *ns, const char *name, xs_error *err) {
   char msg[XS_ERROR_MESSAGE_MAX];
   if (ns == NULL ||

@@ -106,7 +106,8 @@ static const char usage_serve[] =
     "cluster zone (and its reverse zones) authoritatively; ExternalName\n"
     "targets and other names' A/AAAA through the upstream servers given\n"
     "(none given: other names are REFUSED). Prints the address it listens\n"
-    "on; stops cleanly on SIGINT or SIGTERM.\n"
+    "on; reloads the manifests on SIGHUP (a failed load keeps the old\n"
+    "ones); stops cleanly on SIGINT or SIGTERM.\n"
     "\n"
     "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ttl S,\n"
     "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions\n"
@@ -747,8 +748,9 @@ static int do_connect(const resolve_opts *o, xs_resolver *res) {
   return fflush(stdout) == 0 ? EXIT_ANSWERED : EXIT_FAILED;
 }
 
-/* serve: until SIGINT or SIGTERM. */
-static int do_serve(const resolve_opts *o, xs_resolver *res) {
+/* serve: until SIGINT or SIGTERM; SIGHUP reloads the manifests into reg
+ * (a load that fails changes nothing). */
+static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
   xs_server *srv = NULL;
   xs_error err;
   sigset_t set;
@@ -764,7 +766,24 @@ static int do_serve(const resolve_opts *o, xs_resolver *res) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  sigwait(&set, &sig);
+  sigaddset(&set, SIGHUP);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    diag_counts counts = {0, 0};
+    xs_registry *fresh = NULL;
+    if (reg == NULL || o->npaths == 0)
+      continue;
+    if (load_manifests(o->paths, o->npaths, o->ns, o->insecure_ok, &counts,
+                       &fresh) == XS_OK) {
+      xs_registry_replace(reg, fresh);
+      printf("reloaded: %zu service(s)\n", xs_registry_service_count(reg));
+    } else {
+      printf("reload failed (%u error(s)): still serving the previous "
+             "manifests\n",
+             counts.errors);
+    }
+    fflush(stdout);
+    xs_registry_free(fresh);
+  }
   xs_server_stop(srv);
   return EXIT_ANSWERED;
 }
@@ -790,6 +809,7 @@ static int cmd_resolve(int argc, char **argv, int connect) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
   }
   o.ndots = o.timeout_ms = o.attempts = o.ttl = -1;
@@ -841,7 +861,7 @@ static int cmd_resolve(int argc, char **argv, int connect) {
     goto done;
   }
   if (o.serve) {
-    rc = do_serve(&o, res);
+    rc = do_serve(&o, res, reg);
     goto done;
   }
   st = xs_resolve(res, o.name, o.family, &result);

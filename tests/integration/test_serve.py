@@ -220,6 +220,33 @@ class ConformanceTests(unittest.TestCase):
         self.assertEqual(st, "REFUSED")
 
 
+class ReloadTests(unittest.TestCase):
+    def reload(self):
+        SERVE.send_signal(signal.SIGHUP)
+        return SERVE.stdout.readline().strip()
+
+    def test_sighup_reloads_and_a_failed_load_keeps_the_old(self):
+        path = os.path.join(MDIR, "zz-reload.yaml")
+        with open(path, "w") as f:
+            f.write("apiVersion: v1\nkind: Service\nmetadata: {name: added, namespace: prod}\n"
+                    "spec: {clusterIP: 10.96.0.99, ports: [{name: http, port: 80}]}\n")
+        os.chmod(path, 0o644)
+        try:
+            self.assertEqual(kdig("added" + SVC, "A")[0], "NXDOMAIN")
+            self.assertRegex(self.reload(), r"^reloaded: \d+ service\(s\)$")
+            self.assertEqual(kdig("added" + SVC, "A")[2]["ANSWER"],
+                             [A("added" + SVC, "10.96.0.99")])
+            with open(path, "w") as f:
+                f.write("apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\n")
+            self.assertRegex(self.reload(), r"^reload failed \(\d+ error\(s\)\): still serving the previous")
+            self.assertEqual(kdig("added" + SVC, "A")[2]["ANSWER"],
+                             [A("added" + SVC, "10.96.0.99")])
+        finally:
+            os.unlink(path)
+            self.assertRegex(self.reload(), r"^reloaded")
+        self.assertEqual(kdig("added" + SVC, "A")[0], "NXDOMAIN")
+
+
 class TruncationTests(unittest.TestCase):
     def test_many_endpoints_truncate_over_udp_and_come_whole_over_tcp(self):
         st, flags, sec = kdig("many" + SVC, "A", "+ignore", "+bufsize=0", "+noedns")

@@ -350,6 +350,43 @@ static void test_registry_concurrent_readers_see_whole_snapshots(void **s) {
   xs_registry_free(shared);
 }
 
+/* A reload: reg takes from's contents in one step; the two stay
+ * separate afterwards. */
+static void test_registry_replace(void **s) {
+  xs_registry *a, *b;
+  xs_snapshot *snap;
+  xs_error err;
+  (void)s;
+  assert_int_equal(xs_registry_new(&a), XS_OK);
+  assert_int_equal(xs_registry_new(&b), XS_OK);
+  assert_int_equal(
+      xs_registry_add_external(a, "prod", "x", "x.example.com", &err), XS_OK);
+  assert_int_equal(
+      xs_registry_add_external(b, "prod", "y", "y.example.com", &err), XS_OK);
+  assert_int_equal(
+      xs_registry_add_external(b, "prod", "z", "z.example.com", &err), XS_OK);
+  assert_int_equal(xs_registry_replace(a, b), XS_OK);
+  assert_int_equal(xs_registry_service_count(a), 2);
+  snap = xs_registry_snapshot(a);
+  assert_null(xs_snapshot_find(snap, "prod", 4, "x", 1));
+  assert_non_null(xs_snapshot_find(snap, "prod", 4, "y", 1));
+  xs_snapshot_unref(snap);
+  /* separate afterwards */
+  assert_int_equal(xs_registry_remove(b, "prod", "y"), XS_OK);
+  assert_int_equal(xs_registry_service_count(a), 2);
+  assert_int_equal(xs_registry_service_count(b), 1);
+  assert_int_equal(
+      xs_registry_add_external(a, "prod", "w", "w.example.com", &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(b), 1);
+  assert_int_equal(xs_registry_replace(a, a), XS_OK);
+  assert_int_equal(xs_registry_service_count(a), 3);
+  assert_int_equal(xs_registry_replace(NULL, b), XS_EINVAL);
+  assert_int_equal(xs_registry_replace(a, NULL), XS_EINVAL);
+  xs_registry_free(b); /* a keeps what it took */
+  assert_int_equal(xs_registry_service_count(a), 3);
+  xs_registry_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_new_is_empty),
@@ -365,6 +402,7 @@ int main(void) {
       cmocka_unit_test(test_registry_lookup_case_every_length_and_position),
       cmocka_unit_test(test_registry_many_services_grow_tables),
       cmocka_unit_test(test_registry_concurrent_readers_see_whole_snapshots),
+      cmocka_unit_test(test_registry_replace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
