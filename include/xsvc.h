@@ -588,13 +588,28 @@ XS_EXTERN const char *xs_source_name(xs_source source);
  *  Registry changes are served from the next query on. */
 typedef struct xs_server xs_server;
 
+/* xs_server_counts.types[] indices */
+enum {
+  XS_SERVER_A,
+  XS_SERVER_AAAA,
+  XS_SERVER_CNAME,
+  XS_SERVER_SRV,
+  XS_SERVER_PTR,
+  XS_SERVER_TXT,
+  XS_SERVER_SOA,
+  XS_SERVER_OTHER,
+  XS_SERVER_TYPES
+};
+
 typedef struct xs_server_counts {
-  unsigned long long queries;   /* messages read */
-  unsigned long long answered;  /* replies sent to queries */
-  unsigned long long nxdomain;  /* in-zone NXDOMAIN answers */
-  unsigned long long refused;   /* names not served */
-  unsigned long long formerr;   /* malformed queries answered FORMERR */
-  unsigned long long truncated; /* UDP replies cut with TC set */
+  unsigned long long queries;    /* messages read */
+  unsigned long long answered;   /* replies sent to queries */
+  unsigned long long nxdomain;   /* in-zone NXDOMAIN answers */
+  unsigned long long refused;    /* names not served */
+  unsigned long long formerr;    /* malformed queries answered FORMERR */
+  unsigned long long truncated;  /* UDP replies cut with TC set */
+  unsigned long long rcodes[16]; /* replies by rcode */
+  unsigned long long types[XS_SERVER_TYPES]; /* queries by type */
 } xs_server_counts;
 
 /** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free

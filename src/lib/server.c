@@ -42,6 +42,7 @@ struct xs_server {
   atomic_int stop;
   tcp_conn conns[MAX_TCP];
   atomic_ullong queries, answered, nxdomain, refused, formerr, truncated;
+  atomic_ullong rcodes[16], types[XS_SERVER_TYPES];
   uint8_t in[XS_DNS_TCP_MAX], out[2 + XS_DNS_TCP_MAX];
 };
 
@@ -145,6 +146,27 @@ static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
   return n;
 }
 
+static int type_index(uint16_t qtype) {
+  switch (qtype) {
+  case XS_T_A:
+    return XS_SERVER_A;
+  case XS_T_AAAA:
+    return XS_SERVER_AAAA;
+  case XS_T_CNAME:
+    return XS_SERVER_CNAME;
+  case XS_T_SRV:
+    return XS_SERVER_SRV;
+  case XS_T_PTR:
+    return XS_SERVER_PTR;
+  case XS_T_TXT:
+    return XS_SERVER_TXT;
+  case XS_T_SOA:
+    return XS_SERVER_SOA;
+  default:
+    return XS_SERVER_OTHER;
+  }
+}
+
 /* A whole message in; the reply's length in out (0: none). */
 static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
                      size_t cap, int udp) {
@@ -162,13 +184,16 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
   default:
     break;
   }
+  atomic_fetch_add(&s->types[type_index(q.qtype)], 1);
   if (q.edns && q.edns_version != 0)
     return xs_dns_encode_error(&q, 16 /* BADVERS */, out, cap);
   n = respond(s, &q, out, udp ? (q.udp_size < cap ? q.udp_size : cap) : cap);
   if (n > 0 && (out[2] & 0x02))
     atomic_fetch_add(&s->truncated, 1);
-  if (n > 0)
+  if (n > 0) {
     atomic_fetch_add(&s->answered, 1);
+    atomic_fetch_add(&s->rcodes[out[3] & 0x0f], 1);
+  }
   return n;
 }
 
@@ -409,6 +434,7 @@ const char *xs_server_address(const xs_server *s) {
 }
 
 void xs_server_stats(const xs_server *s, xs_server_counts *out) {
+  int i;
   memset(out, 0, sizeof(*out));
   if (s == NULL)
     return;
@@ -418,6 +444,10 @@ void xs_server_stats(const xs_server *s, xs_server_counts *out) {
   out->refused = atomic_load(&((xs_server *)(uintptr_t)s)->refused);
   out->formerr = atomic_load(&((xs_server *)(uintptr_t)s)->formerr);
   out->truncated = atomic_load(&((xs_server *)(uintptr_t)s)->truncated);
+  for (i = 0; i < 16; i++)
+    out->rcodes[i] = atomic_load(&((xs_server *)(uintptr_t)s)->rcodes[i]);
+  for (i = 0; i < XS_SERVER_TYPES; i++)
+    out->types[i] = atomic_load(&((xs_server *)(uintptr_t)s)->types[i]);
 }
 
 void xs_server_stop(xs_server *s) {

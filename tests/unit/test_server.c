@@ -137,6 +137,11 @@ static void test_server_answers_and_follows_the_registry(void **st) {
   assert_int_equal(c.answered, 4); /* the refusal too */
   assert_int_equal(c.nxdomain, 1);
   assert_int_equal(c.refused, 1);
+  assert_int_equal(c.rcodes[0], 2); /* NOERROR over UDP and TCP */
+  assert_int_equal(c.rcodes[3], 1); /* NXDOMAIN */
+  assert_int_equal(c.rcodes[5], 1); /* REFUSED */
+  assert_int_equal(c.types[XS_SERVER_A], 4);
+  assert_int_equal(c.types[XS_SERVER_TXT], 0);
   xs_server_stop(srv);
   xs_server_stop(NULL);
   xs_resolver_free(res);
