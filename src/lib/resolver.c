@@ -1539,6 +1539,10 @@ xs_snapshot *xs_resolver_snapshot(xs_resolver *res) {
   return res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
 }
 
+xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res) {
+  return res->reg != NULL ? xs_registry_snapshot_borrow(res->reg, NULL) : NULL;
+}
+
 int xs_resolver_has_upstream(const xs_resolver *res) {
   return res->cfg.nservers > 0;
 }

@@ -24,6 +24,7 @@
 #include "resolver.h"
 
 #define MAX_TCP 16
+#define UDP_BATCH 32
 #define TCP_IDLE_MS 2000
 
 typedef struct tcp_conn {
@@ -43,7 +44,9 @@ struct xs_server {
   tcp_conn conns[MAX_TCP];
   atomic_ullong queries, answered, nxdomain, refused, formerr, truncated;
   atomic_ullong rcodes[16], types[XS_SERVER_TYPES];
-  uint8_t in[XS_DNS_TCP_MAX], out[2 + XS_DNS_TCP_MAX];
+  uint8_t out[2 + XS_DNS_TCP_MAX]; /* TCP replies */
+  uint8_t udp_in[UDP_BATCH][XS_DNS_UDP_MAX];
+  uint8_t udp_out[UDP_BATCH][XS_DNS_UDP_MAX];
 };
 
 /* ---- answers ---------------------------------------------------------------
@@ -128,10 +131,9 @@ static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
     xs_answer_free(&a);
     return n;
   }
-  snap = xs_resolver_snapshot(s->res);
+  snap = xs_resolver_snapshot_borrow(s->res); /* this thread's: no lock */
   if (xs_answer_query(snap, cfg, q->qname, q->qname_len, q->qtype, &a) !=
       XS_OK) {
-    xs_snapshot_unref(snap);
     return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
   }
   if (a.external_target != NULL &&
@@ -142,7 +144,6 @@ static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
     atomic_fetch_add(&s->nxdomain, 1);
   n = xs_dns_encode_response(q, a.rcode, 1, 0, &a, out, cap);
   xs_answer_free(&a);
-  xs_snapshot_unref(snap);
   return n;
 }
 
@@ -200,17 +201,43 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
 /* ---- sockets ---------------------------------------------------------------
  */
 
+/* Datagrams are read and answered in batches (recvmmsg/sendmmsg): one
+ * system call for many queries, which is most of the cost here. */
 static void serve_udp(xs_server *s) {
-  struct sockaddr_storage from;
-  socklen_t fromlen = sizeof(from);
-  ssize_t n = recvfrom(s->udp, s->in, sizeof(s->in), 0,
-                       (struct sockaddr *)&from, &fromlen);
-  size_t len;
-  if (n <= 0)
-    return;
-  len = handle(s, s->in, (size_t)n, s->out, XS_DNS_UDP_MAX, 1);
-  if (len > 0)
-    (void)sendto(s->udp, s->out, len, 0, (struct sockaddr *)&from, fromlen);
+  struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+  struct iovec iin[UDP_BATCH], iout[UDP_BATCH];
+  struct sockaddr_storage from[UDP_BATCH];
+  int n, i, nout = 0;
+  for (i = 0; i < UDP_BATCH; i++) {
+    iin[i].iov_base = s->udp_in[i];
+    iin[i].iov_len = sizeof(s->udp_in[i]);
+    memset(&in[i], 0, sizeof(in[i]));
+    in[i].msg_hdr.msg_iov = &iin[i];
+    in[i].msg_hdr.msg_iovlen = 1;
+    in[i].msg_hdr.msg_name = &from[i];
+    in[i].msg_hdr.msg_namelen = sizeof(from[i]);
+  }
+  n = recvmmsg(s->udp, in, UDP_BATCH, MSG_DONTWAIT, NULL);
+  for (i = 0; i < n; i++) {
+    size_t len = handle(s, s->udp_in[i], in[i].msg_len, s->udp_out[nout],
+                        XS_DNS_UDP_MAX, 1);
+    if (len == 0)
+      continue;
+    iout[nout].iov_base = s->udp_out[nout];
+    iout[nout].iov_len = len;
+    memset(&out[nout], 0, sizeof(out[nout]));
+    out[nout].msg_hdr.msg_iov = &iout[nout];
+    out[nout].msg_hdr.msg_iovlen = 1;
+    out[nout].msg_hdr.msg_name = &from[i];
+    out[nout].msg_hdr.msg_namelen = in[i].msg_hdr.msg_namelen;
+    nout++;
+  }
+  for (i = 0; i < nout;) { /* a full socket buffer drops the rest */
+    int sent = sendmmsg(s->udp, out + i, (unsigned)(nout - i), 0);
+    if (sent <= 0)
+      break;
+    i += sent;
+  }
 }
 
 static void tcp_close(tcp_conn *c) {
@@ -359,7 +386,7 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
   struct sockaddr_storage ss;
   socklen_t len;
   xs_server *s;
-  int one = 1, tries, i;
+  int one = 1, rcvbuf = 4 << 20, tries, i;
   if (res == NULL || where == NULL || out == NULL ||
       !parse_listen(where, &ss, &len)) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0,
@@ -382,6 +409,7 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
     if (s->udp < 0 || s->tcp < 0)
       break;
     (void)setsockopt(s->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    (void)setsockopt(s->udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (bind(s->udp, (struct sockaddr *)&bound, blen) == 0 &&
         getsockname(s->udp, (struct sockaddr *)&bound, &blen) == 0 &&
         bind(s->tcp, (struct sockaddr *)&bound, blen) == 0 &&
