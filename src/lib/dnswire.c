@@ -6,6 +6,7 @@
 #define T_OPT 41
 #define CLASS_IN 1
 #define MAX_PTRS 128 /* names remembered for compression */
+#define MAX_SEEN 16  /* name strings remembered by address */
 
 static uint16_t get16(const uint8_t *p) {
   return (uint16_t)(p[0] << 8 | p[1]);
@@ -128,6 +129,11 @@ typedef struct writer {
   /* names written, for compression: offset of each name's labels */
   uint16_t ptrs[MAX_PTRS];
   size_t nptrs;
+  /* whole names written, by the address of the string they came from:
+   * answers repeat the question's name and their targets by pointer */
+  const char *seen[MAX_SEEN];
+  uint16_t seen_off[MAX_SEEN];
+  size_t nseen;
 } writer;
 
 static void put(writer *w, const void *p, size_t n) {
@@ -189,21 +195,35 @@ static int name_at_equals(const writer *w, size_t o, const char *name,
 
 /* A name (with or without the trailing dot), compressed against the
  * names already written. */
-static void put_name(writer *w, const char *name) {
-  size_t len = strlen(name), start = 0;
+/* remember: the string lives as long as the message is written (not a
+ * scratch buffer reused for another name), so its address identifies it. */
+static void put_name_as(writer *w, const char *name, int remember) {
+  size_t len, start = 0, i;
+  for (i = 0; remember && i < w->nseen; i++)
+    if (w->seen[i] == name) {
+      put16(w, 0xc000u | w->seen_off[i]);
+      return;
+    }
+  if (remember && w->nseen < MAX_SEEN && w->len < 0x4000 && !w->full) {
+    w->seen[w->nseen] = name;
+    w->seen_off[w->nseen++] = (uint16_t)w->len;
+  }
+  len = strlen(name);
   if (len > 0 && name[len - 1] == '.')
     len--;
   while (start < len) {
-    size_t i, end;
+    size_t end;
+    for (end = start; end < len && name[end] != '.'; end++)
+      ;
     for (i = 0; i < w->nptrs; i++)
-      if (name_at_equals(w, w->ptrs[i], name + start, len - start)) {
+      /* the first label's length decides most comparisons at once */
+      if (w->buf[w->ptrs[i]] == end - start &&
+          name_at_equals(w, w->ptrs[i], name + start, len - start)) {
         put16(w, 0xc000u | w->ptrs[i]);
         return;
       }
     if (w->len < 0x4000 && w->nptrs < MAX_PTRS && !w->full)
       w->ptrs[w->nptrs++] = (uint16_t)w->len;
-    for (end = start; end < len && name[end] != '.'; end++)
-      ;
     {
       uint8_t l = (uint8_t)(end - start);
       put(w, &l, 1);
@@ -214,7 +234,11 @@ static void put_name(writer *w, const char *name) {
   put(w, "", 1);
 }
 
-/* A name's wire form without compression, for SOA rdata names built here. */
+static void put_name(writer *w, const char *name) {
+  put_name_as(w, name, 1);
+}
+
+/* A name built here (SOA rdata), compressed against the others. */
 static void put_name_prefixed(writer *w, const char *prefix, const char *zone) {
   char buf[XS_NAME_BUF + 32];
   size_t pl = strlen(prefix), zl = strlen(zone);
@@ -224,7 +248,7 @@ static void put_name_prefixed(writer *w, const char *prefix, const char *zone) {
   }
   memcpy(buf, prefix, pl);
   memcpy(buf + pl, zone, zl + 1);
-  put_name(w, buf);
+  put_name_as(w, buf, 0); /* buf is reused for the next name */
 }
 
 static void put_rr(writer *w, const xs_rr *rr, const xs_answer *a) {
@@ -323,6 +347,7 @@ static void init(writer *w, uint8_t *out, size_t cap) {
   w->len = 0;
   w->full = 0;
   w->nptrs = 0;
+  w->nseen = 0;
 }
 
 size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,

@@ -203,7 +203,7 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
 
 /* Datagrams are read and answered in batches (recvmmsg/sendmmsg): one
  * system call for many queries, which is most of the cost here. */
-static void serve_udp(xs_server *s) {
+static int serve_udp(xs_server *s) {
   struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
   struct iovec iin[UDP_BATCH], iout[UDP_BATCH];
   struct sockaddr_storage from[UDP_BATCH];
@@ -238,6 +238,7 @@ static void serve_udp(xs_server *s) {
       break;
     i += sent;
   }
+  return n;
 }
 
 static void tcp_close(tcp_conn *c) {
@@ -305,8 +306,11 @@ static void *server_run(void *arg) {
           tcp_close(&s->conns[i]);
       continue;
     }
-    if (p[1].revents & POLLIN)
-      serve_udp(s);
+    if (p[1].revents & POLLIN) { /* while batches come full, no poll */
+      int rounds = 0;
+      while (serve_udp(s) == UDP_BATCH && ++rounds < 16)
+        ;
+    }
     if (p[2].revents & POLLIN) {
       int c = accept4(s->tcp, NULL, NULL, SOCK_CLOEXEC);
       if (c >= 0) {
