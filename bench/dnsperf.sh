@@ -81,16 +81,27 @@ wait_up() { # PORT: the server answers
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# Servers run on CPU 0 and dnsperf on CPU 1 (when there are two), so that
+# they do not take turns on one core; each server is measured twice and
+# the better run counts (lost queries: the sum of both).
+cpu0=; cpu1=
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  cpu0="taskset -c 0"; cpu1="taskset -c 1"
+fi
 run_perf() { # NAME PORT
-  local out
-  out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries" -l "$secs" -c 8 -T 1 -q 200 2>&1)
-  qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-  lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
-  printf '%-10s %12s %10s\n' "$1" "$qps" "$lost"
-  eval "qps_$1=$qps"
+  local out best=0 lost_sum=0 r qps lost
+  for r in 1 2; do
+    out=$($cpu1 dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries" -l "$secs" -c 8 -T 1 -q 200 2>&1)
+    qps=$(echo "$out" | awk '/Queries per second/ {printf "%d", $4}')
+    lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+    [ "$qps" -gt "$best" ] && best=$qps
+    lost_sum=$((lost_sum + lost))
+  done
+  printf '%-10s %12s %10s\n' "$1" "$best" "$lost_sum"
+  eval "qps_$1=$best"
 }
 
-echo "== dnsperf: $n services, $(wc -l < "$work/queries") queries in the file, ${secs} s per server, 1 dnsperf thread"
+echo "== dnsperf: $n services, $(wc -l < "$work/queries") queries in the file, best of 2 runs of ${secs} s per server, 1 dnsperf thread${cpu1:+ on CPU 1, servers on CPU 0}"
 printf '%-10s %12s %10s\n' server "queries/s" lost
 
 # xsvc serve (and its memory: 10,000 Services vs none)
@@ -98,7 +109,7 @@ port=$(free_port)
 "$build/xsvc" serve -f "$work/empty" --listen "127.0.0.1:$port" >/dev/null & pids+=($!)
 sleep 0.5; empty_kb=$(rss_kb "${pids[-1]}"); kill "${pids[-1]}"
 port=$(free_port)
-"$build/xsvc" serve -f "$work/manifests" --listen "127.0.0.1:$port" >/dev/null & pids+=($!)
+$cpu0 "$build/xsvc" serve -f "$work/manifests" --listen "127.0.0.1:$port" >/dev/null & pids+=($!)
 wait_up "$port"; full_kb=$(rss_kb "${pids[-1]}")
 run_perf xsvc "$port"; kill "${pids[-1]}"
 
@@ -121,7 +132,7 @@ zone:
     name: cluster.local
     zonefile: cluster.local.zone
 CONF
-nsd -d -c "$work/nsd/nsd.conf" >/dev/null 2>&1 & pids+=($!)
+$cpu0 nsd -d -c "$work/nsd/nsd.conf" >/dev/null 2>&1 & pids+=($!)
 wait_up "$port"; run_perf nsd "$port"; kill "${pids[-1]}"
 
 # Knot DNS
@@ -143,12 +154,12 @@ zone:
     storage: $work
     file: cluster.local.zone
 CONF
-knotd -c "$work/knot/knot.conf" >/dev/null 2>&1 & pids+=($!)
+$cpu0 knotd -c "$work/knot/knot.conf" >/dev/null 2>&1 & pids+=($!)
 wait_up "$port"; run_perf knot "$port"; kill "${pids[-1]}"
 
 # dnsmasq (no upstream, no /etc/hosts)
 port=$(free_port)
-dnsmasq -k -C "$work/dnsmasq.conf" -p "$port" --listen-address=127.0.0.1 --bind-interfaces \
+$cpu0 dnsmasq -k -C "$work/dnsmasq.conf" -p "$port" --listen-address=127.0.0.1 --bind-interfaces \
   --no-resolv --no-hosts --cache-size=0 --pid-file="$work/dnsmasq.pid" --user=root \
   >/dev/null 2>&1 & pids+=($!)
 wait_up "$port"; run_perf dnsmasq "$port"; kill "${pids[-1]}"

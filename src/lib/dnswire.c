@@ -19,7 +19,7 @@ static uint16_t get16(const uint8_t *p) {
  * accept) name at *off into out with a trailing dot. 0 on a bad name. */
 static int read_qname(const uint8_t *buf, size_t len, size_t *off, char *out,
                       size_t *out_len) {
-  size_t o = *off, n = 0;
+  size_t o = *off, n = 0, k;
   for (;;) {
     size_t l;
     if (o >= len)
@@ -29,9 +29,12 @@ static int read_qname(const uint8_t *buf, size_t len, size_t *off, char *out,
       break;
     if (l > 63 || o + l > len || n + l + 1 > XS_MAX_NAME + 1)
       return 0; /* compression in a question, long label, long name */
-    memcpy(out + n, buf + o, l);
-    if (memchr(out + n, '.', l) != NULL || memchr(out + n, 0, l) != NULL)
-      return 0; /* a dot or NUL inside a label cannot be a host name */
+    for (k = 0; k < l; k++) {
+      uint8_t c = buf[o + k];
+      if (c == '.' || c == 0)
+        return 0; /* a dot or NUL inside a label cannot be a host name */
+      out[n + k] = (char)c;
+    }
     n += l;
     out[n++] = '.';
     o += l;
@@ -70,6 +73,8 @@ xs_dns_verdict xs_dns_decode_query(const uint8_t *buf, size_t len,
     q->qname[0] = '\0';
     return XS_DNS_FORMERR;
   }
+  q->qwire_len = off - XS_DNS_HEADER;
+  memcpy(q->qwire, buf + XS_DNS_HEADER, q->qwire_len);
   q->qtype = get16(buf + off);
   q->qclass = get16(buf + off + 2);
   off += 4;
@@ -322,10 +327,21 @@ static void put_header(writer *w, const xs_dns_query *q, int rcode, int aa,
   put(w, h, sizeof(h));
 }
 
+/* The question as it came (the first name: nothing to compress), its
+ * labels remembered for the names that follow. */
 static void put_question(writer *w, const xs_dns_query *q) {
+  size_t o;
   if (q->qname_len == 0)
     return;
-  put_name(w, q->qname);
+  if (w->len + q->qwire_len + 4 > w->cap || w->len != XS_DNS_HEADER) {
+    put_name(w, q->qname); /* not reached: the question follows the header */
+  } else {
+    w->seen[w->nseen] = q->qname;
+    w->seen_off[w->nseen++] = (uint16_t)w->len;
+    for (o = 0; q->qwire[o] != 0 && w->nptrs < MAX_PTRS; o += q->qwire[o] + 1u)
+      w->ptrs[w->nptrs++] = (uint16_t)(w->len + o);
+    put(w, q->qwire, q->qwire_len);
+  }
   put16(w, q->qtype);
   put16(w, q->qclass);
 }

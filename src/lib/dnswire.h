@@ -33,6 +33,8 @@ typedef struct xs_dns_query {
   int rd, cd;
   char qname[XS_NAME_BUF]; /* as sent (case kept), with the trailing dot */
   size_t qname_len;
+  uint8_t qwire[XS_NAME_BUF + 1]; /* the same in wire form, as it came */
+  size_t qwire_len;
   uint16_t qtype, qclass;
   int edns;          /* an OPT record came with it */
   int edns_version;  /* its version (only 0 is understood) */
