@@ -29,10 +29,13 @@
 
 typedef struct tcp_conn {
   int fd;
+  unsigned gen; /* bumped at each close: late replies for it are dropped */
   uint8_t buf[2 + XS_DNS_TCP_MAX];
   size_t got;
   int idle_ms;
 } tcp_conn;
+
+struct pend;
 
 struct xs_server {
   xs_resolver *res;
@@ -44,6 +47,10 @@ struct xs_server {
   tcp_conn conns[MAX_TCP];
   atomic_ullong queries, answered, nxdomain, refused, formerr, truncated;
   atomic_ullong rcodes[16], types[XS_SERVER_TYPES];
+  /* queries waiting for the resolver, and those it has answered */
+  pthread_mutex_t plock;
+  pthread_cond_t pcond;
+  struct pend *outstanding, *done;
   uint8_t out[2 + XS_DNS_TCP_MAX]; /* TCP replies */
   uint8_t udp_in[UDP_BATCH][XS_DNS_UDP_MAX];
   uint8_t udp_out[UDP_BATCH][XS_DNS_UDP_MAX];
@@ -52,39 +59,142 @@ struct xs_server {
 /* ---- answers ---------------------------------------------------------------
  */
 
-/* Append the external target's records of qtype (A or AAAA) to a, as
- * CoreDNS does for an ExternalName whose target is outside the zone:
- * CNAME + the target's records (none when it has none). */
-static void chase_external(xs_server *s, xs_answer *a, uint16_t qtype) {
-  xs_result *r = NULL;
+/* Where a reply goes: a UDP client, or a TCP connection (by slot and the
+ * generation it had, so a reply for a client that left is dropped). */
+typedef struct dest {
+  int udp;
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  int conn;
+  unsigned gen;
+} dest;
+
+/* A query waiting for the resolver (an ExternalName target to chase, or a
+ * name to forward); answered by the server thread when it completes. */
+struct pend {
+  struct pend *next, *prev;
+  xs_server *s;
+  xs_dns_query q;
+  dest d;
+  int chase;   /* 1: a (the registry answer) gets the target's records */
+  xs_answer a; /* chase: the registry answer; forward: built on reply */
+  unsigned long long id;
+  xs_status st;
+  xs_result *r;
+};
+
+/* The records of a resolution's result, appended to a (owner: the first
+ * name when the result has no chain). */
+static void append_result(xs_answer *a, const xs_result *r, const char *owner) {
   size_t i;
-  if (xs_resolve(s->res, a->external_target,
-                 qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
-                 &r) == XS_OK) {
-    const char *owner = a->external_target;
-    for (i = 0; i < xs_result_chain_count(r); i++)
-      xs_answer_add_cname(a, xs_result_chain_name(r, i),
-                          xs_result_chain_target(r, i),
-                          xs_result_chain_ttl(r, i));
-    if (xs_result_chain_count(r) > 0)
-      owner = xs_result_target(r);
-    for (i = 0; i < xs_result_address_count(r); i++) {
-      xs_addr addr;
-      addr.family = (uint8_t)xs_result_address_family(r, i);
-      memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
-      xs_answer_add_addr(a, owner, &addr, xs_result_address_ttl(r, i));
-    }
+  for (i = 0; i < xs_result_chain_count(r); i++)
+    xs_answer_add_cname(a, xs_result_chain_name(r, i),
+                        xs_result_chain_target(r, i),
+                        xs_result_chain_ttl(r, i));
+  if (xs_result_chain_count(r) > 0)
+    owner = xs_result_target(r);
+  for (i = 0; i < xs_result_address_count(r); i++) {
+    xs_addr addr;
+    addr.family = (uint8_t)xs_result_address_family(r, i);
+    memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
+    xs_answer_add_addr(a, owner, &addr, xs_result_address_ttl(r, i));
   }
-  xs_result_free(r);
 }
 
-/* The reply to q into out[0..cap). */
-static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
-                      size_t cap) {
+/* A resolution for p completed (on any thread): queue it for the server
+ * thread and wake it. */
+static void on_resolved(xs_status st, xs_result *r, void *arg) {
+  struct pend *p = arg;
+  xs_server *s = p->s;
+  uint64_t one = 1;
+  p->st = st;
+  p->r = r;
+  pthread_mutex_lock(&s->plock);
+  if (p->prev != NULL) /* off the outstanding list */
+    p->prev->next = p->next;
+  else
+    s->outstanding = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  p->prev = NULL;
+  p->next = s->done;
+  s->done = p;
+  /* Under the lock: once it is released, xs_server_stop may free s. */
+  if (write(s->wake, &one, sizeof(one)) < 0) {
+    /* the server thread looks at its queue within a poll timeout anyway */
+  }
+  pthread_cond_broadcast(&s->pcond);
+  pthread_mutex_unlock(&s->plock);
+}
+
+/* Ask the resolver for name (family of qtype) on behalf of p; the reply is
+ * sent when it answers. 0 on success (p now belongs to the queue). */
+static int defer(xs_server *s, struct pend *p, const char *name) {
+  xs_status st;
+  p->s = s;
+  p->r = NULL;
+  pthread_mutex_lock(&s->plock);
+  p->prev = NULL;
+  p->next = s->outstanding;
+  if (s->outstanding != NULL)
+    s->outstanding->prev = p;
+  s->outstanding = p;
+  pthread_mutex_unlock(&s->plock);
+  st = xs_resolve_start(s->res, name,
+                        p->q.qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
+                        on_resolved, p, &p->id, 1);
+  if (st == XS_OK)
+    return 0;
+  pthread_mutex_lock(&s->plock); /* not started: take it back */
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    s->outstanding = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  pthread_mutex_unlock(&s->plock);
+  return -1;
+}
+
+/* The reply to a completed deferred query into out[0..cap). */
+static size_t finish(xs_server *s, struct pend *p, uint8_t *out, size_t cap) {
+  const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
+  xs_status st = p->r != NULL ? xs_result_status(p->r) : p->st;
+  size_t n;
+  if (p->chase) {
+    if (st == XS_OK)
+      append_result(&p->a, p->r, p->a.external_target);
+    else if (st == XS_ENOTFOUND && cfg->mode == XS_MODE_STRICT)
+      p->a.rcode = XS_RCODE_NXDOMAIN; /* the chain's final rcode (RFC 6604) */
+    if (p->a.rcode == XS_RCODE_NXDOMAIN)
+      atomic_fetch_add(&s->nxdomain, 1);
+    return xs_dns_encode_response(&p->q, p->a.rcode, 1, 0, &p->a, out, cap);
+  }
+  if (st != XS_OK && st != XS_ENOTFOUND && st != XS_ENODATA)
+    return xs_dns_encode_error(&p->q, XS_RCODE_SERVFAIL, out, cap);
+  xs_answer_init(&p->a, NULL, cfg);
+  if (st == XS_OK)
+    append_result(&p->a, p->r, p->q.qname);
+  n = xs_dns_encode_response(&p->q, st == XS_ENOTFOUND ? XS_RCODE_NXDOMAIN : 0,
+                             0, 1, &p->a, out, cap);
+  return n;
+}
+
+static void pend_free(struct pend *p) {
+  xs_answer_free(&p->a);
+  xs_result_free(p->r);
+  free(p);
+}
+
+/* The reply to q into out[0..cap); 0 when it is deferred (d says where it
+ * will go) or there is none. */
+static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
+                      uint8_t *out, size_t cap) {
   const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
   size_t bare = q->qname_len > 1 ? q->qname_len - 1 : 0, n;
-  xs_answer a;
+  xs_answer *a;
   xs_snapshot *snap;
+  struct pend *p;
   int in_zone = xs_name_in_zone(q->qname, bare, cfg->zone, cfg->zone_len);
   if (q->qclass != 1 && q->qclass != 255) {
     atomic_fetch_add(&s->refused, 1);
@@ -92,58 +202,47 @@ static size_t respond(xs_server *s, const xs_dns_query *q, uint8_t *out,
   }
   if (!in_zone && !xs_name_is_reverse(q->qname, bare)) {
     /* Not ours: A/AAAA through the resolver (its upstream and cache). */
-    xs_result *r = NULL;
     if ((q->qtype != XS_T_A && q->qtype != XS_T_AAAA) ||
         !xs_resolver_has_upstream(s->res)) {
       atomic_fetch_add(&s->refused, 1);
       return xs_dns_encode_error(q, XS_RCODE_REFUSED, out, cap);
     }
-    xs_answer_init(&a, NULL, cfg);
-    xs_resolve(s->res, q->qname,
-               q->qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6, &r);
-    if (r == NULL ||
-        (xs_result_status(r) != XS_OK && xs_result_status(r) != XS_ENOTFOUND &&
-         xs_result_status(r) != XS_ENODATA)) {
-      xs_result_free(r);
-      xs_answer_free(&a);
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+      return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
+    p->q = *q;
+    p->d = *d;
+    xs_answer_init(&p->a, NULL, cfg); /* freed by pend_free either way */
+    if (defer(s, p, p->q.qname) != 0) {
+      pend_free(p);
       return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
     }
-    {
-      size_t i;
-      const char *owner = q->qname;
-      for (i = 0; i < xs_result_chain_count(r); i++)
-        xs_answer_add_cname(&a, xs_result_chain_name(r, i),
-                            xs_result_chain_target(r, i),
-                            xs_result_chain_ttl(r, i));
-      if (xs_result_chain_count(r) > 0)
-        owner = xs_result_target(r);
-      for (i = 0; i < xs_result_address_count(r); i++) {
-        xs_addr addr;
-        addr.family = (uint8_t)xs_result_address_family(r, i);
-        memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
-        xs_answer_add_addr(&a, owner, &addr, xs_result_address_ttl(r, i));
-      }
-    }
-    n = xs_dns_encode_response(
-        q, xs_result_status(r) == XS_ENOTFOUND ? XS_RCODE_NXDOMAIN : 0, 0, 1,
-        &a, out, cap);
-    xs_result_free(r);
-    xs_answer_free(&a);
-    return n;
+    return 0;
   }
+  /* The registry answer goes on the heap: a chase keeps it until the
+   * target's records come (its names point into itself and into q). */
+  if ((p = calloc(1, sizeof(*p))) == NULL)
+    return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
+  p->q = *q;
+  p->d = *d;
+  a = &p->a;
   snap = xs_resolver_snapshot_borrow(s->res); /* this thread's: no lock */
-  if (xs_answer_query(snap, cfg, q->qname, q->qname_len, q->qtype, &a) !=
+  if (xs_answer_query(snap, cfg, p->q.qname, p->q.qname_len, p->q.qtype, a) !=
       XS_OK) {
+    free(p);
     return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
   }
-  if (a.external_target != NULL &&
+  if (a->external_target != NULL &&
       (q->qtype == XS_T_A || q->qtype == XS_T_AAAA) &&
-      xs_resolver_has_upstream(s->res))
-    chase_external(s, &a, q->qtype);
-  if (a.rcode == XS_RCODE_NXDOMAIN)
+      xs_resolver_has_upstream(s->res)) {
+    p->chase = 1;
+    if (defer(s, p, a->external_target) == 0)
+      return 0;
+    p->chase = 0; /* could not ask: the alias alone, as with no upstream */
+  }
+  if (a->rcode == XS_RCODE_NXDOMAIN)
     atomic_fetch_add(&s->nxdomain, 1);
-  n = xs_dns_encode_response(q, a.rcode, 1, 0, &a, out, cap);
-  xs_answer_free(&a);
+  n = xs_dns_encode_response(&p->q, a->rcode, 1, 0, a, out, cap);
+  pend_free(p);
   return n;
 }
 
@@ -168,9 +267,19 @@ static int type_index(uint16_t qtype) {
   }
 }
 
-/* A whole message in; the reply's length in out (0: none). */
+static void count_reply(xs_server *s, const uint8_t *out, size_t n) {
+  if (n == 0)
+    return;
+  if (out[2] & 0x02)
+    atomic_fetch_add(&s->truncated, 1);
+  atomic_fetch_add(&s->answered, 1);
+  atomic_fetch_add(&s->rcodes[out[3] & 0x0f], 1);
+}
+
+/* A whole message in; the reply's length in out (0: none now). */
 static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
-                     size_t cap, int udp) {
+                     size_t cap, const dest *d) {
+  int udp = d->udp;
   xs_dns_query q;
   size_t n;
   atomic_fetch_add(&s->queries, 1);
@@ -188,13 +297,8 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
   atomic_fetch_add(&s->types[type_index(q.qtype)], 1);
   if (q.edns && q.edns_version != 0)
     return xs_dns_encode_error(&q, 16 /* BADVERS */, out, cap);
-  n = respond(s, &q, out, udp ? (q.udp_size < cap ? q.udp_size : cap) : cap);
-  if (n > 0 && (out[2] & 0x02))
-    atomic_fetch_add(&s->truncated, 1);
-  if (n > 0) {
-    atomic_fetch_add(&s->answered, 1);
-    atomic_fetch_add(&s->rcodes[out[3] & 0x0f], 1);
-  }
+  n = respond(s, &q, d, out, udp ? (q.udp_size < cap ? q.udp_size : cap) : cap);
+  count_reply(s, out, n);
   return n;
 }
 
@@ -219,8 +323,15 @@ static int serve_udp(xs_server *s) {
   }
   n = recvmmsg(s->udp, in, UDP_BATCH, MSG_DONTWAIT, NULL);
   for (i = 0; i < n; i++) {
-    size_t len = handle(s, s->udp_in[i], in[i].msg_len, s->udp_out[nout],
-                        XS_DNS_UDP_MAX, 1);
+    dest d;
+    size_t len;
+    d.udp = 1;
+    d.to = from[i];
+    d.tolen = in[i].msg_hdr.msg_namelen;
+    d.conn = -1;
+    d.gen = 0;
+    len = handle(s, s->udp_in[i], in[i].msg_len, s->udp_out[nout],
+                 XS_DNS_UDP_MAX, &d);
     if (len == 0)
       continue;
     iout[nout].iov_base = s->udp_out[nout];
@@ -244,11 +355,28 @@ static int serve_udp(xs_server *s) {
 static void tcp_close(tcp_conn *c) {
   close(c->fd);
   c->fd = -1;
+  c->gen++;
+}
+
+/* A length-prefixed reply of len octets (in s->out + 2) to c. */
+static void tcp_send(xs_server *s, tcp_conn *c, size_t len) {
+  size_t off = 0;
+  s->out[0] = (uint8_t)(len >> 8);
+  s->out[1] = (uint8_t)len;
+  while (off < len + 2) {
+    ssize_t w = send(c->fd, s->out + off, len + 2 - off, MSG_NOSIGNAL);
+    if (w <= 0) {
+      tcp_close(c);
+      return;
+    }
+    off += (size_t)w;
+  }
 }
 
 /* Bytes from a TCP client; every whole message is answered (blocking
  * writes: replies are small and clients read them). */
 static void serve_tcp(xs_server *s, tcp_conn *c) {
+  dest d;
   ssize_t n = recv(c->fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
   if (n <= 0) {
     tcp_close(c);
@@ -260,22 +388,48 @@ static void serve_tcp(xs_server *s, tcp_conn *c) {
     size_t mlen = (size_t)(c->buf[0] << 8 | c->buf[1]), len;
     if (c->got < 2 + mlen)
       break;
-    len = handle(s, c->buf + 2, mlen, s->out + 2, XS_DNS_TCP_MAX, 0);
+    d.udp = 0;
+    d.tolen = 0;
+    d.conn = (int)(c - s->conns);
+    d.gen = c->gen;
+    len = handle(s, c->buf + 2, mlen, s->out + 2, XS_DNS_TCP_MAX, &d);
     if (len > 0) {
-      size_t off = 0;
-      s->out[0] = (uint8_t)(len >> 8);
-      s->out[1] = (uint8_t)len;
-      while (off < len + 2) {
-        ssize_t w = send(c->fd, s->out + off, len + 2 - off, MSG_NOSIGNAL);
-        if (w <= 0) {
-          tcp_close(c);
-          return;
-        }
-        off += (size_t)w;
-      }
+      tcp_send(s, c, len);
+      if (c->fd < 0)
+        return;
     }
     memmove(c->buf, c->buf + 2 + mlen, c->got - 2 - mlen);
     c->got -= 2 + mlen;
+  }
+}
+
+/* Replies for the queries the resolver has answered meanwhile. */
+static void send_done(xs_server *s) {
+  struct pend *list, *p;
+  uint64_t v;
+  if (read(s->wake, &v, sizeof(v)) < 0) {
+    /* nothing signalled: the list may still have entries */
+  }
+  pthread_mutex_lock(&s->plock);
+  list = s->done;
+  s->done = NULL;
+  pthread_mutex_unlock(&s->plock);
+  while ((p = list) != NULL) {
+    size_t cap = p->d.udp ? (p->q.udp_size < XS_DNS_UDP_MAX ? p->q.udp_size
+                                                            : XS_DNS_UDP_MAX)
+                          : XS_DNS_TCP_MAX;
+    size_t len = finish(s, p, s->out + 2, cap);
+    list = p->next;
+    count_reply(s, s->out + 2, len);
+    if (len > 0 && p->d.udp) {
+      (void)sendto(s->udp, s->out + 2, len, 0, (struct sockaddr *)&p->d.to,
+                   p->d.tolen);
+    } else if (len > 0) {
+      tcp_conn *c = &s->conns[p->d.conn];
+      if (c->fd >= 0 && c->gen == p->d.gen)
+        tcp_send(s, c, len);
+    }
+    pend_free(p);
   }
 }
 
@@ -306,6 +460,8 @@ static void *server_run(void *arg) {
           tcp_close(&s->conns[i]);
       continue;
     }
+    if (p[0].revents & POLLIN)
+      send_done(s);
     if (p[1].revents & POLLIN) { /* while batches come full, no poll */
       int rounds = 0;
       while (serve_udp(s) == UDP_BATCH && ++rounds < 16)
@@ -402,6 +558,8 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
     return XS_ENOMEM;
   s->res = res;
   s->udp = s->tcp = s->wake = -1;
+  pthread_mutex_init(&s->plock, NULL);
+  pthread_cond_init(&s->pcond, NULL);
   for (i = 0; i < MAX_TCP; i++)
     s->conns[i].fd = -1;
   /* The same port on UDP and TCP; port 0 picks one free on both. */
@@ -492,6 +650,25 @@ void xs_server_stop(xs_server *s) {
     /* the thread still sees stop within one poll timeout */
   }
   pthread_join(s->thread, NULL);
+  /* Resolutions still running are cancelled; their callbacks run before
+   * the queue goes. */
+  pthread_mutex_lock(&s->plock);
+  while (s->outstanding != NULL) {
+    unsigned long long id = s->outstanding->id;
+    pthread_mutex_unlock(&s->plock);
+    xs_resolve_cancel(s->res, id);
+    pthread_mutex_lock(&s->plock);
+    while (s->outstanding != NULL && s->outstanding->id == id)
+      pthread_cond_wait(&s->pcond, &s->plock);
+  }
+  pthread_mutex_unlock(&s->plock);
+  while (s->done != NULL) {
+    struct pend *p = s->done;
+    s->done = p->next;
+    pend_free(p);
+  }
+  pthread_mutex_destroy(&s->plock);
+  pthread_cond_destroy(&s->pcond);
   for (i = 0; i < MAX_TCP; i++)
     if (s->conns[i].fd >= 0)
       close(s->conns[i].fd);

@@ -40,6 +40,8 @@ items:
    spec: {type: ExternalName, externalName: my-service.prod.svc.cluster.local}}
 - {apiVersion: v1, kind: Service, metadata: {name: self, namespace: prod},
    spec: {type: ExternalName, externalName: self.prod.svc.cluster.local}}
+- {apiVersion: v1, kind: Service, metadata: {name: ip-like, namespace: prod},
+   spec: {type: ExternalName, externalName: 10.1.2.3}}
 - {apiVersion: v1, kind: Service, metadata: {name: hdls-empty, namespace: prod},
    spec: {clusterIP: None, ports: [{name: http, port: 80}]}}
 - {apiVersion: v1, kind: Service, metadata: {name: many, namespace: prod},
@@ -66,33 +68,46 @@ def setUpModule():
         f.write(EXTRA)
     for name in os.listdir(MDIR):
         os.chmod(os.path.join(MDIR, name), 0o644)
-    SERVE = subprocess.Popen(
+    SERVE, PORT = start_serve()
+
+
+def start_serve(*extra):
+    """xsvc serve on a free port with the fixture and Knot upstream; returns
+    (process, port)."""
+    proc = subprocess.Popen(
         [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0",
-         "--upstream", "127.0.0.1:%d" % KNOT.port, "--timeout", "1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = SERVE.stdout.readline()
+         "--upstream", "127.0.0.1:%d" % KNOT.port, "--timeout", "1000", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
     m = re.match(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
     if not m:
-        SERVE.kill()
-        raise RuntimeError("xsvc serve did not start: %r %r" % (line, SERVE.stderr.read()))
-    PORT = int(m.group(1))
+        proc.kill()
+        raise RuntimeError("xsvc serve did not start: %r" % line)
+    return proc, int(m.group(1))
+
+
+def stop_serve(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def tearDownModule():
-    SERVE.send_signal(signal.SIGTERM)
     try:
-        SERVE.wait(timeout=10)
+        stop_serve(SERVE)
     finally:
-        if SERVE.poll() is None:
-            SERVE.kill()
         KNOT.stop()
         shutil.rmtree(MDIR, ignore_errors=True)
 
 
-def kdig(name, qtype, *opts):
+def kdig(name, qtype, *opts, port=None):
     """(status, flags, {section: [normalised records]}) from kdig."""
-    p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(PORT), "+timeout=2", "+retry=0",
-                        *opts, name, qtype], capture_output=True, text=True, timeout=30)
+    p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(port or PORT), "+timeout=2",
+                        "+retry=0", *opts, name, qtype],
+                       capture_output=True, text=True, timeout=30)
     status = re.search(r"status: (\w+)", p.stdout)
     flags = re.search(r";; Flags: ([a-z ]*);", p.stdout)
     sections, cur = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}, None
@@ -111,9 +126,9 @@ def kdig(name, qtype, *opts):
             flags.group(1).split() if flags else [], sections)
 
 
-def soa(zone="cluster.local."):
+def soa(zone="cluster.local.", ttl=T):
     return re.compile(r"^%s %d IN SOA ns\.dns\.%s hostmaster\.%s \d+ 7200 1800 86400 %d$"
-                      % (re.escape(zone), T, re.escape(zone), re.escape(zone), T))
+                      % (re.escape(zone), ttl, re.escape(zone), re.escape(zone), ttl))
 
 
 SVC = ".prod.svc.cluster.local."
@@ -141,6 +156,9 @@ ROWS = [
     (14, "chain" + SVC, "A", "NOERROR", [CN("chain" + SVC, "my-service" + SVC),
                                         CN("my-service" + SVC, "my.database.example.com."),
                                         A("my.database.example.com.", "192.0.2.10", 300)], False),
+    (15, "ip-like" + SVC, "A", "NXDOMAIN", [], True),
+    (16, "ip-like" + SVC, "CNAME", "NXDOMAIN", [], True),
+    (17, "ip-like" + SVC, "AAAA", "NXDOMAIN", [], True),
     (18, "self" + SVC, "A", "NOERROR", [], True),
     (19, "loop-a" + SVC, "A", "NOERROR", [], True),
     (20, "loop-a" + SVC, "CNAME", "NOERROR", [CN("loop-a" + SVC, "loop-b" + SVC)], False),
@@ -153,6 +171,7 @@ ROWS = [
     (27, "my-service" + SVC, "MX", "NOERROR", [], True),
     (28, "my-service" + SVC, "TYPE65", "NOERROR", [], True),
     (29, "my-service" + SVC, "SOA", "NOERROR", [], True),
+    (30, "3.2.1.10.in-addr.arpa.", "PTR", "NXDOMAIN", [], None),
     (31, "nope" + SVC, "A", "NXDOMAIN", [], True),
     (32, "my-service.nons.svc.cluster.local.", "A", "NXDOMAIN", [], True),
     (33, "prod.svc.cluster.local.", "A", "NOERROR", [], True),
@@ -179,7 +198,10 @@ class ConformanceTests(unittest.TestCase):
                 self.assertEqual(st, status)
                 self.assertIn("aa", flags)
                 self.assertEqual(sec["ANSWER"], answer)
-                if negative:
+                if negative is None:  # a reverse zone's SOA
+                    self.assertEqual(len(sec["AUTHORITY"]), 1, sec)
+                    self.assertIn(" IN SOA ", sec["AUTHORITY"][0])
+                elif negative:
                     self.assertEqual(len(sec["AUTHORITY"]), 1, sec)
                     self.assertRegex(sec["AUTHORITY"][0], soa())
                 else:
@@ -218,6 +240,38 @@ class ConformanceTests(unittest.TestCase):
         self.assertEqual(sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 60)])
         st, _, _ = kdig("www.example.com.", "MX")  # only A/AAAA are forwarded
         self.assertEqual(st, "REFUSED")
+
+
+class OptionTests(unittest.TestCase):
+    """Rows that need another server configuration: --ttl (58), --strict
+    (the R column of rows 9, 12 and 11)."""
+
+    def test_ttl_30(self):  # row 58
+        proc, port = start_serve("--ttl", "30")
+        try:
+            st, _, sec = kdig("my-service" + SVC, "CNAME", port=port)
+            self.assertEqual(sec["ANSWER"], [CN("my-service" + SVC, "my.database.example.com.", 30)])
+            st, _, sec = kdig("nope" + SVC, "A", port=port)
+            self.assertEqual(st, "NXDOMAIN")
+            self.assertRegex(sec["AUTHORITY"][0], soa(ttl=30))
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
+
+    def test_strict(self):
+        proc, port = start_serve("--strict")
+        try:
+            st, _, sec = kdig("broken" + SVC, "A", port=port)  # row 9 R
+            self.assertEqual(st, "NXDOMAIN")
+            self.assertEqual(sec["ANSWER"], [CN("broken" + SVC, "nx.example.com.")])
+            st, _, sec = kdig("to-missing" + SVC, "A", port=port)  # row 12 R
+            self.assertEqual(st, "NXDOMAIN")
+            self.assertEqual(sec["ANSWER"], [CN("to-missing" + SVC, "nothere" + SVC)])
+            st, _, sec = kdig("to-internal" + SVC, "AAAA", port=port)  # row 11 R
+            self.assertEqual(st, "NOERROR")
+            self.assertEqual(sec["ANSWER"], [CN("to-internal" + SVC, "backend" + SVC)])
+            self.assertEqual(len(sec["AUTHORITY"]), 1)
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
 
 
 class ReloadTests(unittest.TestCase):

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -177,10 +178,86 @@ static void test_server_ipv6_and_bad_addresses(void **st) {
   xs_resolver_free(res);
 }
 
+/* A query waiting for a slow upstream does not hold up the others, gets
+ * its SERVFAIL when the upstream times out, and a stop does not wait for
+ * the upstream either. */
+static void test_server_upstream_does_not_block(void **st) {
+  xs_registry *reg;
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_server *srv;
+  xs_error err;
+  const char *ip[] = {"10.96.0.20"};
+  unsigned char q[300], r[512];
+  struct sockaddr_in silent, to;
+  socklen_t slen = sizeof(silent);
+  struct timeval tv = {3, 0};
+  char server[64];
+  int sfd = socket(AF_INET, SOCK_DGRAM, 0), c = socket(AF_INET, SOCK_DGRAM, 0);
+  size_t qlen;
+  ssize_t n;
+  struct timespec t0, t1;
+  (void)st;
+  memset(&silent, 0, sizeof(silent));
+  silent.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &silent.sin_addr);
+  assert_int_equal(bind(sfd, (struct sockaddr *)&silent, sizeof(silent)), 0);
+  getsockname(sfd, (struct sockaddr *)&silent, &slen);
+  snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(silent.sin_port));
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
+  must(xs_config_new(&cfg));
+  must(xs_config_add_server(cfg, server)); /* never answers */
+  must(xs_config_set_timeout_ms(cfg, 800));
+  must(xs_config_set_attempts(cfg, 1));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)xs_server_port(srv));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  qlen = query(q, "www.example.com.", 1); /* forwarded: waits */
+  q[1] = 1;
+  sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  qlen = query(q, "backend.prod.svc.cluster.local.", 1);
+  q[1] = 2;
+  sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
+  n = recv(c, r, sizeof(r), 0); /* the in-zone answer comes first */
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true(n > 12);
+  assert_int_equal(r[1], 2);
+  assert_int_equal(r[3] & 0x0f, 0);
+  assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+                  (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+              400);
+  n = recv(c, r, sizeof(r), 0); /* then the forwarded one fails */
+  assert_true(n > 12);
+  assert_int_equal(r[1], 1);
+  assert_int_equal(r[3] & 0x0f, 2); /* SERVFAIL */
+  /* stopping with a query still waiting: cancelled, no wait */
+  qlen = query(q, "www2.example.com.", 1);
+  sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
+  usleep(50000);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  xs_server_stop(srv);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+                  (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+              500);
+  xs_resolver_free(res);
+  xs_config_free(cfg);
+  xs_registry_free(reg);
+  close(c);
+  close(sfd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_answers_and_follows_the_registry),
       cmocka_unit_test(test_server_ipv6_and_bad_addresses),
+      cmocka_unit_test(test_server_upstream_does_not_block),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
