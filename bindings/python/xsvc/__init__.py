@@ -1,0 +1,426 @@
+"""xsvc: Kubernetes ExternalName resolution in-process (ctypes over libxsvc).
+
+    reg = xsvc.Registry.load("manifests/")
+    with xsvc.Resolver(registry=reg, namespace="prod",
+                       servers=["127.0.0.1:5353"]) as r:
+        ans = r.resolve("my-service")      # ans.chain, ans.addresses, ans.target
+        sock = r.connect("my-service", "pg")
+        ans = await r.resolve_async("my-service")
+
+Memory at the boundary: every C object is owned by exactly one Python object
+(Registry, Resolver, the fake DNS server) and freed once, by close() or by
+the garbage collector; results are copied into plain Python objects and the
+C result freed at once; a connected socket's descriptor belongs to the
+returned socket.socket. Errors are exceptions, subclasses of xsvc.Error.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Union
+
+from . import _lib
+from ._lib import S, lib
+
+__all__ = [
+    "Address", "Answer", "ConnectError", "Connection", "Error", "InvalidArgument", "Link",
+    "ManifestError", "NoData", "NotFound", "PolicyError", "Registry",
+    "Resolver", "Timeout", "UpstreamError", "version",
+]
+
+
+def version() -> str:
+    """The library's version, e.g. "0.1.0"."""
+    return _lib.xs_version().decode()
+
+
+# ---- errors -------------------------------------------------------------------
+
+class Error(Exception):
+    """An xsvc failure; .status is the library's status name (e.g. "ENOTFOUND")."""
+
+    def __init__(self, status: int, message: str = ""):
+        self.status = _lib.STATUS[status] if 0 <= status < len(_lib.STATUS) else str(status)
+        self.code = status
+        text = message or _lib.xs_strerror(status).decode()
+        super().__init__(text)
+
+
+class InvalidArgument(Error, ValueError):
+    """An argument or option was refused (XS_EINVAL, XS_EBADNAME)."""
+
+
+class ManifestError(Error):
+    """A manifest could not be loaded: .file, .line, .column say where."""
+
+    def __init__(self, status: int, message: str, file: str, line: int, column: int):
+        self.file, self.line, self.column = file, line, column
+        where = file
+        if line:
+            where += ":%d" % line
+            if column:
+                where += ":%d" % column
+        super().__init__(status, "%s: %s" % (where, message) if where else message)
+
+
+class NotFound(Error, LookupError):
+    """No such name (NXDOMAIN)."""
+
+
+class NoData(NotFound):
+    """The name exists but has no address of the family asked."""
+
+
+class Timeout(Error, TimeoutError):
+    """Upstream DNS, or a connection, did not answer in time."""
+
+
+class UpstreamError(Error):
+    """Upstream DNS failed (SERVFAIL, REFUSED, a bad reply) or a CNAME loop."""
+
+
+class PolicyError(Error, PermissionError):
+    """The resolver's policy refused the target or every address; .rule says why."""
+
+
+class ConnectError(Error, ConnectionError):
+    """Every address refused or failed; .errno is the last one's."""
+
+
+def _error(status: int, message: str = "") -> Error:
+    name = _lib.STATUS[status] if 0 <= status < len(_lib.STATUS) else ""
+    cls = {
+        "EINVAL": InvalidArgument, "EBADNAME": InvalidArgument,
+        "EMANIFEST": ManifestError, "EIO": ManifestError, "ELIMIT": ManifestError,
+        "EEXIST": InvalidArgument, "ENOTFOUND": NotFound, "ENODATA": NoData,
+        "ETIMEOUT": Timeout, "ESERVFAIL": UpstreamError, "EREFUSED": UpstreamError,
+        "EUPSTREAM": UpstreamError, "ELOOP": UpstreamError, "EPOLICY": PolicyError,
+        "ECONNECT": ConnectError,
+    }.get(name, Error)
+    if cls is ManifestError:
+        return ManifestError(status, message, "", 0, 0)
+    return cls(status, message)
+
+
+def _check_err(status: int, err: _lib.XsError) -> None:
+    if status == 0:
+        return
+    msg = err.message.decode(errors="replace")
+    if status in (S["EMANIFEST"], S["EIO"], S["ELIMIT"], S["EEXIST"], S["EPOLICY"]) and err.file:
+        raise ManifestError(status, msg, err.file.decode(errors="replace"), err.line, err.column)
+    raise _error(status, msg)
+
+
+# ---- results -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Link:
+    """One CNAME link: name -> target, its TTL and where it came from."""
+    name: str
+    target: str
+    ttl: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Address:
+    """One address with its remaining TTL and source."""
+    address: str
+    family: int
+    ttl: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a resolution found. .target is the name to use for TLS SNI and
+    the HTTP Host header."""
+    query: str
+    name: str
+    target: str
+    ttl: int
+    status: str
+    chain: List[Link] = field(default_factory=list)
+    addresses: List[Address] = field(default_factory=list)
+    candidates: List[str] = field(default_factory=list)
+    policy: str = ""
+
+    def __repr__(self) -> str:
+        return "<Answer %s -> %s %s>" % (
+            self.query, self.target, [a.address for a in self.addresses])
+
+
+def _answer(r: int) -> Answer:
+    def s(b: Optional[bytes]) -> str:
+        return b.decode() if b else ""
+    chain = [Link(s(_lib.xs_result_chain_name(r, i)), s(_lib.xs_result_chain_target(r, i)),
+                  _lib.xs_result_chain_ttl(r, i),
+                  s(_lib.xs_source_name(_lib.xs_result_chain_source(r, i))))
+             for i in range(_lib.xs_result_chain_count(r))]
+    addrs = [Address(s(_lib.xs_result_address_text(r, i)), _lib.xs_result_address_family(r, i),
+                     _lib.xs_result_address_ttl(r, i),
+                     s(_lib.xs_source_name(_lib.xs_result_address_source(r, i))))
+             for i in range(_lib.xs_result_address_count(r))]
+    cands = [s(_lib.xs_result_candidate(r, i)) for i in range(_lib.xs_result_candidate_count(r))]
+    return Answer(s(_lib.xs_result_query(r)), s(_lib.xs_result_name(r)),
+                  s(_lib.xs_result_target(r)), _lib.xs_result_ttl(r),
+                  s(_lib.xs_status_name(_lib.xs_result_status(r))), chain, addrs, cands,
+                  s(_lib.xs_result_policy(r)))
+
+
+def _take_result(status: int, r: int) -> Answer:
+    """An Answer from the C result r (freed here), or the matching exception."""
+    if not r:
+        raise _error(status)
+    try:
+        ans = _answer(r)
+    finally:
+        _lib.xs_result_free(r)
+    if status != 0:
+        err = _error(status, ans.policy or "")
+        if isinstance(err, PolicyError):
+            err.rule = ans.policy
+        err.answer = ans  # the chain and candidates are still worth seeing
+        raise err
+    return ans
+
+
+# ---- registry ----------------------------------------------------------------------
+
+class Registry:
+    """Kubernetes Services by (namespace, name). Build with Registry.load(...)
+    or Registry() and the add_* methods. Thread-safe."""
+
+    def __init__(self) -> None:
+        h = ctypes.c_void_p()
+        _check_err(_lib.xs_registry_new(ctypes.byref(h)), _lib.XsError())
+        self._h = h
+
+    @classmethod
+    def load(cls, paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+             default_namespace: Optional[str] = None,
+             allow_insecure_permissions: bool = False) -> "Registry":
+        """Load manifests (a file, a directory, or a list of them), all or
+        nothing. Raises ManifestError with .file/.line/.column."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        arr = (ctypes.c_char_p * len(paths))(*[os.fsencode(p) for p in paths])
+        opts = _lib.XsLoadOptions()
+        _lib.xs_load_options_init(ctypes.byref(opts))
+        if default_namespace:
+            ns = default_namespace.encode()
+            opts.default_namespace = ns
+        opts.allow_insecure_permissions = 1 if allow_insecure_permissions else 0
+        err = _lib.XsError()
+        h = ctypes.c_void_p()
+        st = _lib.xs_registry_load_paths(arr, len(paths), ctypes.byref(opts),
+                                         ctypes.byref(h), ctypes.byref(err))
+        _check_err(st, err)
+        self = cls.__new__(cls)
+        self._h = h
+        return self
+
+    def _ptr(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise InvalidArgument(S["EINVAL"], "registry is closed")
+        return self._h
+
+    def add_external(self, namespace: str, name: str, external_name: str) -> None:
+        """Add an ExternalName Service namespace/name -> external_name."""
+        err = _lib.XsError()
+        _check_err(_lib.xs_registry_add_external(self._ptr(), namespace.encode(), name.encode(),
+                                                 external_name.encode(), ctypes.byref(err)), err)
+
+    def set_external(self, namespace: str, name: str, external_name: str) -> None:
+        """Repoint an ExternalName Service."""
+        err = _lib.XsError()
+        _check_err(_lib.xs_registry_set_external(self._ptr(), namespace.encode(), name.encode(),
+                                                 external_name.encode(), ctypes.byref(err)), err)
+
+    def add_cluster_ip(self, namespace: str, name: str, *ips: str,
+                       ports: Optional[Dict[str, int]] = None) -> None:
+        """Add a ClusterIP Service with its IPs and named TCP ports."""
+        err = _lib.XsError()
+        arr = (ctypes.c_char_p * len(ips))(*[ip.encode() for ip in ips])
+        _check_err(_lib.xs_registry_add_cluster_ip(self._ptr(), namespace.encode(),
+                                                   name.encode(), arr, len(ips),
+                                                   ctypes.byref(err)), err)
+        for pname, port in (ports or {}).items():
+            _check_err(_lib.xs_registry_add_port(self._ptr(), namespace.encode(), name.encode(),
+                                                 pname.encode(), port, b"TCP",
+                                                 ctypes.byref(err)), err)
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Remove a Service (NotFound if there is none)."""
+        st = _lib.xs_registry_remove(self._ptr(), namespace.encode(), name.encode())
+        if st:
+            raise _error(st)
+
+    def __len__(self) -> int:
+        return _lib.xs_registry_service_count(self._ptr())
+
+    def close(self) -> None:
+        """Free the registry (resolvers built on it keep their own reference)."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            _lib.xs_registry_free(h)
+
+    __del__ = close
+
+    def __enter__(self) -> "Registry":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<xsvc.Registry %d services>" % len(self) if self._h else "<xsvc.Registry closed>"
+
+
+# ---- resolver ------------------------------------------------------------------------
+
+class Connection(socket.socket):
+    """A connected socket.socket; .target is the name it reached (use it for
+    TLS server_hostname and the HTTP Host header)."""
+    target: str = ""
+
+
+class Resolver:
+    """A pod's view of a registry plus upstream DNS (cache, engine thread).
+
+    resolve() and connect() may be called from many threads at once;
+    resolve_async() belongs to the asyncio loop that first calls it."""
+
+    def __init__(self, registry: Optional[Registry] = None, namespace: str = "default",
+                 servers: Optional[Sequence[str]] = None, timeout_ms: Optional[int] = None,
+                 attempts: Optional[int] = None, cluster_domain: Optional[str] = None) -> None:
+        cfg = ctypes.c_void_p()
+        _check_err(_lib.xs_config_new(ctypes.byref(cfg)), _lib.XsError())
+        try:
+            _check_err(_lib.xs_config_set_namespace(cfg, namespace.encode()), _lib.XsError())
+            if cluster_domain is not None:
+                _check_err(_lib.xs_config_set_cluster_domain(cfg, cluster_domain.encode()),
+                           _lib.XsError())
+            for s in servers or []:
+                _check_err(_lib.xs_config_add_server(cfg, s.encode()), _lib.XsError())
+            if timeout_ms is not None:
+                _check_err(_lib.xs_config_set_timeout_ms(cfg, timeout_ms), _lib.XsError())
+            if attempts is not None:
+                _check_err(_lib.xs_config_set_attempts(cfg, attempts), _lib.XsError())
+            # completions of resolve_async are queued for this process's loop
+            _check_err(_lib.xs_config_set_dispatch(cfg, _lib.DISPATCH_QUEUE), _lib.XsError())
+            h = ctypes.c_void_p()
+            err = _lib.XsError()
+            _check_err(_lib.xs_resolver_new(cfg, registry._ptr() if registry else None,
+                                            ctypes.byref(h), ctypes.byref(err)), err)
+        finally:
+            _lib.xs_config_free(cfg)
+        self._h = h
+        self._lock = threading.Lock()
+        self._pending: Dict[int, "asyncio.Future[Answer]"] = {}
+        self._next = 0
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._cb = _lib.RESOLVE_CB(self._on_done)  # kept alive with the resolver
+
+    def _ptr(self) -> ctypes.c_void_p:
+        if not self._h:
+            raise InvalidArgument(S["EINVAL"], "resolver is closed")
+        return self._h
+
+    def resolve(self, name: str, family: str = "any") -> Answer:
+        """Resolve name as a pod in the namespace would (blocking; releases
+        the GIL). family: "any", "ipv4" or "ipv6"."""
+        r = ctypes.c_void_p()
+        st = _lib.xs_resolve(self._ptr(), name.encode(), _lib.FAMILY[family], ctypes.byref(r))
+        return _take_result(st, r.value)
+
+    def connect(self, name: str, port: Union[int, str], timeout: float = 5.0) -> "Connection":
+        """A connected TCP socket to name (Happy Eyeballs over its addresses).
+        port: a number or a port name from the Service's spec.ports."""
+        fd = ctypes.c_int(-1)
+        info = _lib.XsConnectInfo()
+        if isinstance(port, str):
+            spec, num = "%s:%s" % (name, port), 0
+        else:
+            spec, num = name, port
+        st = _lib.xs_connect(self._ptr(), spec.encode(), num, max(1, int(timeout * 1000)),
+                             ctypes.byref(fd), ctypes.byref(info))
+        if st != 0:
+            err = _error(st, info.message.decode(errors="replace"))
+            if isinstance(err, ConnectError):
+                err.errno = info.error
+            raise err
+        sock = Connection(fileno=fd.value)
+        sock.target = info.target.decode()
+        return sock
+
+    # -- asyncio --
+
+    def _on_done(self, status: int, result: int, arg: int) -> None:
+        # Runs inside xs_resolver_dispatch, on the loop's thread.
+        fut = self._pending.pop(arg or 0, None)
+        if fut is None or fut.done():
+            _lib.xs_result_free(result)
+            return
+        try:
+            fut.set_result(_take_result(status, result))
+        except Error as e:
+            fut.set_exception(e)
+
+    def _readable(self) -> None:
+        _lib.xs_resolver_dispatch(self._h)
+
+    async def resolve_async(self, name: str, family: str = "any") -> Answer:
+        """resolve() without blocking the event loop: the resolver's
+        completion fd is watched with loop.add_reader. Cancelling the task
+        cancels the request in the library."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is None:
+                self._loop = loop
+                loop.add_reader(_lib.xs_resolver_fd(self._ptr()), self._readable)
+            elif self._loop is not loop:
+                raise InvalidArgument(S["EINVAL"], "resolver bound to another event loop")
+            self._next += 1
+            key = self._next
+        fut: asyncio.Future[Answer] = loop.create_future()
+        self._pending[key] = fut
+        req = ctypes.c_ulonglong()
+        st = _lib.xs_resolve_async(self._ptr(), name.encode(), _lib.FAMILY[family], self._cb,
+                                   ctypes.c_void_p(key), ctypes.byref(req))
+        if st != 0:
+            self._pending.pop(key, None)
+            raise _error(st)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            _lib.xs_resolve_cancel(self._h, req.value)
+            raise
+
+    def close(self) -> None:
+        """Stop the engine; requests in flight end with ECANCELLED."""
+        h, self._h = getattr(self, "_h", None), None
+        if not h:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.remove_reader(_lib.xs_resolver_fd(h))
+            except (RuntimeError, ValueError):
+                pass
+        _lib.xs_resolver_free(h)  # runs queued callbacks first
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+        self._pending.clear()
+
+    __del__ = close
+
+    def __enter__(self) -> "Resolver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
