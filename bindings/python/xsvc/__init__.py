@@ -135,53 +135,99 @@ class Address:
     source: str
 
 
-@dataclass(frozen=True)
+# bound once: resolve() is the hot path
+_c_void_p, _byref = ctypes.c_void_p, ctypes.byref
+_xs_resolve, _FAMILY = _lib.xs_resolve, _lib.FAMILY
+_xs_result_free = _lib.xs_result_free
+
+
+def _s(b: Optional[bytes]) -> str:
+    return b.decode() if b else ""
+
+
 class Answer:
-    """What a resolution found. .target is the name to use for TLS SNI and
-    the HTTP Host header."""
-    query: str
-    name: str
-    target: str
-    ttl: int
-    status: str
-    chain: List[Link] = field(default_factory=list)
-    addresses: List[Address] = field(default_factory=list)
-    candidates: List[str] = field(default_factory=list)
-    policy: str = ""
+    """What a resolution found: query, name (the candidate that answered),
+    target (the name for TLS SNI and the HTTP Host header), ttl, status,
+    chain (Links), addresses (Addresses), candidates (tried, in order) and
+    policy (why the policy refused, or ""). Immutable. The fields are read
+    from the library's result when first used, so a resolve costs little
+    more than the C call; the result is freed with the Answer."""
+
+    __slots__ = ("_r", "_chain", "_addrs")
+
+    def __init__(self, r: int) -> None:
+        self._r = r  # an xs_result the Answer owns
+        self._chain = self._addrs = None
+
+    def __del__(self) -> None:
+        if self._r:
+            _xs_result_free(self._r)
+            self._r = None
+
+    @property
+    def query(self) -> str:
+        return _s(_lib.xs_result_query(self._r))
+
+    @property
+    def name(self) -> str:
+        return _s(_lib.xs_result_name(self._r))
+
+    @property
+    def target(self) -> str:
+        return _s(_lib.xs_result_target(self._r))
+
+    @property
+    def ttl(self) -> int:
+        return _lib.xs_result_ttl(self._r)
+
+    @property
+    def status(self) -> str:
+        return _s(_lib.xs_status_name(_lib.xs_result_status(self._r)))
+
+    @property
+    def policy(self) -> str:
+        return _s(_lib.xs_result_policy(self._r))
+
+    @property
+    def candidates(self) -> List[str]:
+        r = self._r
+        return [_s(_lib.xs_result_candidate(r, i))
+                for i in range(_lib.xs_result_candidate_count(r))]
+
+    @property
+    def chain(self) -> List[Link]:
+        if self._chain is None:
+            r = self._r
+            self._chain = [
+                Link(_s(_lib.xs_result_chain_name(r, i)), _s(_lib.xs_result_chain_target(r, i)),
+                     _lib.xs_result_chain_ttl(r, i),
+                     _s(_lib.xs_source_name(_lib.xs_result_chain_source(r, i))))
+                for i in range(_lib.xs_result_chain_count(r))]
+        return list(self._chain)
+
+    @property
+    def addresses(self) -> List[Address]:
+        if self._addrs is None:
+            r = self._r
+            self._addrs = [
+                Address(_s(_lib.xs_result_address_text(r, i)),
+                        _lib.xs_result_address_family(r, i), _lib.xs_result_address_ttl(r, i),
+                        _s(_lib.xs_source_name(_lib.xs_result_address_source(r, i))))
+                for i in range(_lib.xs_result_address_count(r))]
+        return list(self._addrs)
 
     def __repr__(self) -> str:
         return "<Answer %s -> %s %s>" % (
             self.query, self.target, [a.address for a in self.addresses])
 
 
-def _answer(r: int) -> Answer:
-    def s(b: Optional[bytes]) -> str:
-        return b.decode() if b else ""
-    chain = [Link(s(_lib.xs_result_chain_name(r, i)), s(_lib.xs_result_chain_target(r, i)),
-                  _lib.xs_result_chain_ttl(r, i),
-                  s(_lib.xs_source_name(_lib.xs_result_chain_source(r, i))))
-             for i in range(_lib.xs_result_chain_count(r))]
-    addrs = [Address(s(_lib.xs_result_address_text(r, i)), _lib.xs_result_address_family(r, i),
-                     _lib.xs_result_address_ttl(r, i),
-                     s(_lib.xs_source_name(_lib.xs_result_address_source(r, i))))
-             for i in range(_lib.xs_result_address_count(r))]
-    cands = [s(_lib.xs_result_candidate(r, i)) for i in range(_lib.xs_result_candidate_count(r))]
-    return Answer(s(_lib.xs_result_query(r)), s(_lib.xs_result_name(r)),
-                  s(_lib.xs_result_target(r)), _lib.xs_result_ttl(r),
-                  s(_lib.xs_status_name(_lib.xs_result_status(r))), chain, addrs, cands,
-                  s(_lib.xs_result_policy(r)))
-
-
 def _take_result(status: int, r: int) -> Answer:
-    """An Answer from the C result r (freed here), or the matching exception."""
+    """An Answer owning the C result r, or the matching exception."""
     if not r:
         raise _error(status)
-    try:
-        ans = _answer(r)
-    finally:
-        _lib.xs_result_free(r)
+    ans = Answer(r)
     if status != 0:
-        err = _error(status, ans.policy or "")
+        err = _error(status, ans.policy)
         if isinstance(err, PolicyError):
             err.rule = ans.policy
         err.answer = ans  # the chain and candidates are still worth seeing
@@ -334,8 +380,10 @@ class Resolver:
     def resolve(self, name: str, family: str = "any") -> Answer:
         """Resolve name as a pod in the namespace would (blocking; releases
         the GIL). family: "any", "ipv4" or "ipv6"."""
-        r = ctypes.c_void_p()
-        st = _lib.xs_resolve(self._ptr(), name.encode(), _lib.FAMILY[family], ctypes.byref(r))
+        r = _c_void_p()
+        st = _xs_resolve(self._h or self._ptr(), name.encode(), _FAMILY[family], _byref(r))
+        if st == 0 and r.value:  # the common case, kept short
+            return Answer(r.value)
         return _take_result(st, r.value)
 
     def connect(self, name: str, port: Union[int, str], timeout: float = 5.0) -> "Connection":

@@ -53,27 +53,30 @@ def _load():
     errors = []
     for path in _candidates():
         try:
-            return ctypes.CDLL(path)
+            return ctypes.CDLL(path), path
         except OSError as e:
             errors.append("%s: %s" % (path, e))
     raise ImportError("xsvc: libxsvc.so not found (set XSVC_LIBRARY); tried:\n  "
                       + "\n  ".join(errors))
 
 
-lib = _load()
+lib, path = _load()
+# The same library for calls that never block (result accessors, free):
+# they keep the GIL, which saves releasing and taking it back each time.
+fastlib = ctypes.PyDLL(path)
 P, U, I, SZ, CP = ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p
 
 
-def _fn(name, restype, *argtypes):
-    f = getattr(lib, name)
+def _fn(name, restype, *argtypes, fast=False):
+    f = getattr(fastlib if fast else lib, name)
     f.restype = restype
     f.argtypes = list(argtypes)
     return f
 
 
-xs_strerror = _fn("xs_strerror", CP, I)
-xs_status_name = _fn("xs_status_name", CP, I)
-xs_source_name = _fn("xs_source_name", CP, I)
+xs_strerror = _fn("xs_strerror", CP, I, fast=True)
+xs_status_name = _fn("xs_status_name", CP, I, fast=True)
+xs_source_name = _fn("xs_source_name", CP, I, fast=True)
 xs_version = _fn("xs_version", CP)
 xs_load_options_init = _fn("xs_load_options_init", None, ctypes.POINTER(XsLoadOptions))
 xs_registry_load_paths = _fn("xs_registry_load_paths", I, ctypes.POINTER(CP), SZ,
@@ -109,25 +112,25 @@ xs_resolver_fd = _fn("xs_resolver_fd", I, P)
 xs_resolver_dispatch = _fn("xs_resolver_dispatch", SZ, P)
 xs_connect = _fn("xs_connect", I, P, CP, U, I, ctypes.POINTER(I),
                  ctypes.POINTER(XsConnectInfo))
-xs_result_free = _fn("xs_result_free", None, P)
-xs_result_status = _fn("xs_result_status", I, P)
-xs_result_query = _fn("xs_result_query", CP, P)
-xs_result_name = _fn("xs_result_name", CP, P)
-xs_result_target = _fn("xs_result_target", CP, P)
-xs_result_policy = _fn("xs_result_policy", CP, P)
-xs_result_ttl = _fn("xs_result_ttl", U, P)
-xs_result_candidate_count = _fn("xs_result_candidate_count", SZ, P)
-xs_result_candidate = _fn("xs_result_candidate", CP, P, SZ)
-xs_result_chain_count = _fn("xs_result_chain_count", SZ, P)
-xs_result_chain_name = _fn("xs_result_chain_name", CP, P, SZ)
-xs_result_chain_target = _fn("xs_result_chain_target", CP, P, SZ)
-xs_result_chain_ttl = _fn("xs_result_chain_ttl", U, P, SZ)
-xs_result_chain_source = _fn("xs_result_chain_source", I, P, SZ)
-xs_result_address_count = _fn("xs_result_address_count", SZ, P)
-xs_result_address_family = _fn("xs_result_address_family", I, P, SZ)
-xs_result_address_text = _fn("xs_result_address_text", CP, P, SZ)
-xs_result_address_ttl = _fn("xs_result_address_ttl", U, P, SZ)
-xs_result_address_source = _fn("xs_result_address_source", I, P, SZ)
+xs_result_free = _fn("xs_result_free", None, P, fast=True)
+xs_result_status = _fn("xs_result_status", I, P, fast=True)
+xs_result_query = _fn("xs_result_query", CP, P, fast=True)
+xs_result_name = _fn("xs_result_name", CP, P, fast=True)
+xs_result_target = _fn("xs_result_target", CP, P, fast=True)
+xs_result_policy = _fn("xs_result_policy", CP, P, fast=True)
+xs_result_ttl = _fn("xs_result_ttl", U, P, fast=True)
+xs_result_candidate_count = _fn("xs_result_candidate_count", SZ, P, fast=True)
+xs_result_candidate = _fn("xs_result_candidate", CP, P, SZ, fast=True)
+xs_result_chain_count = _fn("xs_result_chain_count", SZ, P, fast=True)
+xs_result_chain_name = _fn("xs_result_chain_name", CP, P, SZ, fast=True)
+xs_result_chain_target = _fn("xs_result_chain_target", CP, P, SZ, fast=True)
+xs_result_chain_ttl = _fn("xs_result_chain_ttl", U, P, SZ, fast=True)
+xs_result_chain_source = _fn("xs_result_chain_source", I, P, SZ, fast=True)
+xs_result_address_count = _fn("xs_result_address_count", SZ, P, fast=True)
+xs_result_address_family = _fn("xs_result_address_family", I, P, SZ, fast=True)
+xs_result_address_text = _fn("xs_result_address_text", CP, P, SZ, fast=True)
+xs_result_address_ttl = _fn("xs_result_address_ttl", U, P, SZ, fast=True)
+xs_result_address_source = _fn("xs_result_address_source", I, P, SZ, fast=True)
 xs_server_start = _fn("xs_server_start", I, P, CP, ctypes.POINTER(P), ctypes.POINTER(XsError))
 xs_server_port = _fn("xs_server_port", U, P)
 xs_server_address = _fn("xs_server_address", CP, P)
