@@ -608,14 +608,51 @@ typedef struct xs_server_counts {
   unsigned long long refused;    /* names not served */
   unsigned long long formerr;    /* malformed queries answered FORMERR */
   unsigned long long truncated;  /* UDP replies cut with TC set */
+  unsigned long long cache_hits; /* replies served from the reply cache */
   unsigned long long rcodes[16]; /* replies by rcode */
   unsigned long long types[XS_SERVER_TYPES]; /* queries by type */
 } xs_server_counts;
 
+#define XS_SERVER_CACHE_TTL_MAX 86400u
+#define XS_SERVER_REPLY_CACHE_DEFAULT 16384u
+#define XS_SERVER_REPLY_CACHE_MAX (1u << 24)
+
+/** How a server answers beyond the resolver's settings. Set with
+ *  xs_server_options_init, then change fields; later versions may add
+ *  fields at the end (init sets them). */
+typedef struct xs_server_options {
+  /* CoreDNS's `cache N` in front of the kubernetes plugin (kubeadm's and
+   * the coredns/deployment Corefile have `cache 30`): every reply's
+   * records carry one TTL, the smallest among them (for a negative answer,
+   * with the SOA's MINIMUM) clamped to [5, cache_ttl], and the reply is
+   * kept that long, later hits showing the TTL counted down (K8S-DNS.md
+   * section 2.7; conformance row 4). A registry change is still seen on the
+   * next query. 0 (the default): no cache plugin, TTLs as answered
+   * (the registry's for cluster names, the resolver cache's remaining TTL
+   * for fetched records). 0..XS_SERVER_CACHE_TTL_MAX seconds. */
+  unsigned cache_ttl;
+  /* Replies kept for repeated questions (XS_SERVER_REPLY_CACHE_DEFAULT;
+   * 0: none; at most XS_SERVER_REPLY_CACHE_MAX). Without cache_ttl only
+   * answers from the registry alone are kept: the same bytes a new answer
+   * would give, dropped when the registry changes, so keeping them changes
+   * nothing a client sees but the time it waits. Memory: a pointer per
+   * entry up front, then about 100 bytes plus the reply per entry used. */
+  size_t reply_cache;
+} xs_server_options;
+
+/** Defaults: no cache plugin, a reply cache of
+ *  XS_SERVER_REPLY_CACHE_DEFAULT entries. */
+XS_EXTERN void xs_server_options_init(xs_server_options *opts);
+
 /** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free
- *  port, the same on UDP and TCP). res must outlive the server. XS_OK,
- *  XS_EINVAL (bad address; err says why), XS_EIO (cannot bind), XS_ENOMEM.
+ *  port, the same on UDP and TCP). res must outlive the server. opts may be
+ *  NULL (defaults); it is copied. XS_OK, XS_EINVAL (bad address or option;
+ *  err says why), XS_EIO (cannot bind), XS_ENOMEM. *out is NULL on failure.
  *  Any thread. */
+XS_EXTERN xs_status xs_server_start_opts(xs_resolver *res, const char *listen,
+                                         const xs_server_options *opts,
+                                         xs_server **out, xs_error *err);
+/** xs_server_start_opts with the default options. */
 XS_EXTERN xs_status xs_server_start(xs_resolver *res, const char *listen,
                                     xs_server **out, xs_error *err);
 /** The port it listens on (UDP and TCP). */

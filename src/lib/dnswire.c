@@ -408,3 +408,78 @@ size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
   put_opt(&w, q, rcode);
   return w.full ? 0 : w.len;
 }
+
+/* ---- records of an encoded message -----------------------------------------
+ */
+
+/* Past the name at *off (labels ending in the root or a pointer). */
+static int skip_name(const uint8_t *buf, size_t len, size_t *off) {
+  size_t o = *off;
+  for (;;) {
+    if (o >= len)
+      return 0;
+    if ((buf[o] & 0xc0) == 0xc0) {
+      if (o + 2 > len)
+        return 0;
+      *off = o + 2;
+      return 1;
+    }
+    if (buf[o] > 63)
+      return 0;
+    if (buf[o] == 0) {
+      *off = o + 1;
+      return 1;
+    }
+    o += (size_t)buf[o] + 1;
+  }
+}
+
+int xs_dns_ttls(uint8_t *msg, size_t len, const uint32_t *set, uint32_t *min) {
+  size_t off = XS_DNS_HEADER, i, n;
+  unsigned qd, an, ns, ar;
+  uint32_t lo = UINT32_MAX;
+  if (len < XS_DNS_HEADER)
+    return -1;
+  qd = get16(msg + 4);
+  an = get16(msg + 6);
+  ns = get16(msg + 8);
+  ar = get16(msg + 10);
+  for (i = 0; i < qd; i++) {
+    if (!skip_name(msg, len, &off) || off + 4 > len)
+      return -1;
+    off += 4;
+  }
+  n = 0;
+  for (i = 0; i < (size_t)an + ns + ar; i++) {
+    uint16_t type, rdlen;
+    uint32_t ttl;
+    if (!skip_name(msg, len, &off) || off + 10 > len)
+      return -1;
+    type = get16(msg + off);
+    rdlen = get16(msg + off + 8);
+    if (off + 10 + rdlen > len)
+      return -1;
+    if (type != T_OPT) {
+      ttl = (uint32_t)get16(msg + off + 4) << 16 | get16(msg + off + 6);
+      if (ttl < lo)
+        lo = ttl;
+      if (type == XS_T_SOA && an == 0 && i < (size_t)an + ns && rdlen >= 20) {
+        const uint8_t *m = msg + off + 10 + rdlen - 4;
+        ttl = (uint32_t)get16(m) << 16 | get16(m + 2);
+        if (ttl < lo)
+          lo = ttl;
+      }
+      if (set != NULL) {
+        msg[off + 4] = (uint8_t)(*set >> 24);
+        msg[off + 5] = (uint8_t)(*set >> 16);
+        msg[off + 6] = (uint8_t)(*set >> 8);
+        msg[off + 7] = (uint8_t)*set;
+      }
+      n++;
+    }
+    off += 10 + (size_t)rdlen;
+  }
+  if (min != NULL)
+    *min = lo;
+  return (int)n;
+}

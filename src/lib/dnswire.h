@@ -65,4 +65,11 @@ size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
 size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,
                            size_t cap);
 
+/* The TTLs of msg[0..len)'s records (OPT excluded). With set non-NULL
+ * every one becomes *set. *min gets the smallest (for an answer without
+ * answer records, also the MINIMUM of the SOA in its authority section, as
+ * RFC 2308 caches it), or UINT32_MAX when there are no records. Returns the
+ * number of records, or -1 when msg does not parse. */
+int xs_dns_ttls(uint8_t *msg, size_t len, const uint32_t *set, uint32_t *min);
+
 #endif

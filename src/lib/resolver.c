@@ -1539,8 +1539,13 @@ xs_snapshot *xs_resolver_snapshot(xs_resolver *res) {
   return res->reg != NULL ? xs_registry_snapshot(res->reg) : NULL;
 }
 
-xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res) {
-  return res->reg != NULL ? xs_registry_snapshot_borrow(res->reg, NULL) : NULL;
+xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res, uint64_t *version) {
+  if (res->reg == NULL) {
+    if (version != NULL)
+      *version = 0;
+    return NULL;
+  }
+  return xs_registry_snapshot_borrow(res->reg, version);
 }
 
 int xs_resolver_has_upstream(const xs_resolver *res) {

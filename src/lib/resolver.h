@@ -25,8 +25,9 @@ const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res);
 /* A reference to the registry's current snapshot (NULL: no registry). */
 xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
 /* The same without a reference of the caller's own (see
- * xs_registry_snapshot_borrow: valid until this thread's next borrow). */
-xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res);
+ * xs_registry_snapshot_borrow: valid until this thread's next borrow), and
+ * the registry's version it is (0 with no registry; version may be NULL). */
+xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res, uint64_t *version);
 /* 1 if upstream servers were configured explicitly (the server forwards
  * only then: a test's fake DNS must not reach /etc/resolv.conf's). */
 int xs_resolver_has_upstream(const xs_resolver *res);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
@@ -26,6 +27,9 @@
 #define MAX_TCP 16
 #define UDP_BATCH 32
 #define TCP_IDLE_MS 2000
+#define RC_WAYS 4                  /* reply cache: entries per set */
+#define RC_KEY (XS_NAME_BUF + 1 + 5) /* question wire + type, class, flags */
+#define CACHE_MIN_TTL 5            /* CoreDNS cache's floor (minttl) */
 
 typedef struct tcp_conn {
   int fd;
@@ -37,8 +41,32 @@ typedef struct tcp_conn {
 
 struct pend;
 
+/* A reply kept for a repeated question (see "reply cache" below). */
+typedef struct rc_entry {
+  uint64_t version;               /* the registry's when it was answered */
+  unsigned long long stored_ms;   /* timed entries: when */
+  unsigned long long used;        /* the server's tick at its last use */
+  uint32_t hash, ttl;             /* ttl 0: static (no expiry) */
+  uint16_t key_len, len, cap;     /* cap: room in data for key + reply */
+  uint8_t zone_nx;                /* an NXDOMAIN of the cluster zone */
+  uint8_t data[];                 /* the key, then the reply */
+} rc_entry;
+
+/* What a question is looked up by, and the registry version it sees. */
+typedef struct rc_key {
+  uint8_t k[RC_KEY];
+  uint16_t len;
+  uint32_t hash;
+  uint64_t version;
+} rc_key;
+
 struct xs_server {
   xs_resolver *res;
+  unsigned cache_ttl; /* xs_server_options.cache_ttl */
+  rc_entry **rc;      /* nsets * RC_WAYS; NULL: no reply cache */
+  size_t rc_sets;
+  unsigned long long rc_tick;
+  atomic_ullong cache_hits;
   int udp, tcp, wake;
   unsigned port;
   char address[64];
@@ -81,7 +109,162 @@ struct pend {
   unsigned long long id;
   xs_status st;
   xs_result *r;
+  rc_key key; /* the question's, for the reply cache */
 };
+
+/* ---- reply cache -----------------------------------------------------------
+ * Replies kept for repeated questions, in sets of RC_WAYS (the least
+ * recently used goes). The key is the question exactly as it came (so the
+ * client's spelling is kept), its type and class and the flags a reply
+ * echoes; a hit also needs the registry version it was answered from, so a
+ * registry change is seen on the next query. Without the cache option only
+ * registry answers are kept: the bytes a new answer would give, for as long
+ * as the registry is unchanged. With it (CoreDNS's cache plugin) every
+ * NOERROR and NXDOMAIN reply is kept for its normalised TTL and served with
+ * the TTLs counted down. Only the server thread touches it. */
+
+static unsigned long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (unsigned long long)ts.tv_sec * 1000u +
+         (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+static void rc_key_make(const xs_dns_query *q, uint64_t version, rc_key *k) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  size_t i, n = q->qwire_len;
+  memcpy(k->k, q->qwire, n);
+  k->k[n++] = (uint8_t)(q->qtype >> 8);
+  k->k[n++] = (uint8_t)q->qtype;
+  k->k[n++] = (uint8_t)(q->qclass >> 8);
+  k->k[n++] = (uint8_t)q->qclass;
+  k->k[n++] = (uint8_t)(q->rd | q->cd << 1 | q->edns << 2 | q->do_bit << 3);
+  for (i = 0; i < n; i++)
+    h = (h ^ k->k[i]) * 16777619u;
+  k->len = (uint16_t)n;
+  k->hash = h;
+  k->version = version;
+}
+
+static int rc_same(const rc_entry *e, const rc_key *k) {
+  return e->hash == k->hash && e->key_len == k->len &&
+         memcmp(e->data, k->k, k->len) == 0;
+}
+
+/* The kept reply to k (with the query's id) into out[0..cap): its length,
+ * or 0 when there is none that fits, or it expired. */
+static size_t rc_lookup(xs_server *s, const rc_key *k, uint16_t id,
+                        uint8_t *out, size_t cap) {
+  rc_entry **set = s->rc + (k->hash & (s->rc_sets - 1)) * RC_WAYS;
+  int w;
+  for (w = 0; w < RC_WAYS; w++) {
+    rc_entry *e = set[w];
+    uint32_t left = 0;
+    if (e == NULL || !rc_same(e, k) || e->version != k->version)
+      continue;
+    if (e->len > cap)
+      return 0;
+    if (e->ttl != 0) {
+      unsigned long long age = (now_ms() - e->stored_ms) / 1000u;
+      if (age >= e->ttl)
+        return 0;
+      left = e->ttl - (uint32_t)age;
+    }
+    memcpy(out, e->data + e->key_len, e->len);
+    out[0] = (uint8_t)(id >> 8);
+    out[1] = (uint8_t)id;
+    if (left != 0 && left != e->ttl)
+      (void)xs_dns_ttls(out, e->len, &left, NULL);
+    e->used = ++s->rc_tick;
+    atomic_fetch_add_explicit(&s->cache_hits, 1, memory_order_relaxed);
+    if (e->zone_nx)
+      atomic_fetch_add(&s->nxdomain, 1);
+    return e->len;
+  }
+  return 0;
+}
+
+/* Keep reply[0..len) for k (ttl 0: until the registry changes). Truncated
+ * replies, errors other than NXDOMAIN, and replies over the EDNS size are
+ * not kept. */
+static void rc_store(xs_server *s, const rc_key *k, const uint8_t *reply,
+                     size_t len, uint32_t ttl, int zone) {
+  rc_entry **set, *e;
+  size_t need = k->len + len;
+  int w, pick = -1, rcode = reply[3] & 0x0f;
+  if (len > XS_DNS_EDNS_SIZE || (reply[2] & 0x02) != 0 ||
+      (rcode != 0 && rcode != XS_RCODE_NXDOMAIN))
+    return;
+  set = s->rc + (k->hash & (s->rc_sets - 1)) * RC_WAYS;
+  for (w = 0; w < RC_WAYS; w++) {
+    e = set[w];
+    if (e == NULL || rc_same(e, k) || e->version != k->version) {
+      pick = w; /* free, the same question, or from an older registry */
+      break;
+    }
+    if (pick < 0 || e->used < set[pick]->used)
+      pick = w;
+  }
+  e = set[pick];
+  if (e == NULL || e->cap < need) {
+    rc_entry *grown = realloc(e, sizeof(*e) + need);
+    if (grown == NULL)
+      return; /* e (if any) is still whole: it stays */
+    e = grown;
+    e->cap = (uint16_t)need;
+    set[pick] = e;
+  }
+  e->version = k->version;
+  e->hash = k->hash;
+  e->key_len = k->len;
+  e->len = (uint16_t)len;
+  e->ttl = ttl;
+  e->zone_nx = (uint8_t)(zone && rcode == XS_RCODE_NXDOMAIN);
+  e->stored_ms = ttl != 0 ? now_ms() : 0;
+  e->used = ++s->rc_tick;
+  memcpy(e->data, k->k, k->len);
+  memcpy(e->data + k->len, reply, len);
+}
+
+/* With the cache option, every record of reply[0..len) gets one TTL: the
+ * smallest in it (for a negative answer, with the SOA's MINIMUM) clamped to
+ * [CACHE_MIN_TTL, cache_ttl], as CoreDNS's cache plugin rewrites them.
+ * Returns that TTL (0: no cache option). */
+static uint32_t normalise(xs_server *s, uint8_t *reply, size_t len) {
+  uint32_t lo, ttl;
+  int n;
+  if (s->cache_ttl == 0 || (n = xs_dns_ttls(reply, len, NULL, &lo)) < 0)
+    return 0;
+  ttl = n > 0 && lo > CACHE_MIN_TTL ? lo : CACHE_MIN_TTL;
+  if (ttl > s->cache_ttl)
+    ttl = s->cache_ttl;
+  if (n > 0)
+    (void)xs_dns_ttls(reply, len, &ttl, NULL);
+  return ttl;
+}
+
+/* A reply is ready (registry: answered from the registry alone; zone: an
+ * answer for the cluster zone): normalise its TTLs and keep it when the
+ * reply cache takes it. */
+static void reply_ready(xs_server *s, const rc_key *k, uint8_t *reply,
+                        size_t len, int registry, int zone) {
+  uint32_t ttl;
+  if (len == 0)
+    return;
+  ttl = normalise(s, reply, len);
+  if (s->rc != NULL && (ttl != 0 || registry))
+    rc_store(s, k, reply, len, ttl, zone);
+}
+
+static void rc_free(xs_server *s) {
+  size_t i;
+  if (s->rc == NULL)
+    return;
+  for (i = 0; i < s->rc_sets * RC_WAYS; i++)
+    free(s->rc[i]);
+  free(s->rc);
+  s->rc = NULL;
+}
 
 /* The records of a resolution's result, appended to a (owner: the first
  * name when the result has no chain). */
@@ -189,11 +372,11 @@ static void pend_free(struct pend *p) {
 /* The reply to q into out[0..cap); 0 when it is deferred (d says where it
  * will go) or there is none. */
 static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
-                      uint8_t *out, size_t cap) {
+                      const rc_key *key, xs_snapshot *snap, uint8_t *out,
+                      size_t cap, int *registry) {
   const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
   size_t bare = q->qname_len > 1 ? q->qname_len - 1 : 0, n;
   xs_answer *a;
-  xs_snapshot *snap;
   struct pend *p;
   int in_zone = xs_name_in_zone(q->qname, bare, cfg->zone, cfg->zone_len);
   if (q->qclass != 1 && q->qclass != 255) {
@@ -211,6 +394,7 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
       return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
     p->q = *q;
     p->d = *d;
+    p->key = *key;
     xs_answer_init(&p->a, NULL, cfg); /* freed by pend_free either way */
     if (defer(s, p, p->q.qname) != 0) {
       pend_free(p);
@@ -224,8 +408,8 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
   p->q = *q;
   p->d = *d;
+  p->key = *key;
   a = &p->a;
-  snap = xs_resolver_snapshot_borrow(s->res); /* this thread's: no lock */
   if (xs_answer_query(snap, cfg, p->q.qname, p->q.qname_len, p->q.qtype, a) !=
       XS_OK) {
     free(p);
@@ -238,6 +422,8 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     if (defer(s, p, a->external_target) == 0)
       return 0;
     p->chase = 0; /* could not ask: the alias alone, as with no upstream */
+  } else {
+    *registry = 1;
   }
   if (a->rcode == XS_RCODE_NXDOMAIN)
     atomic_fetch_add(&s->nxdomain, 1);
@@ -279,8 +465,11 @@ static void count_reply(xs_server *s, const uint8_t *out, size_t n) {
 /* A whole message in; the reply's length in out (0: none now). */
 static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
                      size_t cap, const dest *d) {
-  int udp = d->udp;
+  int udp = d->udp, registry = 0;
   xs_dns_query q;
+  xs_snapshot *snap;
+  uint64_t version;
+  rc_key key;
   size_t n;
   atomic_fetch_add(&s->queries, 1);
   switch (xs_dns_decode_query(msg, len, &q)) {
@@ -297,7 +486,20 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
   atomic_fetch_add(&s->types[type_index(q.qtype)], 1);
   if (q.edns && q.edns_version != 0)
     return xs_dns_encode_error(&q, 16 /* BADVERS */, out, cap);
-  n = respond(s, &q, d, out, udp ? (q.udp_size < cap ? q.udp_size : cap) : cap);
+  if (udp && q.udp_size < cap)
+    cap = q.udp_size;
+  snap = xs_resolver_snapshot_borrow(s->res, &version); /* no lock */
+  if (s->rc != NULL) {
+    rc_key_make(&q, version, &key);
+    if ((n = rc_lookup(s, &key, q.id, out, cap)) > 0) {
+      count_reply(s, out, n);
+      return n;
+    }
+  } else {
+    memset(&key, 0, sizeof(key));
+  }
+  n = respond(s, &q, d, &key, snap, out, cap, &registry);
+  reply_ready(s, &key, out, n, registry, registry);
   count_reply(s, out, n);
   return n;
 }
@@ -420,6 +622,7 @@ static void send_done(xs_server *s) {
                           : XS_DNS_TCP_MAX;
     size_t len = finish(s, p, s->out + 2, cap);
     list = p->next;
+    reply_ready(s, &p->key, s->out + 2, len, 0, p->chase);
     count_reply(s, s->out + 2, len);
     if (len > 0 && p->d.udp) {
       (void)sendto(s->udp, s->out + 2, len, 0, (struct sockaddr *)&p->d.to,
@@ -541,12 +744,33 @@ static unsigned port_of(const struct sockaddr_storage *ss) {
              : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+void xs_server_options_init(xs_server_options *opts) {
+  if (opts == NULL)
+    return;
+  memset(opts, 0, sizeof(*opts));
+  opts->cache_ttl = 0;
+  opts->reply_cache = XS_SERVER_REPLY_CACHE_DEFAULT;
+}
+
 xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
                           xs_error *err) {
+  return xs_server_start_opts(res, where, NULL, out, err);
+}
+
+xs_status xs_server_start_opts(xs_resolver *res, const char *where,
+                               const xs_server_options *opts, xs_server **out,
+                               xs_error *err) {
   struct sockaddr_storage ss;
   socklen_t len;
   xs_server *s;
+  xs_server_options o;
   int one = 1, rcvbuf = 4 << 20, tries, i;
+  if (out != NULL)
+    *out = NULL;
+  if (opts != NULL)
+    o = *opts;
+  else
+    xs_server_options_init(&o);
   if (res == NULL || where == NULL || out == NULL ||
       !parse_listen(where, &ss, &len)) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0,
@@ -554,9 +778,31 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
                  where != NULL ? where : "");
     return XS_EINVAL;
   }
+  if (o.cache_ttl > XS_SERVER_CACHE_TTL_MAX) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "cache TTL must be in range [0, %u]: %u",
+                 XS_SERVER_CACHE_TTL_MAX, o.cache_ttl);
+    return XS_EINVAL;
+  }
+  if (o.reply_cache > XS_SERVER_REPLY_CACHE_MAX) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "reply cache must be at most %u entries: %zu",
+                 XS_SERVER_REPLY_CACHE_MAX, o.reply_cache);
+    return XS_EINVAL;
+  }
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return XS_ENOMEM;
   s->res = res;
+  s->cache_ttl = o.cache_ttl;
+  if (o.reply_cache > 0) { /* sets: a power of two */
+    s->rc_sets = 1;
+    while (s->rc_sets * RC_WAYS < o.reply_cache)
+      s->rc_sets <<= 1;
+    if ((s->rc = calloc(s->rc_sets * RC_WAYS, sizeof(*s->rc))) == NULL) {
+      free(s);
+      return XS_ENOMEM;
+    }
+  }
   s->udp = s->tcp = s->wake = -1;
   pthread_mutex_init(&s->plock, NULL);
   pthread_cond_init(&s->pcond, NULL);
@@ -593,6 +839,7 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
       close(s->udp);
     if (s->tcp >= 0)
       close(s->tcp);
+    rc_free(s);
     free(s);
     return XS_EIO;
   }
@@ -607,6 +854,7 @@ xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
     close(s->udp);
     close(s->tcp);
     close(s->wake);
+    rc_free(s);
     free(s);
     xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "cannot start the server thread");
     return XS_ENOMEM;
@@ -634,6 +882,7 @@ void xs_server_stats(const xs_server *s, xs_server_counts *out) {
   out->refused = atomic_load(&((xs_server *)(uintptr_t)s)->refused);
   out->formerr = atomic_load(&((xs_server *)(uintptr_t)s)->formerr);
   out->truncated = atomic_load(&((xs_server *)(uintptr_t)s)->truncated);
+  out->cache_hits = atomic_load(&((xs_server *)(uintptr_t)s)->cache_hits);
   for (i = 0; i < 16; i++)
     out->rcodes[i] = atomic_load(&((xs_server *)(uintptr_t)s)->rcodes[i]);
   for (i = 0; i < XS_SERVER_TYPES; i++)
@@ -675,5 +924,6 @@ void xs_server_stop(xs_server *s) {
   close(s->udp);
   close(s->tcp);
   close(s->wake);
+  rc_free(s);
   free(s);
 }

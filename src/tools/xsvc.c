@@ -113,7 +113,12 @@ static const char usage_serve[] =
     "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions\n"
     "                             as for xsvc resolve\n"
     "      --listen HOST:PORT     address to serve on (127.0.0.1:5353; port\n"
-    "                             0 picks a free one)\n"
+    "                             0 picks a free one); repeatable: one\n"
+    "                             server per address\n"
+    "      --cache S              as CoreDNS's `cache S`: every reply's\n"
+    "                             records carry one TTL (the smallest,\n"
+    "                             clamped to [5, S]), replies kept that\n"
+    "                             long (1..86400; default: no cache)\n"
     "      --upstream HOST[:PORT] upstream DNS server (repeatable; same as\n"
     "                             --server)\n"
     "  -h, --help                 show this help\n"
@@ -480,7 +485,8 @@ enum {
   OPT_CONNECT_TIMEOUT,
   OPT_ATTEMPT_DELAY,
   OPT_LISTEN,
-  OPT_UPSTREAM
+  OPT_UPSTREAM,
+  OPT_CACHE
 };
 
 typedef struct resolve_opts {
@@ -496,7 +502,9 @@ typedef struct resolve_opts {
   int strict, json, insecure_ok;
   int connect, connect_timeout_ms, attempt_delay_ms, prefer;
   int serve;
-  const char *listen;
+  const char **listens;
+  size_t nlistens;
+  int cache_ttl; /* serve --cache; -1: none */
   xs_family family;
   const char *type;
   const char *name;
@@ -522,6 +530,7 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"attempt-delay", required_argument, NULL, OPT_ATTEMPT_DELAY},
       {"listen", required_argument, NULL, OPT_LISTEN},
       {"upstream", required_argument, NULL, OPT_UPSTREAM},
+      {"cache", required_argument, NULL, OPT_CACHE},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -617,7 +626,15 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       o->insecure_ok = 1;
       break;
     case OPT_LISTEN:
-      o->listen = optarg;
+      o->listens[o->nlistens++] = optarg;
+      break;
+    case OPT_CACHE:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      if (!parse_int(optarg, 1, (int)XS_SERVER_CACHE_TTL_MAX, &o->cache_ttl))
+        return usage_error(usage,
+                           "serve: cache TTL must be in range [1, 86400]: %s",
+                           optarg);
       break;
     case OPT_UPSTREAM:
       o->servers[o->nservers++] = optarg;
@@ -751,17 +768,32 @@ static int do_connect(const resolve_opts *o, xs_resolver *res) {
 /* serve: until SIGINT or SIGTERM; SIGHUP reloads the manifests into reg
  * (a load that fails changes nothing). */
 static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
-  xs_server *srv = NULL;
+  static const char *const fallback[] = {"127.0.0.1:5353"};
+  const char *const *where = o->nlistens > 0 ? o->listens : fallback;
+  size_t n = o->nlistens > 0 ? o->nlistens : 1, i;
+  xs_server **srv = calloc(n, sizeof(*srv));
+  xs_server_options so;
   xs_error err;
   sigset_t set;
   int sig = 0;
-  memset(&err, 0, sizeof(err));
-  if (xs_server_start(res, o->listen != NULL ? o->listen : "127.0.0.1:5353",
-                      &srv, &err) != XS_OK) {
-    fprintf(stderr, "xsvc: serve: %s\n", err.message);
-    return err.status == XS_EINVAL ? EXIT_USAGE : EXIT_FAILED;
+  if (srv == NULL) {
+    fputs("xsvc: out of memory\n", stderr);
+    return EXIT_FAILED;
   }
-  printf("listening on %s\n", xs_server_address(srv));
+  memset(&err, 0, sizeof(err));
+  xs_server_options_init(&so);
+  if (o->cache_ttl > 0)
+    so.cache_ttl = (unsigned)o->cache_ttl;
+  for (i = 0; i < n; i++) {
+    if (xs_server_start_opts(res, where[i], &so, &srv[i], &err) != XS_OK) {
+      fprintf(stderr, "xsvc: serve: %s\n", err.message);
+      while (i > 0)
+        xs_server_stop(srv[--i]);
+      free(srv);
+      return err.status == XS_EINVAL ? EXIT_USAGE : EXIT_FAILED;
+    }
+    printf("listening on %s\n", xs_server_address(srv[i]));
+  }
   fflush(stdout);
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -784,7 +816,9 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
     fflush(stdout);
     xs_registry_free(fresh);
   }
-  xs_server_stop(srv);
+  for (i = 0; i < n; i++)
+    xs_server_stop(srv[i]);
+  free(srv);
   return EXIT_ANSWERED;
 }
 
@@ -812,14 +846,16 @@ static int cmd_resolve(int argc, char **argv, int connect) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
   }
-  o.ndots = o.timeout_ms = o.attempts = o.ttl = -1;
+  o.ndots = o.timeout_ms = o.attempts = o.ttl = o.cache_ttl = -1;
   o.family = XS_FAMILY_ANY;
   o.type = "ANY";
   /* Each list holds at most one entry per argument. */
   o.paths = calloc((size_t)argc + 1, sizeof(*o.paths));
   o.searches = calloc((size_t)argc + 1, sizeof(*o.searches));
   o.servers = calloc((size_t)argc + 1, sizeof(*o.servers));
-  if (o.paths == NULL || o.searches == NULL || o.servers == NULL) {
+  o.listens = calloc((size_t)argc + 1, sizeof(*o.listens));
+  if (o.paths == NULL || o.searches == NULL || o.servers == NULL ||
+      o.listens == NULL) {
     fputs("xsvc: out of memory\n", stderr);
     rc = EXIT_FAILED;
     goto done;
@@ -892,6 +928,7 @@ done:
   free(o.paths);
   free(o.searches);
   free(o.servers);
+  free(o.listens);
   return rc;
 }
 

@@ -209,6 +209,12 @@ class UsageTests(unittest.TestCase):
             "xsvc: resolve: ttl must be in range [0, 3600]: 3601",
         )
 
+    def test_serve_cache_out_of_range_exit_2(self):
+        self.assertUsage(
+            ["serve", "--cache", "0"],
+            "xsvc: serve: cache TTL must be in range [1, 86400]: 0",
+        )
+
     def test_resolve_bad_ndots_exit_2(self):
         self.assertUsage(
             ["resolve", "--ndots", "x", "backend"],

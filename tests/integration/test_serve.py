@@ -103,9 +103,9 @@ def tearDownModule():
         shutil.rmtree(MDIR, ignore_errors=True)
 
 
-def kdig(name, qtype, *opts, port=None):
+def kdig(name, qtype, *opts, port=None, server="127.0.0.1"):
     """(status, flags, {section: [normalised records]}) from kdig."""
-    p = subprocess.run(["kdig", "@127.0.0.1", "-p", str(port or PORT), "+timeout=2",
+    p = subprocess.run(["kdig", "@" + server, "-p", str(port or PORT), "+timeout=2",
                         "+retry=0", *opts, name, qtype],
                        capture_output=True, text=True, timeout=30)
     status = re.search(r"status: (\w+)", p.stdout)
@@ -254,6 +254,42 @@ class OptionTests(unittest.TestCase):
             st, _, sec = kdig("nope" + SVC, "A", port=port)
             self.assertEqual(st, "NXDOMAIN")
             self.assertRegex(sec["AUTHORITY"][0], soa(ttl=30))
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
+
+    def test_ttl_30_cache_30(self):  # row 4: kubeadm's `ttl 30` + `cache 30`
+        proc, port = start_serve("--ttl", "30", "--cache", "30")
+        try:
+            for _ in range(2):  # fetched, then from the reply cache
+                st, _, sec = kdig("my-service" + SVC, "A", port=port)
+                self.assertEqual(st, "NOERROR")
+                self.assertEqual(sec["ANSWER"], [
+                    CN("my-service" + SVC, "my.database.example.com.", 30),
+                    A("my.database.example.com.", "192.0.2.10", 30)])
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
+        proc, port = start_serve("--cache", "30")  # the default ttl 5: both 5
+        try:
+            st, _, sec = kdig("my-service" + SVC, "AAAA", port=port)
+            self.assertEqual(sec["ANSWER"], [
+                CN("my-service" + SVC, "my.database.example.com.", 5),
+                AAAA("my.database.example.com.", "2001:db8::10", 5)])
+            st, _, sec = kdig("v4only.example.com.", "A", port=port)  # forwarded: 60 -> 30
+            self.assertEqual(sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 30)])
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
+
+    def test_listen_on_two_addresses(self):
+        proc = subprocess.Popen(
+            [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0", "--listen", "[::1]:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            v4 = re.match(r"listening on 127\.0\.0\.1:(\d+)$", proc.stdout.readline().strip())
+            v6 = re.match(r"listening on \[::1\]:(\d+)$", proc.stdout.readline().strip())
+            self.assertTrue(v4 and v6)
+            for server, m in (("127.0.0.1", v4), ("::1", v6)):
+                st, _, sec = kdig("backend" + SVC, "A", port=int(m.group(1)), server=server)
+                self.assertEqual(sec["ANSWER"], [A("backend" + SVC, "10.96.0.20")])
         finally:
             self.assertEqual(stop_serve(proc), 0)
 

@@ -253,11 +253,231 @@ static void test_server_upstream_does_not_block(void **st) {
   close(sfd);
 }
 
+/* The TTLs of a reply's records (OPT excluded), in order; returns how many,
+ * and the reply's answer count in *an. */
+static size_t ttls_of(const unsigned char *m, size_t len, unsigned *ttl,
+                      size_t max, unsigned *an) {
+  size_t off = 12, n = 0, i, total;
+  unsigned qd = (unsigned)(m[4] << 8 | m[5]);
+  assert_true(len >= 12);
+  *an = (unsigned)(m[6] << 8 | m[7]);
+  total = (size_t)*an + (size_t)(m[8] << 8 | m[9]) + (size_t)(m[10] << 8 | m[11]);
+  for (i = 0; i < qd + total; i++) {
+    while (m[off] != 0 && (m[off] & 0xc0) != 0xc0)
+      off += m[off] + 1u;
+    off += m[off] == 0 ? 1 : 2;
+    if (i < qd) {
+      off += 4;
+      continue;
+    }
+    assert_true(off + 10 <= len);
+    if ((m[off] << 8 | m[off + 1]) != 41 && n < max)
+      ttl[n++] = (unsigned)m[off + 4] << 24 | (unsigned)m[off + 5] << 16 |
+                 (unsigned)m[off + 6] << 8 | m[off + 7];
+    off += 10u + (size_t)(m[off + 8] << 8 | m[off + 9]);
+  }
+  assert_int_equal(off, len);
+  return n;
+}
+
+/* The reply cache changes no byte a client sees: two servers over one
+ * resolver, one without the cache, answer every question (asked twice,
+ * in several spellings, with and without EDNS, over UDP and TCP) alike,
+ * also after the registry changes. */
+static void test_server_reply_cache_is_invisible(void **st) {
+  static const char *const names[] = {
+      "backend.prod.svc.cluster.local.",  "BackEnd.Prod.svc.cluster.local.",
+      "db.prod.svc.cluster.local.",       "DB.PROD.SVC.CLUSTER.LOCAL.",
+      "nope.prod.svc.cluster.local.",     "prod.svc.cluster.local.",
+      "_http._tcp.backend.prod.svc.cluster.local.",
+      "20.0.96.10.in-addr.arpa.",         "hdls.prod.svc.cluster.local.",
+      "pet-0.hdls.prod.svc.cluster.local.", "dns-version.cluster.local.",
+      "x.cluster.local."};
+  static const unsigned types[] = {1, 28, 5, 33, 12, 16, 6, 15};
+  xs_registry *reg;
+  xs_resolver *res;
+  xs_server *plain, *cached;
+  xs_server_options o;
+  xs_server_counts c;
+  xs_error err;
+  const char *ip[] = {"10.96.0.20"}, *ep[] = {"10.1.0.1", "10.1.0.2"};
+  unsigned char q[300], r1[4096], r2[4096];
+  size_t qlen, i, t, asked = 0;
+  int round, edns, tcp, same = 0, changed = 0;
+  (void)st;
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
+  must(xs_registry_add_port(reg, "prod", "backend", "http", 80, "TCP", &err));
+  must(xs_registry_add_external(reg, "prod", "db", "db.example.com", &err));
+  must(xs_registry_add_headless(reg, "prod", "hdls", &err));
+  must(xs_registry_add_endpoint(reg, "prod", "hdls", ep[0], "pet-0", 1, &err));
+  must(xs_registry_add_endpoint(reg, "prod", "hdls", ep[1], "pet-1", 1, &err));
+  must(xs_resolver_new(NULL, reg, &res, &err));
+  xs_server_options_init(&o);
+  assert_int_equal(o.cache_ttl, 0);
+  assert_int_equal(o.reply_cache, XS_SERVER_REPLY_CACHE_DEFAULT);
+  o.reply_cache = 0;
+  must(xs_server_start_opts(res, "127.0.0.1:0", &o, &plain, &err));
+  must(xs_server_start(res, "127.0.0.1:0", &cached, &err));
+  for (round = 0; round < 2; round++) {
+    if (round == 1) { /* repoint, add and remove: seen at once */
+      must(xs_registry_set_external(reg, "prod", "db", "db2.example.com",
+                                    &err));
+      must(xs_registry_remove(reg, "prod", "backend"));
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+      for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+        for (edns = 0; edns < 2; edns++)
+          for (tcp = 0; tcp < 2; tcp++) {
+            ssize_t n1, n2, n3;
+            qlen = query(q, names[i], types[t]);
+            if (edns) { /* OPT, 1232 octets, DO */
+              memcpy(q + qlen, "\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00",
+                     11);
+              qlen += 11;
+              q[11] = 1;
+            }
+            q[1] = (unsigned char)(asked++);
+            n1 = ask(plain, AF_INET, tcp, q, qlen, r1, sizeof(r1));
+            n2 = ask(cached, AF_INET, tcp, q, qlen, r2, sizeof(r2));
+            assert_true(n1 > 12);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(r1, r2, (size_t)n1);
+            q[0] ^= 0x5a; /* again, another id: from the cache */
+            n3 = ask(cached, AF_INET, tcp, q, qlen, r2, sizeof(r2));
+            r1[0] ^= 0x5a;
+            assert_int_equal(n1, n3);
+            assert_memory_equal(r1, r2, (size_t)n1);
+            q[0] ^= 0x5a;
+            if (round == 1 && i == 2 && t == 2 && edns == 0 && tcp == 0)
+              changed = memmem(r2, (size_t)n3, "\x03" "db2", 4) != NULL;
+            same++;
+          }
+  }
+  assert_true(changed);
+  xs_server_stats(cached, &c);
+  assert_int_equal(c.queries, (unsigned long long)same * 2);
+  /* each question: its first UDP reply is kept, the other three asks
+   * (UDP again, TCP twice) are answered from the cache */
+  assert_int_equal(c.cache_hits, (unsigned long long)same * 3 / 2);
+  xs_server_stats(plain, &c);
+  assert_int_equal(c.cache_hits, 0);
+  xs_server_stop(plain);
+  xs_server_stop(cached);
+  xs_resolver_free(res);
+  xs_registry_free(reg);
+}
+
+/* Conformance row 4: with `ttl 30` and `cache 30` an alias's CNAME and its
+ * target's A (300 upstream) reach the client with one TTL, 30, counting
+ * down on later hits; without the cache option they keep their own (30 and
+ * 300); with the default ttl 5, both are 5. Negative answers get the
+ * cache's floor of 5 with `ttl 0`. The upstream is a second xs_server
+ * serving the target's zone. */
+static void test_server_cache_option_normalises_ttls(void **st) {
+  xs_registry *up_reg, *reg;
+  xs_config *up_cfg, *cfg5, *cfg30;
+  xs_resolver *up_res, *res5, *res30;
+  xs_server *up, *srv;
+  xs_server_options o;
+  xs_error err;
+  const char *ip[] = {"192.0.2.10"};
+  unsigned char q[300], r[4096];
+  unsigned ttl[8], an;
+  size_t qlen, k;
+  ssize_t n;
+  (void)st;
+  /* upstream: db.data.svc.example.com. 300 IN A 192.0.2.10 */
+  must(xs_registry_new(&up_reg));
+  must(xs_registry_add_cluster_ip(up_reg, "data", "db", ip, 1, &err));
+  must(xs_config_new(&up_cfg));
+  must(xs_config_set_cluster_domain(up_cfg, "example.com"));
+  must(xs_config_set_ttl(up_cfg, 300));
+  must(xs_resolver_new(up_cfg, up_reg, &up_res, &err));
+  must(xs_server_start(up_res, "127.0.0.1:0", &up, &err));
+
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_external(reg, "prod", "my-service",
+                                "db.data.svc.example.com", &err));
+  must(xs_config_new(&cfg30));
+  must(xs_config_add_server(cfg30, xs_server_address(up)));
+  must(xs_config_set_ttl(cfg30, 30));
+  must(xs_resolver_new(cfg30, reg, &res30, &err));
+  must(xs_config_new(&cfg5));
+  must(xs_config_add_server(cfg5, xs_server_address(up)));
+  must(xs_resolver_new(cfg5, reg, &res5, &err));
+  qlen = query(q, "my-service.prod.svc.cluster.local.", 1);
+
+  /* no cache option: CNAME 30, A 300 (row 2's shape) */
+  must(xs_server_start(res30, "127.0.0.1:0", &srv, &err));
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
+  assert_int_equal(an, 2);
+  assert_int_equal(ttl[0], 30);
+  assert_true(ttl[1] > 290 && ttl[1] <= 300);
+  xs_server_stop(srv);
+
+  /* `cache 30`: both 30, then counting down */
+  xs_server_options_init(&o);
+  o.cache_ttl = 30;
+  must(xs_server_start_opts(res30, "127.0.0.1:0", &o, &srv, &err));
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
+  assert_int_equal(ttl[0], 30);
+  assert_int_equal(ttl[1], 30);
+  usleep(2100 * 1000);
+  n = ask(srv, AF_INET, 1, q, qlen, r, sizeof(r)); /* TCP: the same entry */
+  assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
+  assert_true(ttl[0] >= 27 && ttl[0] <= 28);
+  assert_int_equal(ttl[1], ttl[0]);
+  /* a negative answer: the SOA (ttl 30, MINIMUM 30) as it is */
+  qlen = query(q, "nope.prod.svc.cluster.local.", 1);
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  assert_int_equal(r[3] & 0x0f, 3);
+  assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 1);
+  assert_int_equal(ttl[0], 30);
+  xs_server_stop(srv);
+
+  /* default ttl 5 with `cache 30`: both 5 */
+  qlen = query(q, "my-service.prod.svc.cluster.local.", 1);
+  must(xs_server_start_opts(res5, "127.0.0.1:0", &o, &srv, &err));
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
+  for (k = 0; k < 2; k++)
+    assert_int_equal(ttl[k], 5);
+  xs_server_stop(srv);
+
+  /* bad options: refused with a reason, nothing started */
+  o.cache_ttl = XS_SERVER_CACHE_TTL_MAX + 1;
+  srv = (xs_server *)&o;
+  assert_int_equal(xs_server_start_opts(res5, "127.0.0.1:0", &o, &srv, &err),
+                   XS_EINVAL);
+  assert_null(srv);
+  assert_non_null(strstr(err.message, "cache TTL must be in range"));
+  o.cache_ttl = 0;
+  o.reply_cache = (size_t)XS_SERVER_REPLY_CACHE_MAX + 1;
+  assert_int_equal(xs_server_start_opts(res5, "127.0.0.1:0", &o, &srv, &err),
+                   XS_EINVAL);
+  assert_non_null(strstr(err.message, "reply cache"));
+
+  xs_server_stop(up);
+  xs_resolver_free(res5);
+  xs_resolver_free(res30);
+  xs_resolver_free(up_res);
+  xs_config_free(cfg5);
+  xs_config_free(cfg30);
+  xs_config_free(up_cfg);
+  xs_registry_free(reg);
+  xs_registry_free(up_reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_answers_and_follows_the_registry),
       cmocka_unit_test(test_server_ipv6_and_bad_addresses),
       cmocka_unit_test(test_server_upstream_does_not_block),
+      cmocka_unit_test(test_server_reply_cache_is_invisible),
+      cmocka_unit_test(test_server_cache_option_normalises_ttls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
