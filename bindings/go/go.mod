@@ -1,0 +1,3 @@
+module xsvc.dev/xsvc
+
+go 1.19
