@@ -112,26 +112,45 @@ func (r *reader) str() string {
 
 func seconds(v uint32) time.Duration { return time.Duration(v) * time.Second }
 
+// answerBlock is an Answer with room for the usual number of candidates,
+// links and addresses: one allocation instead of four.
+type answerBlock struct {
+	a     Answer
+	cand  [4]string
+	chain [2]Link
+	addrs [4]Address
+}
+
 // parseAnswer reads helper.c's XSGO_ANSWER layout.
 func parseAnswer(st Status, data []byte) *Answer {
-	r := reader{s: string(data)}
-	a := &Answer{Status: st}
+	b := &answerBlock{}
+	a := &b.a
+	a.Status = st
 	if len(data) == 0 {
 		return a
 	}
+	r := reader{s: string(data)}
 	a.TTL = seconds(r.u32())
 	a.Query = r.str()
 	a.Name = r.str()
 	a.Target = r.str()
 	a.Policy = r.str()
 	if n := r.u16(); n > 0 {
-		a.Candidates = make([]string, n)
+		if n <= len(b.cand) {
+			a.Candidates = b.cand[:n:n]
+		} else {
+			a.Candidates = make([]string, n)
+		}
 		for i := range a.Candidates {
 			a.Candidates[i] = r.str()
 		}
 	}
 	if n := r.u16(); n > 0 {
-		a.Chain = make([]Link, n)
+		if n <= len(b.chain) {
+			a.Chain = b.chain[:n:n]
+		} else {
+			a.Chain = make([]Link, n)
+		}
 		for i := range a.Chain {
 			l := &a.Chain[i]
 			l.Name = r.str()
@@ -141,7 +160,11 @@ func parseAnswer(st Status, data []byte) *Answer {
 		}
 	}
 	if n := r.u16(); n > 0 {
-		a.Addrs = make([]Address, n)
+		if n <= len(b.addrs) {
+			a.Addrs = b.addrs[:n:n]
+		} else {
+			a.Addrs = make([]Address, n)
+		}
 		for i := range a.Addrs {
 			ad := &a.Addrs[i]
 			if r.u8() == 6 {

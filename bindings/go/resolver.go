@@ -165,8 +165,9 @@ func NewResolver(opts Options) (*Resolver, error) {
 }
 
 // Close stops the resolver's servers, then the resolver: resolutions in
-// flight end with StatusCancelled; a DialContext under way is waited for.
-// Idempotent; later calls fail with ErrClosed.
+// flight with a cancellable context end with StatusCancelled; blocking
+// ones (context.Background) and connection attempts under way are waited
+// for. Idempotent; later calls fail with ErrClosed.
 func (r *Resolver) Close() error {
 	r.mu.Lock()
 	servers := r.servers

@@ -646,3 +646,103 @@ func TestFakeDNSAnswersNetResolver(t *testing.T) {
 	}
 	dns.Close()
 }
+
+// Answers larger than the pooled buffer (100 endpoints) and chains longer
+// than the inline room come out whole, on both paths.
+func TestLargeAnswersAndLongChains(t *testing.T) {
+	reg, err := xsvc.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if err := reg.AddHeadless("prod", "pods"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		ip := fmt.Sprintf("10.1.%d.%d", i/50, 100+i%50)
+		want[ip] = true
+		if err := reg.AddEndpoint("prod", "pods", ip, "", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, target := range []string{"a2", "a3", "a4", "pods"} {
+		if err := reg.AddExternal("prod", fmt.Sprintf("a%d", i+1), target+".prod.svc.cluster.local"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := xsvc.NewResolver(xsvc.Options{Registry: reg, Namespace: "prod", Servers: []string{"127.0.0.1:9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, ctx := range []context.Context{context.Background(), cancellableCtx(t)} {
+		for i := 0; i < 2; i++ { // the second time from the memo
+			a, err := r.ResolveFamily(ctx, "a1", xsvc.FamilyIPv4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Chain) != 4 || a.Chain[3].Target != "pods.prod.svc.cluster.local." || len(a.Addrs) != 100 {
+				t.Fatalf("chain %+v, %d addresses", a.Chain, len(a.Addrs))
+			}
+			for _, ad := range a.Addrs {
+				if !want[ad.IP.String()] {
+					t.Fatalf("unexpected %v", ad.IP)
+				}
+			}
+			hosts, err := r.LookupHost(ctx, "a1")
+			if err != nil || len(hosts) != 100 || !want[hosts[99]] {
+				t.Fatalf("LookupHost: %d %v", len(hosts), err)
+			}
+		}
+	}
+}
+
+func TestRegistryChangesAreSeenAtOnce(t *testing.T) {
+	f := newFixture(t)
+	reg := f.registry(t)
+	r := f.resolver(t, xsvc.Options{Registry: reg})
+	ctx := context.Background()
+	if err := reg.SetExternal("prod", "alias", "web.prod.svc.cluster.local"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.ResolveFamily(ctx, "alias", xsvc.FamilyIPv4)
+	if err != nil || a.Target != "web.prod.svc.cluster.local." || a.Addrs[0].Source != xsvc.SourceRegistry {
+		t.Fatalf("after SetExternal: %+v %v", a, err)
+	}
+	other, err := xsvc.Parse("other.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"), xsvc.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if other.Skipped() != 1 || other.Len() != 0 {
+		t.Fatalf("skipped %d, len %d", other.Skipped(), other.Len())
+	}
+	if err := reg.Replace(other); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Len() != 0 {
+		t.Fatalf("after Replace: %d services", reg.Len())
+	}
+	_, err = r.Resolve(ctx, "web.prod.svc.cluster.local.")
+	if !errors.Is(err, xsvc.ErrNotFound) || err.Error() != "xsvc: web.prod.svc.cluster.local.: "+xsvc.StatusNotFound.Text() {
+		t.Fatalf("after Replace: %v", err)
+	}
+}
+
+func TestInvalidOptionsAreErrInvalid(t *testing.T) {
+	_, err := xsvc.NewResolver(xsvc.Options{Namespace: "Bad_NS"})
+	if !errors.Is(err, xsvc.ErrInvalid) || !strings.Contains(err.Error(), "option Namespace") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := xsvc.NewResolver(xsvc.Options{Servers: []string{"127.0.0.1:9"}, Timeout: time.Hour}); !errors.Is(err, xsvc.ErrInvalid) {
+		t.Fatalf("timeout: %v", err)
+	}
+	if xsvc.StatusPolicy.String() != "EPOLICY" || xsvc.Status(99).String() != "Status(99)" || xsvc.SourceStale.String() != "stale" {
+		t.Fatal("names")
+	}
+	var ne net.Error = xsvc.ErrTimeout
+	if !ne.Timeout() || !ne.Temporary() || errors.Is(xsvc.ErrTimeout, xsvc.ErrNotFound) {
+		t.Fatal("net.Error")
+	}
+}
