@@ -3,7 +3,8 @@
 # Safe to run repeatedly; needs root (or sudo) only when it installs.
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libc-ares-dev libyaml-dev libcmocka-dev
-      knot knot-dnsutils dnsmasq-base python3 curl valgrind clang libclang-rt-14-dev)
+      knot knot-dnsutils dnsmasq-base python3 curl valgrind clang libclang-rt-14-dev
+      golang-go)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
