@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -338,9 +339,12 @@ func (r *Resolver) answer(ctx context.Context, name string, family Family) (*Ans
 }
 
 // LookupHost is net.Resolver.LookupHost through xsvc: the addresses as
-// text. A failure is a *net.DNSError (IsNotFound for NXDOMAIN and NODATA,
+// text (an IP address given as host is returned as it is). A failure is a *net.DNSError (IsNotFound for NXDOMAIN and NODATA,
 // IsTimeout for timeouts and an expired deadline), as from net.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if ip, ok := ipLiteral(host); ok {
+		return []string{ip.String()}, nil
+	}
 	o, e := r.resolve(ctx, host, FamilyAny, C.XSGO_HOSTS)
 	if e != nil {
 		return nil, dnsError(e, host)
@@ -366,9 +370,25 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 	default:
 		return nil, &Error{Status: StatusInvalid, Name: host, Message: "network " + network}
 	}
+	if ip, ok := ipLiteral(host); ok {
+		if (family == FamilyIPv4 && !ip.Is4()) || (family == FamilyIPv6 && ip.Is4()) {
+			return nil, &net.DNSError{Err: "no suitable address", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{ip}, nil
+	}
 	a, e := r.answer(ctx, host, family)
 	if e != nil {
 		return nil, dnsError(e, host)
 	}
 	return a.IPs(), nil
+}
+
+// ipLiteral: as net.Resolver does, an address given as the host is the
+// answer. Only hosts that could be one (a ':', or a digit last) are parsed.
+func ipLiteral(host string) (netip.Addr, bool) {
+	if host == "" || (strings.IndexByte(host, ':') < 0 && (host[len(host)-1] < '0' || host[len(host)-1] > '9')) {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	return ip, err == nil
 }

@@ -305,6 +305,13 @@ func TestResolveAliasChainThroughUpstream(t *testing.T) {
 	if err != nil || len(ips) != 1 || ips[0].String() != "127.0.0.1" {
 		t.Fatalf("LookupNetIP: %v %v", ips, err)
 	}
+	// address literals are answers, as net.Resolver has them
+	if hosts, err := r.LookupHost(ctx, "::1"); err != nil || hosts[0] != "::1" {
+		t.Fatalf("LookupHost(::1): %v %v", hosts, err)
+	}
+	if _, err := r.LookupNetIP(ctx, "ip6", "192.0.2.1"); err == nil {
+		t.Fatal("LookupNetIP(ip6, an IPv4 literal) answered")
+	}
 }
 
 func TestResolveNotFoundKeepsTheAnswer(t *testing.T) {
