@@ -631,17 +631,16 @@ typedef struct xs_server_options {
    * (the registry's for cluster names, the resolver cache's remaining TTL
    * for fetched records). 0..XS_SERVER_CACHE_TTL_MAX seconds. */
   unsigned cache_ttl;
-  /* Replies kept for repeated questions (XS_SERVER_REPLY_CACHE_DEFAULT;
-   * 0: none; at most XS_SERVER_REPLY_CACHE_MAX). Without cache_ttl only
-   * answers from the registry alone are kept: the same bytes a new answer
-   * would give, dropped when the registry changes, so keeping them changes
-   * nothing a client sees but the time it waits. Memory: a pointer per
-   * entry up front, then about 100 bytes plus the reply per entry used. */
+  /* With cache_ttl: how many replies are kept for the countdown
+   * (XS_SERVER_REPLY_CACHE_DEFAULT; 0: none, every reply answered anew but
+   * still normalised; at most XS_SERVER_REPLY_CACHE_MAX). Memory: a pointer
+   * per entry up front, then about 60 bytes plus the question and the reply
+   * per entry used. Unused without cache_ttl. */
   size_t reply_cache;
 } xs_server_options;
 
-/** Defaults: no cache plugin, a reply cache of
- *  XS_SERVER_REPLY_CACHE_DEFAULT entries. */
+/** Defaults: no cache plugin (reply_cache XS_SERVER_REPLY_CACHE_DEFAULT for
+ *  when one is set). */
 XS_EXTERN void xs_server_options_init(xs_server_options *opts);
 
 /** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free

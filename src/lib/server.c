@@ -27,7 +27,7 @@
 #define MAX_TCP 16
 #define UDP_BATCH 32
 #define TCP_IDLE_MS 2000
-#define RC_WAYS 4                  /* reply cache: entries per set */
+#define RC_WAYS 8 /* reply cache: entries per set */
 #define RC_KEY (XS_NAME_BUF + 1 + 5) /* question wire + type, class, flags */
 #define CACHE_MIN_TTL 5            /* CoreDNS cache's floor (minttl) */
 
@@ -46,7 +46,7 @@ typedef struct rc_entry {
   uint64_t version;               /* the registry's when it was answered */
   unsigned long long stored_ms;   /* timed entries: when */
   unsigned long long used;        /* the server's tick at its last use */
-  uint32_t hash, ttl;             /* ttl 0: static (no expiry) */
+  uint32_t hash, ttl;             /* seconds it was kept for */
   uint16_t key_len, len, cap;     /* cap: room in data for key + reply */
   uint8_t zone_nx;                /* an NXDOMAIN of the cluster zone */
   uint8_t data[];                 /* the key, then the reply */
@@ -113,15 +113,14 @@ struct pend {
 };
 
 /* ---- reply cache -----------------------------------------------------------
- * Replies kept for repeated questions, in sets of RC_WAYS (the least
- * recently used goes). The key is the question exactly as it came (so the
- * client's spelling is kept), its type and class and the flags a reply
- * echoes; a hit also needs the registry version it was answered from, so a
- * registry change is seen on the next query. Without the cache option only
- * registry answers are kept: the bytes a new answer would give, for as long
- * as the registry is unchanged. With it (CoreDNS's cache plugin) every
- * NOERROR and NXDOMAIN reply is kept for its normalised TTL and served with
- * the TTLs counted down. Only the server thread touches it. */
+ * With the cache option (CoreDNS's cache plugin) every NOERROR and NXDOMAIN
+ * reply is kept for its normalised TTL and served with the TTLs counted
+ * down, in sets of RC_WAYS (the least recently used goes). The key is the
+ * question exactly as it came (so the client's spelling is kept), its type
+ * and class and the flags a reply echoes; a hit also needs the registry
+ * version it was answered from, so a registry change is seen on the next
+ * query. Only the server thread touches it. (Keeping registry answers
+ * without the option saved no measurable time: bench/RESULTS.md.) */
 
 static unsigned long long now_ms(void) {
   struct timespec ts;
@@ -159,21 +158,18 @@ static size_t rc_lookup(xs_server *s, const rc_key *k, uint16_t id,
   int w;
   for (w = 0; w < RC_WAYS; w++) {
     rc_entry *e = set[w];
-    uint32_t left = 0;
+    unsigned long long age;
+    uint32_t left;
     if (e == NULL || !rc_same(e, k) || e->version != k->version)
       continue;
-    if (e->len > cap)
+    age = (now_ms() - e->stored_ms) / 1000u;
+    if (e->len > cap || age >= e->ttl)
       return 0;
-    if (e->ttl != 0) {
-      unsigned long long age = (now_ms() - e->stored_ms) / 1000u;
-      if (age >= e->ttl)
-        return 0;
-      left = e->ttl - (uint32_t)age;
-    }
+    left = e->ttl - (uint32_t)age;
     memcpy(out, e->data + e->key_len, e->len);
     out[0] = (uint8_t)(id >> 8);
     out[1] = (uint8_t)id;
-    if (left != 0 && left != e->ttl)
+    if (left != e->ttl)
       (void)xs_dns_ttls(out, e->len, &left, NULL);
     e->used = ++s->rc_tick;
     atomic_fetch_add_explicit(&s->cache_hits, 1, memory_order_relaxed);
@@ -184,9 +180,8 @@ static size_t rc_lookup(xs_server *s, const rc_key *k, uint16_t id,
   return 0;
 }
 
-/* Keep reply[0..len) for k (ttl 0: until the registry changes). Truncated
- * replies, errors other than NXDOMAIN, and replies over the EDNS size are
- * not kept. */
+/* Keep reply[0..len) for k, ttl seconds. Truncated replies, errors other
+ * than NXDOMAIN, and replies over the EDNS size are not kept. */
 static void rc_store(xs_server *s, const rc_key *k, const uint8_t *reply,
                      size_t len, uint32_t ttl, int zone) {
   rc_entry **set, *e;
@@ -220,7 +215,7 @@ static void rc_store(xs_server *s, const rc_key *k, const uint8_t *reply,
   e->len = (uint16_t)len;
   e->ttl = ttl;
   e->zone_nx = (uint8_t)(zone && rcode == XS_RCODE_NXDOMAIN);
-  e->stored_ms = ttl != 0 ? now_ms() : 0;
+  e->stored_ms = now_ms();
   e->used = ++s->rc_tick;
   memcpy(e->data, k->k, k->len);
   memcpy(e->data + k->len, reply, len);
@@ -243,16 +238,15 @@ static uint32_t normalise(xs_server *s, uint8_t *reply, size_t len) {
   return ttl;
 }
 
-/* A reply is ready (registry: answered from the registry alone; zone: an
- * answer for the cluster zone): normalise its TTLs and keep it when the
- * reply cache takes it. */
+/* A reply is ready (zone: an answer for the cluster zone): with the cache
+ * option, normalise its TTLs and keep it. */
 static void reply_ready(xs_server *s, const rc_key *k, uint8_t *reply,
-                        size_t len, int registry, int zone) {
+                        size_t len, int zone) {
   uint32_t ttl;
-  if (len == 0)
+  if (len == 0 || s->cache_ttl == 0)
     return;
   ttl = normalise(s, reply, len);
-  if (s->rc != NULL && (ttl != 0 || registry))
+  if (s->rc != NULL && ttl != 0)
     rc_store(s, k, reply, len, ttl, zone);
 }
 
@@ -373,7 +367,7 @@ static void pend_free(struct pend *p) {
  * will go) or there is none. */
 static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
                       const rc_key *key, xs_snapshot *snap, uint8_t *out,
-                      size_t cap, int *registry) {
+                      size_t cap) {
   const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
   size_t bare = q->qname_len > 1 ? q->qname_len - 1 : 0, n;
   xs_answer *a;
@@ -422,8 +416,6 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     if (defer(s, p, a->external_target) == 0)
       return 0;
     p->chase = 0; /* could not ask: the alias alone, as with no upstream */
-  } else {
-    *registry = 1;
   }
   if (a->rcode == XS_RCODE_NXDOMAIN)
     atomic_fetch_add(&s->nxdomain, 1);
@@ -465,7 +457,7 @@ static void count_reply(xs_server *s, const uint8_t *out, size_t n) {
 /* A whole message in; the reply's length in out (0: none now). */
 static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
                      size_t cap, const dest *d) {
-  int udp = d->udp, registry = 0;
+  int udp = d->udp;
   xs_dns_query q;
   xs_snapshot *snap;
   uint64_t version;
@@ -498,8 +490,8 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
   } else {
     memset(&key, 0, sizeof(key));
   }
-  n = respond(s, &q, d, &key, snap, out, cap, &registry);
-  reply_ready(s, &key, out, n, registry, registry);
+  n = respond(s, &q, d, &key, snap, out, cap);
+  reply_ready(s, &key, out, n, 1); /* sync: errors, or the registry's */
   count_reply(s, out, n);
   return n;
 }
@@ -622,7 +614,7 @@ static void send_done(xs_server *s) {
                           : XS_DNS_TCP_MAX;
     size_t len = finish(s, p, s->out + 2, cap);
     list = p->next;
-    reply_ready(s, &p->key, s->out + 2, len, 0, p->chase);
+    reply_ready(s, &p->key, s->out + 2, len, p->chase);
     count_reply(s, s->out + 2, len);
     if (len > 0 && p->d.udp) {
       (void)sendto(s->udp, s->out + 2, len, 0, (struct sockaddr *)&p->d.to,
@@ -794,7 +786,7 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
     return XS_ENOMEM;
   s->res = res;
   s->cache_ttl = o.cache_ttl;
-  if (o.reply_cache > 0) { /* sets: a power of two */
+  if (o.cache_ttl > 0 && o.reply_cache > 0) { /* sets: a power of two */
     s->rc_sets = 1;
     while (s->rc_sets * RC_WAYS < o.reply_cache)
       s->rc_sets <<= 1;

@@ -119,6 +119,8 @@ static const char usage_serve[] =
     "                             records carry one TTL (the smallest,\n"
     "                             clamped to [5, S]), replies kept that\n"
     "                             long (1..86400; default: no cache)\n"
+    "      --reply-cache N        with --cache: replies kept (16384; 0:\n"
+    "                             none, each answered anew)\n"
     "      --upstream HOST[:PORT] upstream DNS server (repeatable; same as\n"
     "                             --server)\n"
     "  -h, --help                 show this help\n"
@@ -486,7 +488,8 @@ enum {
   OPT_ATTEMPT_DELAY,
   OPT_LISTEN,
   OPT_UPSTREAM,
-  OPT_CACHE
+  OPT_CACHE,
+  OPT_REPLY_CACHE
 };
 
 typedef struct resolve_opts {
@@ -504,7 +507,8 @@ typedef struct resolve_opts {
   int serve;
   const char **listens;
   size_t nlistens;
-  int cache_ttl; /* serve --cache; -1: none */
+  int cache_ttl;   /* serve --cache; -1: none */
+  int reply_cache; /* serve --reply-cache; -1: the library's default */
   xs_family family;
   const char *type;
   const char *name;
@@ -531,6 +535,7 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"listen", required_argument, NULL, OPT_LISTEN},
       {"upstream", required_argument, NULL, OPT_UPSTREAM},
       {"cache", required_argument, NULL, OPT_CACHE},
+      {"reply-cache", required_argument, NULL, OPT_REPLY_CACHE},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -635,6 +640,13 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
         return usage_error(usage,
                            "serve: cache TTL must be in range [1, 86400]: %s",
                            optarg);
+      break;
+    case OPT_REPLY_CACHE:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      if (!parse_int(optarg, 0, (int)XS_SERVER_REPLY_CACHE_MAX,
+                     &o->reply_cache))
+        return usage_error(usage, "serve: invalid --reply-cache '%s'", optarg);
       break;
     case OPT_UPSTREAM:
       o->servers[o->nservers++] = optarg;
@@ -784,6 +796,8 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
   xs_server_options_init(&so);
   if (o->cache_ttl > 0)
     so.cache_ttl = (unsigned)o->cache_ttl;
+  if (o->reply_cache >= 0)
+    so.reply_cache = (size_t)o->reply_cache;
   for (i = 0; i < n; i++) {
     if (xs_server_start_opts(res, where[i], &so, &srv[i], &err) != XS_OK) {
       fprintf(stderr, "xsvc: serve: %s\n", err.message);
@@ -846,7 +860,7 @@ static int cmd_resolve(int argc, char **argv, int connect) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
   }
-  o.ndots = o.timeout_ms = o.attempts = o.ttl = o.cache_ttl = -1;
+  o.ndots = o.timeout_ms = o.attempts = o.ttl = o.cache_ttl = o.reply_cache = -1;
   o.family = XS_FAMILY_ANY;
   o.type = "ANY";
   /* Each list holds at most one entry per argument. */
