@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"xsvc.dev/xsvc"
 	"xsvc.dev/xsvc/xsvctest"
@@ -21,7 +22,9 @@ func benchResolver(b *testing.B) *xsvc.Resolver {
 	if err := up.AddClusterIP("ext", "db", "192.0.2.10"); err != nil {
 		b.Fatal(err)
 	}
-	dns := xsvctest.Start(b, up, xsvctest.Options{ClusterDomain: "example.test"})
+	// TTL 300 s: the cache entry does not expire (nor get prefetched)
+	// during a run.
+	dns := xsvctest.Start(b, up, xsvctest.Options{ClusterDomain: "example.test", TTL: 300 * time.Second})
 	reg, err := xsvc.NewRegistry()
 	if err != nil {
 		b.Fatal(err)

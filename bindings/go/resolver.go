@@ -49,6 +49,9 @@ type Options struct {
 	// (default 2).
 	Timeout  time.Duration
 	Attempts int
+	// TTL of the records synthesized from the registry (default 5s, as
+	// CoreDNS; negative: 0, records not to be cached).
+	TTL time.Duration
 	// Strict answers as RFC 6604 (the chain kept, the final rcode) instead
 	// of as CoreDNS does.
 	Strict bool
@@ -116,6 +119,13 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	if opts.Attempts != 0 {
 		errs = append(errs, set("Attempts", C.xs_config_set_attempts(cfg, C.int(opts.Attempts))))
+	}
+	if opts.TTL != 0 {
+		ttl := int(opts.TTL / time.Second)
+		if opts.TTL < 0 {
+			ttl = 0
+		}
+		errs = append(errs, set("TTL", C.xs_config_set_ttl(cfg, C.int(ttl))))
 	}
 	if opts.Strict {
 		errs = append(errs, set("Strict", C.xs_config_set_mode(cfg, C.XS_MODE_STRICT)))

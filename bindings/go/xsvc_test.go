@@ -285,6 +285,9 @@ func TestResolveAliasChainThroughUpstream(t *testing.T) {
 		a.Chain[0].Target != "target.ext.svc.example.test." || a.Chain[0].Source != xsvc.SourceRegistry {
 		t.Fatalf("chain %+v", a.Chain)
 	}
+	if a.TTL != 5*time.Second || a.Chain[0].TTL != 5*time.Second {
+		t.Fatalf("TTLs %v %v", a.TTL, a.Chain[0].TTL)
+	}
 	if a.Target != "target.ext.svc.example.test." || len(a.Addrs) != 1 ||
 		a.Addrs[0].IP.String() != "127.0.0.1" || a.Addrs[0].Source != xsvc.SourceUpstream {
 		t.Fatalf("answer %+v", a)
@@ -708,8 +711,11 @@ func TestLargeAnswersAndLongChains(t *testing.T) {
 func TestRegistryChangesAreSeenAtOnce(t *testing.T) {
 	f := newFixture(t)
 	reg := f.registry(t)
-	r := f.resolver(t, xsvc.Options{Registry: reg})
+	r := f.resolver(t, xsvc.Options{Registry: reg, TTL: 30 * time.Second})
 	ctx := context.Background()
+	if a, err := r.Resolve(ctx, "web"); err != nil || a.TTL != 30*time.Second {
+		t.Fatalf("TTL option: %+v %v", a, err)
+	}
 	if err := reg.SetExternal("prod", "alias", "web.prod.svc.cluster.local"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"xsvc.dev/xsvc"
 )
@@ -25,6 +26,8 @@ type Options struct {
 	Namespace     string   // the namespace short names are resolved in
 	ClusterDomain string   // "cluster.local" if empty
 	Upstream      []string // servers for names outside the cluster (none: REFUSED)
+	// TTL of the answers (default 5s, as CoreDNS; negative: 0).
+	TTL time.Duration
 }
 
 // FakeDNS is a running fake cluster DNS (UDP and TCP on one address).
@@ -40,7 +43,7 @@ type FakeDNS struct {
 // New starts a fake DNS serving reg (which stays the caller's).
 func New(reg *xsvc.Registry, opts Options) (*FakeDNS, error) {
 	res, err := xsvc.NewResolver(xsvc.Options{Registry: reg, Namespace: opts.Namespace,
-		ClusterDomain: opts.ClusterDomain, Servers: opts.Upstream})
+		ClusterDomain: opts.ClusterDomain, Servers: opts.Upstream, TTL: opts.TTL})
 	if err != nil {
 		return nil, err
 	}
