@@ -580,8 +580,10 @@ XS_EXTERN const char *xs_source_name(xs_source source);
  *  cluster's CoreDNS would, from the resolver's registry and settings: the
  *  cluster zone authoritatively (AA), the reverse zones for ClusterIPs and
  *  endpoints, ExternalName targets chased like CoreDNS (CNAME + the
- *  target's records, fetched through the resolver and its cache), and A/AAAA
- *  of other names forwarded through the resolver (RA set). Forwarding, and
+ *  target's records, fetched through the resolver and its cache), and other
+ *  names forwarded (RA set): A/AAAA through the resolver and its cache,
+ *  other types as they are (the upstream's reply, with the client's id,
+ *  question spelling and EDNS0 size; zone transfers REFUSED). Forwarding, and
  *  chasing, only happen when the resolver was given servers explicitly
  *  (xs_config_add_server): a test's fake cluster DNS never reaches
  *  /etc/resolv.conf's; otherwise names outside the zones are REFUSED.

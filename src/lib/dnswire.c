@@ -483,3 +483,68 @@ int xs_dns_ttls(uint8_t *msg, size_t len, const uint32_t *set, uint32_t *min) {
     *min = lo;
   return (int)n;
 }
+
+size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
+                            const xs_dns_query *q, uint8_t *out, size_t cap) {
+  size_t qend = XS_DNS_HEADER + q->qwire_len + 4, off, end, i, n;
+  unsigned an, ns, ar, kept = 0, total;
+  writer w;
+  if (uplen < qend || (up[2] & 0x80) == 0 || get16(up + 4) != 1 ||
+      q->qwire_len == 0)
+    return 0;
+  /* the question asked, in any case, not compressed */
+  for (i = 0; i < q->qwire_len; i++) {
+    uint8_t a = up[XS_DNS_HEADER + i], b = q->qwire[i];
+    if (a >= 'A' && a <= 'Z')
+      a = (uint8_t)(a + 32);
+    if (b >= 'A' && b <= 'Z')
+      b = (uint8_t)(b + 32);
+    if (a != b)
+      return 0;
+  }
+  if (get16(up + qend - 4) != q->qtype || get16(up + qend - 2) != q->qclass)
+    return 0;
+  an = get16(up + 6);
+  ns = get16(up + 8);
+  ar = get16(up + 10);
+  total = an + ns + ar;
+  /* the records, up to an OPT (later ones could be pointed into from past
+   * it: the copy keeps every offset before it as it was) */
+  off = end = qend;
+  for (n = 0; n < total; n++) {
+    uint16_t rdlen;
+    if (!skip_name(up, uplen, &off) || off + 10 > uplen)
+      return 0;
+    rdlen = get16(up + off + 8);
+    if (off + 10 + rdlen > uplen)
+      return 0;
+    if (get16(up + off) == T_OPT) {
+      if (n < (size_t)an + ns)
+        return 0; /* an OPT outside the additional section */
+      break;
+    }
+    off += 10 + (size_t)rdlen;
+    end = off;
+    kept++;
+  }
+  if (n < (size_t)an + ns)
+    return 0;
+  init(&w, out, cap);
+  put_header(&w, q, up[3] & 0x0f, (up[2] & 0x04) != 0, 1, 0, an, ns,
+             kept - an - ns + (q->edns ? 1u : 0u));
+  if (up[3] & 0x20)
+    out[3] |= 0x20; /* AD, as the upstream said */
+  put(&w, q->qwire, q->qwire_len);
+  put16(&w, q->qtype);
+  put16(&w, q->qclass);
+  put(&w, up + qend, end - qend);
+  put_opt(&w, q, up[3] & 0x0f);
+  if (!w.full)
+    return w.len;
+  init(&w, out, cap); /* too big: the header and question, with TC */
+  put_header(&w, q, up[3] & 0x0f, (up[2] & 0x04) != 0, 1, 1, 0, 0,
+             q->edns ? 1 : 0);
+  put_question(&w, q);
+  put_opt(&w, q, up[3] & 0x0f);
+  return w.full ? 0 : w.len;
+}

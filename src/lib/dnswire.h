@@ -65,6 +65,16 @@ size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
 size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,
                            size_t cap);
 
+/* An upstream server's reply up[0..uplen) to the question of q, made the
+ * reply to q into out[0..cap): q's id, RD and CD, the question as q spelled
+ * it, RA set, the upstream's AA, AD and rcode, its answer, authority and
+ * additional records as they came (its OPT, and anything after it,
+ * dropped), then an OPT of our own when q had one. When that does not fit
+ * in cap: the header and question only, with TC. 0 when up is not a reply
+ * to q's question (the caller answers SERVFAIL). */
+size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
+                            const xs_dns_query *q, uint8_t *out, size_t cap);
+
 /* The TTLs of msg[0..len)'s records (OPT excluded). With set non-NULL
  * every one becomes *set. *min gets the smallest (for an answer without
  * answer records, also the MINIMUM of the SOA in its authority section, as

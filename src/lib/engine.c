@@ -36,6 +36,7 @@ typedef struct ereq {
   char name[XS_NAME_BUF];
   uint16_t qtype;
   xs_engine_cb cb;
+  xs_engine_raw_cb rcb; /* a raw request (instead of cb) */
   void *arg;
   int queued;                 /* in e->queue (under lock) */
   int cancelled;              /* on e->cancelled (under lock) */
@@ -138,17 +139,25 @@ static void id_remove(xs_engine *e, ereq *r) {
 
 /* Complete r with ans (thread). For a cancelled request only from the
  * cancelled list (force). Frees r. */
-static void complete(xs_engine *e, ereq *r, const xs_upstream_answer *ans,
-                     int force) {
+static int take(xs_engine *e, ereq *r, int force) {
   pthread_mutex_lock(&e->lock);
   if (r->done || (r->cancelled && !force)) {
     pthread_mutex_unlock(&e->lock);
-    return;
+    return 0;
   }
   r->done = 1;
   id_remove(e, r);
   pthread_mutex_unlock(&e->lock);
-  if (r->cb != NULL)
+  return 1;
+}
+
+static void complete(xs_engine *e, ereq *r, const xs_upstream_answer *ans,
+                     int force) {
+  if (!take(e, r, force))
+    return;
+  if (r->rcb != NULL)
+    r->rcb(r->arg, ans->status, NULL, 0);
+  else if (r->cb != NULL)
     r->cb(r->arg, ans);
   free(r);
 }
@@ -186,12 +195,61 @@ static void on_flight(void *arg, const xs_upstream_answer *ans) {
   free(fl);
 }
 
+/* A raw request's reply (its flight is its own, in no bucket: a cancel
+ * unlinks the request, and the reply then finds no waiter). */
+static void on_raw(void *arg, xs_status st, const unsigned char *buf,
+                   size_t len) {
+  flight *fl = arg;
+  xs_engine *e = fl->e;
+  ereq *r;
+  if (e->closing) {
+    st = XS_ECANCELLED;
+    buf = NULL;
+    len = 0;
+  }
+  while ((r = fl->waiters) != NULL) {
+    flight_unlink_waiter(fl, r);
+    if (take(e, r, 0))
+      r->rcb(r->arg, st, buf, len);
+    else
+      continue; /* completed elsewhere: not ours to free */
+    free(r);
+  }
+  free(fl);
+}
+
+static void attach_raw(xs_engine *e, ereq *r) {
+  flight *fl = malloc(sizeof(*fl));
+  xs_status st;
+  if (fl == NULL) {
+    xs_upstream_answer a;
+    xs_upstream_answer_status(&a, XS_ENOMEM);
+    complete(e, r, &a, 0);
+    return;
+  }
+  fl->e = e;
+  fl->key[0] = '\0';
+  fl->qtype = r->qtype;
+  fl->next = NULL;
+  fl->waiters = r;
+  r->fl = fl;
+  r->wprev = r->wnext = NULL;
+  atomic_fetch_add(&e->queries, 1);
+  st = xs_upstream_start_raw(e->up, r->name, r->qtype, on_raw, fl);
+  if (st != XS_OK)
+    on_raw(fl, st, NULL, 0);
+}
+
 /* Attach a request to its question, starting the query if nobody asks it
  * yet (thread). */
 static void attach(xs_engine *e, ereq *r) {
   char key[XS_NAME_BUF];
   flight *fl, **bucket;
   xs_status st;
+  if (r->rcb != NULL) {
+    attach_raw(e, r);
+    return;
+  }
   xs_name_key(r->name, key); /* checked by xs_engine_submit */
   bucket = &e->flights[flight_bucket(key, r->qtype)];
   for (fl = *bucket; fl != NULL; fl = fl->next)
@@ -394,11 +452,12 @@ void xs_engine_free(xs_engine *e) {
   free(e);
 }
 
-xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
-                           xs_engine_cb cb, void *arg, uint64_t *id) {
+static xs_status submit(xs_engine *e, const char *name, uint16_t qtype,
+                       xs_engine_cb cb, xs_engine_raw_cb rcb, void *arg,
+                       uint64_t *id) {
   size_t len;
   ereq *r;
-  if (e == NULL || name == NULL || (qtype != 1 && qtype != 28))
+  if (e == NULL || name == NULL)
     return XS_EINVAL;
   {
     char key[XS_NAME_BUF];
@@ -411,6 +470,7 @@ xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
   memcpy(r->name, name, len + 1);
   r->qtype = qtype;
   r->cb = cb;
+  r->rcb = rcb;
   r->arg = arg;
   pthread_mutex_lock(&e->lock);
   if (e->stopping) {
@@ -434,6 +494,20 @@ xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
   atomic_fetch_add(&e->submitted, 1);
   wake(e);
   return XS_OK;
+}
+
+xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
+                           xs_engine_cb cb, void *arg, uint64_t *id) {
+  if (qtype != 1 && qtype != 28)
+    return XS_EINVAL;
+  return submit(e, name, qtype, cb, NULL, arg, id);
+}
+
+xs_status xs_engine_submit_raw(xs_engine *e, const char *name, uint16_t qtype,
+                               xs_engine_raw_cb cb, void *arg, uint64_t *id) {
+  if (cb == NULL || qtype == 0)
+    return XS_EINVAL;
+  return submit(e, name, qtype, NULL, cb, arg, id);
 }
 
 int xs_engine_cancel(xs_engine *e, uint64_t id) {

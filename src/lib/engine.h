@@ -53,6 +53,18 @@ void xs_engine_free(xs_engine *e);
 xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
                            xs_engine_cb cb, void *arg, uint64_t *id);
 
+/* Runs on the engine thread, exactly once per xs_engine_submit_raw request
+ * (see xs_upstream_raw_cb; status XS_ECANCELLED after xs_engine_cancel or
+ * xs_engine_free). buf is valid only during the call. */
+typedef void (*xs_engine_raw_cb)(void *arg, xs_status status,
+                                 const unsigned char *buf, size_t len);
+
+/* Ask upstream for (name, qtype) of any type and hand the reply over as it
+ * came: no cache, no sharing with other requests (a server forwarding a
+ * query). Otherwise as xs_engine_submit. */
+xs_status xs_engine_submit_raw(xs_engine *e, const char *name, uint16_t qtype,
+                               xs_engine_raw_cb cb, void *arg, uint64_t *id);
+
 /* Cancel a request: its callback runs soon on the engine thread with
  * XS_ECANCELLED (the upstream query goes on if other requests share it).
  * Returns 1 if the request was still pending, 0 if it had completed or is

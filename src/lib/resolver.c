@@ -1548,6 +1548,20 @@ xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res, uint64_t *version) {
   return xs_registry_snapshot_borrow(res->reg, version);
 }
 
+xs_status xs_resolver_forward(xs_resolver *res, const char *name,
+                              uint16_t qtype, xs_engine_raw_cb cb, void *arg,
+                              unsigned long long *id) {
+  uint64_t eid = 0;
+  xs_status st = xs_engine_submit_raw(res->engine, name, qtype, cb, arg, &eid);
+  if (id != NULL)
+    *id = eid;
+  return st;
+}
+
+int xs_resolver_forward_cancel(xs_resolver *res, unsigned long long id) {
+  return xs_engine_cancel(res->engine, id);
+}
+
 int xs_resolver_has_upstream(const xs_resolver *res) {
   return res->cfg.nservers > 0;
 }

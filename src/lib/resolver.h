@@ -4,6 +4,7 @@
 
 #include "answer.h"
 #include "connect.h"
+#include "engine.h"
 #include "registry.h"
 #include "xsvc.h"
 
@@ -28,6 +29,13 @@ xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
  * xs_registry_snapshot_borrow: valid until this thread's next borrow), and
  * the registry's version it is (0 with no registry; version may be NULL). */
 xs_snapshot *xs_resolver_snapshot_borrow(xs_resolver *res, uint64_t *version);
+/* Forward (name, qtype) of any type to the upstream servers and hand the
+ * reply over as it came (xs_engine_submit_raw: no cache); cb runs on the
+ * engine thread. *id is for xs_resolver_forward_cancel. */
+xs_status xs_resolver_forward(xs_resolver *res, const char *name,
+                              uint16_t qtype, xs_engine_raw_cb cb, void *arg,
+                              unsigned long long *id);
+int xs_resolver_forward_cancel(xs_resolver *res, unsigned long long id);
 /* 1 if upstream servers were configured explicitly (the server forwards
  * only then: a test's fake DNS must not reach /etc/resolv.conf's). */
 int xs_resolver_has_upstream(const xs_resolver *res);

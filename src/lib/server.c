@@ -105,6 +105,9 @@ struct pend {
   xs_dns_query q;
   dest d;
   int chase;   /* 1: a (the registry answer) gets the target's records */
+  int raw;     /* 1: forwarded as it is (not A/AAAA); reply[0..rlen) */
+  uint8_t *reply;
+  size_t rlen;
   xs_answer a; /* chase: the registry answer; forward: built on reply */
   unsigned long long id;
   xs_status st;
@@ -278,14 +281,36 @@ static void append_result(xs_answer *a, const xs_result *r, const char *owner) {
   }
 }
 
+static void queue_done(struct pend *p);
+
 /* A resolution for p completed (on any thread): queue it for the server
  * thread and wake it. */
 static void on_resolved(xs_status st, xs_result *r, void *arg) {
   struct pend *p = arg;
-  xs_server *s = p->s;
-  uint64_t one = 1;
   p->st = st;
   p->r = r;
+  queue_done(p);
+}
+
+/* A forwarded query's reply came (on the engine thread): keep a copy. */
+static void on_forwarded(void *arg, xs_status st, const unsigned char *buf,
+                         size_t len) {
+  struct pend *p = arg;
+  p->st = st;
+  if (st == XS_OK) {
+    if ((p->reply = malloc(len)) != NULL) {
+      memcpy(p->reply, buf, len);
+      p->rlen = len;
+    } else {
+      p->st = XS_ENOMEM;
+    }
+  }
+  queue_done(p);
+}
+
+static void queue_done(struct pend *p) {
+  xs_server *s = p->s;
+  uint64_t one = 1;
   pthread_mutex_lock(&s->plock);
   if (p->prev != NULL) /* off the outstanding list */
     p->prev->next = p->next;
@@ -317,9 +342,13 @@ static int defer(xs_server *s, struct pend *p, const char *name) {
     s->outstanding->prev = p;
   s->outstanding = p;
   pthread_mutex_unlock(&s->plock);
-  st = xs_resolve_start(s->res, name,
-                        p->q.qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
-                        on_resolved, p, &p->id, 1);
+  if (p->raw)
+    st = xs_resolver_forward(s->res, name, p->q.qtype, on_forwarded, p,
+                             &p->id);
+  else
+    st = xs_resolve_start(
+        s->res, name, p->q.qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
+        on_resolved, p, &p->id, 1);
   if (st == XS_OK)
     return 0;
   pthread_mutex_lock(&s->plock); /* not started: take it back */
@@ -338,6 +367,12 @@ static size_t finish(xs_server *s, struct pend *p, uint8_t *out, size_t cap) {
   const xs_answer_cfg *cfg = xs_resolver_answer_cfg(s->res);
   xs_status st = p->r != NULL ? xs_result_status(p->r) : p->st;
   size_t n;
+  if (p->raw) {
+    if (st != XS_OK ||
+        (n = xs_dns_forward_reply(p->reply, p->rlen, &p->q, out, cap)) == 0)
+      return xs_dns_encode_error(&p->q, XS_RCODE_SERVFAIL, out, cap);
+    return n;
+  }
   if (p->chase) {
     if (st == XS_OK)
       append_result(&p->a, p->r, p->a.external_target);
@@ -358,6 +393,7 @@ static size_t finish(xs_server *s, struct pend *p, uint8_t *out, size_t cap) {
 }
 
 static void pend_free(struct pend *p) {
+  free(p->reply);
   xs_answer_free(&p->a);
   xs_result_free(p->r);
   free(p);
@@ -378,14 +414,16 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     return xs_dns_encode_error(q, XS_RCODE_REFUSED, out, cap);
   }
   if (!in_zone && !xs_name_is_reverse(q->qname, bare)) {
-    /* Not ours: A/AAAA through the resolver (its upstream and cache). */
-    if ((q->qtype != XS_T_A && q->qtype != XS_T_AAAA) ||
-        !xs_resolver_has_upstream(s->res)) {
+    /* Not ours: A/AAAA through the resolver (its upstream and cache),
+     * other types forwarded as they are; zone transfers are not. */
+    if (!xs_resolver_has_upstream(s->res) || q->qtype == 251 ||
+        q->qtype == 252 || q->qclass != 1) {
       atomic_fetch_add(&s->refused, 1);
       return xs_dns_encode_error(q, XS_RCODE_REFUSED, out, cap);
     }
     if ((p = calloc(1, sizeof(*p))) == NULL)
       return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
+    p->raw = q->qtype != XS_T_A && q->qtype != XS_T_AAAA;
     p->q = *q;
     p->d = *d;
     p->key = *key;
@@ -895,11 +933,16 @@ void xs_server_stop(xs_server *s) {
    * the queue goes. */
   pthread_mutex_lock(&s->plock);
   while (s->outstanding != NULL) {
-    unsigned long long id = s->outstanding->id;
+    struct pend *head = s->outstanding; /* freed only by this thread */
+    unsigned long long id = head->id;
+    int raw = head->raw;
     pthread_mutex_unlock(&s->plock);
-    xs_resolve_cancel(s->res, id);
+    if (raw)
+      xs_resolver_forward_cancel(s->res, id);
+    else
+      xs_resolve_cancel(s->res, id);
     pthread_mutex_lock(&s->plock);
-    while (s->outstanding != NULL && s->outstanding->id == id)
+    while (s->outstanding == head)
       pthread_cond_wait(&s->pcond, &s->plock);
   }
   pthread_mutex_unlock(&s->plock);

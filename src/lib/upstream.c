@@ -69,6 +69,7 @@ typedef struct pending {
   uint16_t qtype;
   int failed_rcode; /* last SERVFAIL/NOTIMP/REFUSED read for it, or -1 */
   xs_upstream_cb cb;
+  xs_upstream_raw_cb raw_cb; /* instead of cb: the reply as it came */
   void *arg;
 } pending;
 
@@ -645,6 +646,26 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
   xs_upstream *u = p->u;
   xs_upstream_answer *out = &u->scratch;
   (void)timeouts;
+  if (p->raw_cb != NULL) {
+    xs_status st =
+        abuf != NULL && alen > 0 ? XS_OK
+        : status == ARES_ECONNREFUSED && p->failed_rcode >= 0
+            ? status_of_rcode(p->failed_rcode, 0)
+        : status == ARES_ENOMEM ? XS_ENOMEM
+        : status == ARES_ECANCELLED || status == ARES_EDESTRUCTION
+            ? XS_ECANCELLED
+            : map_ares(status);
+    if (p->prev != NULL)
+      p->prev->next = p->next;
+    else
+      u->inflight = p->next;
+    if (p->next != NULL)
+      p->next->prev = p->prev;
+    p->raw_cb(p->arg, st, st == XS_OK ? abuf : NULL,
+              st == XS_OK ? (size_t)alen : 0);
+    free(p);
+    return;
+  }
   if (abuf != NULL && alen > 0) {
     /* Success, and with qcallback's rcode mapping also NXDOMAIN, NODATA,
      * SERVFAIL, REFUSED, FORMERR, NOTIMP: the reply says it exactly. */
@@ -668,12 +689,13 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
   free(p);
 }
 
-xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
-                            xs_upstream_cb cb, void *arg) {
+static xs_status start(xs_upstream *u, const char *name, uint16_t qtype,
+                       xs_upstream_cb cb, xs_upstream_raw_cb raw_cb,
+                       void *arg) {
   char qname[XS_NAME_BUF];
   size_t len;
   pending *p;
-  if (u == NULL || name == NULL || cb == NULL)
+  if (u == NULL || name == NULL || (cb == NULL && raw_cb == NULL))
     return XS_EINVAL;
   len = strlen(name);
   if (len == 0 || len >= sizeof(qname))
@@ -688,6 +710,7 @@ xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
   p->qtype = qtype;
   p->failed_rcode = -1;
   p->cb = cb;
+  p->raw_cb = raw_cb;
   p->arg = arg;
   p->prev = NULL;
   p->next = u->inflight;
@@ -697,6 +720,17 @@ xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
   /* may complete at once (through on_reply) */
   ares_query(u->channel, qname, DNS_CLASS_IN, qtype, on_reply, p);
   return XS_OK;
+}
+
+xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
+                            xs_upstream_cb cb, void *arg) {
+  return cb != NULL ? start(u, name, qtype, cb, NULL, arg) : XS_EINVAL;
+}
+
+xs_status xs_upstream_start_raw(xs_upstream *u, const char *name,
+                                uint16_t qtype, xs_upstream_raw_cb cb,
+                                void *arg) {
+  return cb != NULL ? start(u, name, qtype, NULL, cb, arg) : XS_EINVAL;
 }
 
 int xs_upstream_timeout_ms(xs_upstream *u) {

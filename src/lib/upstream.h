@@ -73,6 +73,17 @@ typedef void (*xs_upstream_cb)(void *arg, const xs_upstream_answer *ans);
  * exactly once (maybe before this returns) when XS_OK is returned. */
 xs_status xs_upstream_start(xs_upstream *u, const char *name, uint16_t qtype,
                             xs_upstream_cb cb, void *arg);
+/* A raw reply for xs_upstream_start_raw: status XS_OK with the reply's
+ * octets (any rcode the upstream gave), or a failure without a reply
+ * (XS_ETIMEOUT, XS_ESERVFAIL / XS_EREFUSED when every server said so,
+ * XS_ECANCELLED, XS_ENOMEM, XS_EUPSTREAM) with buf NULL. */
+typedef void (*xs_upstream_raw_cb)(void *arg, xs_status status,
+                                   const unsigned char *buf, size_t len);
+/* The same as xs_upstream_start for any type, handing over the reply as
+ * it came (for a server forwarding it). */
+xs_status xs_upstream_start_raw(xs_upstream *u, const char *name,
+                                uint16_t qtype, xs_upstream_raw_cb cb,
+                                void *arg);
 struct pollfd;
 /* Fill pfd[0..max) with the channel's sockets; returns how many. */
 int xs_upstream_pollfds(xs_upstream *u, struct pollfd *pfd, int max);

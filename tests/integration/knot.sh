@@ -56,9 +56,15 @@ v4only 60 IN A 192.0.2.20
 alias 120 IN CNAME my.database.example.com.
 loop-a 60 IN CNAME loop-b.example.com.
 loop-b 60 IN CNAME loop-a.example.com.
+@ 300 IN MX 10 mail.example.com.
+mail 300 IN A 192.0.2.25
+info 120 IN TXT "forwarded as it is"
 ZONE
   for i in $(seq 100 199); do
     echo "big 30 IN A 192.0.2.$i"
+  done >> "$dir/example.com.zone"
+  for i in $(seq 10 19); do # a TXT set of ~1.1 KB: over 512 octets
+    echo "bigtxt 30 IN TXT \"chunk $i $(printf 'x%.0s' $(seq 1 90))\""
   done >> "$dir/example.com.zone"
   cat > "$dir/httpbin.org.zone" <<'ZONE'
 $ORIGIN httpbin.org.

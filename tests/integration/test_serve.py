@@ -238,8 +238,27 @@ class ConformanceTests(unittest.TestCase):
         self.assertIn("ra", flags)
         self.assertNotIn("aa", flags)
         self.assertEqual(sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 60)])
-        st, _, _ = kdig("www.example.com.", "MX")  # only A/AAAA are forwarded
-        self.assertEqual(st, "REFUSED")
+
+    def test_other_types_forwarded_as_they_are(self):
+        st, flags, sec = kdig("example.com.", "MX")
+        self.assertEqual(st, "NOERROR")
+        self.assertIn("ra", flags)
+        self.assertEqual(sec["ANSWER"], ["example.com. 300 IN MX 10 mail.example.com."])
+        st, _, sec = kdig("info.example.com.", "TXT", "+tcp")
+        self.assertEqual(sec["ANSWER"], ['info.example.com. 120 IN TXT "forwarded as it is"'])
+        st, _, sec = kdig("nothere.example.com.", "TXT")  # the upstream's NXDOMAIN and SOA
+        self.assertEqual(st, "NXDOMAIN")
+        self.assertRegex(sec["AUTHORITY"][0], r"^example\.com\. \d+ IN SOA ns\.example\.com\. ")
+        # over 512 octets: TC without EDNS0, whole with EDNS0 or over TCP
+        st, flags, sec = kdig("bigtxt.example.com.", "TXT", "+noedns", "+ignore")
+        self.assertIn("tc", flags)
+        self.assertEqual(sec["ANSWER"], [])
+        for opts in (("+bufsize=4096",), ("+tcp",)):
+            st, flags, sec = kdig("bigtxt.example.com.", "TXT", *opts)
+            self.assertNotIn("tc", flags)
+            self.assertEqual(len(sec["ANSWER"]), 10, opts)
+        st, _, _ = kdig("example.com.", "AXFR", "+tcp")  # no zone transfers
+        self.assertNotEqual(st, "NOERROR")
 
 
 class OptionTests(unittest.TestCase):

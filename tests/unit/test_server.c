@@ -236,8 +236,11 @@ static void test_server_upstream_does_not_block(void **st) {
   assert_true(n > 12);
   assert_int_equal(r[1], 1);
   assert_int_equal(r[3] & 0x0f, 2); /* SERVFAIL */
-  /* stopping with a query still waiting: cancelled, no wait */
+  /* stopping with queries still waiting (one resolved, one forwarded as
+   * it is): cancelled, no wait */
   qlen = query(q, "www2.example.com.", 1);
+  sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
+  qlen = query(q, "www2.example.com.", 15);
   sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
   usleep(50000);
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -422,12 +425,20 @@ static void test_server_cache_option_normalises_ttls(void **st) {
   assert_int_equal(an, 2);
   assert_int_equal(ttl[0], 30);
   assert_true(ttl[1] > 290 && ttl[1] <= 300);
+  /* another type outside the zone: forwarded as it is, RA set */
+  qlen = query(q, "DNS-version.example.com.", 16);
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  assert_int_equal(r[3], 0x80); /* RA, NOERROR */
+  assert_int_equal(r[7], 1);
+  assert_memory_equal(r + 12, q + 12, qlen - 12); /* the question as asked */
+  assert_memory_equal(r + n - 6, "\x05" "1.1.0", 6);
   xs_server_stop(srv);
 
   /* `cache 30`: both 30, then counting down */
   xs_server_options_init(&o);
   o.cache_ttl = 30;
   must(xs_server_start_opts(res30, "127.0.0.1:0", &o, &srv, &err));
+  qlen = query(q, "my-service.prod.svc.cluster.local.", 1);
   n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
   assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
   assert_int_equal(ttl[0], 30);
