@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -88,6 +89,7 @@ func closeFd(c *connected) {
 // resolver's DialTimeout does). A failure is a *net.OpError as from
 // net.Dialer: its Err a *net.DNSError when the name did not resolve, else
 // an *Error (ErrConnect unwrapping to the errno, ErrTimeout, ErrPolicy).
+// An IP address as the host is connected to with a net.Dialer, as given.
 func (r *Resolver) Connect(ctx context.Context, address string) (*Conn, error) {
 	return r.connectTCP(ctx, "tcp", address)
 }
@@ -101,12 +103,22 @@ func (r *Resolver) connectTCP(ctx context.Context, network, address string) (*Co
 		return nil, opErr(err)
 	}
 	spec, port := host, uint(0)
-	if n, err := strconv.ParseUint(service, 10, 16); err == nil && n > 0 {
+	if service == "" || strings.Trim(service, "0123456789") == "" {
+		n, err := strconv.ParseUint(service, 10, 16)
+		if err != nil || n == 0 {
+			return nil, opErr(&net.AddrError{Err: "invalid port", Addr: address})
+		}
 		port = uint(n)
-	} else if err == nil || service == "" {
-		return nil, opErr(&net.AddrError{Err: "invalid port", Addr: address})
 	} else {
 		spec = host + ":" + service // a named port of the Service
+	}
+	if _, err := netip.ParseAddr(host); err == nil && port != 0 {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &Conn{TCPConn: conn.(*net.TCPConn), Target: host, Attempts: 1}, nil
 	}
 	var c *connected
 	if done := ctx.Done(); done == nil {

@@ -554,6 +554,11 @@ func TestConnectNamedPort(t *testing.T) {
 	if !strings.Contains(string(got), "hello web") {
 		t.Fatalf("reply %q", got)
 	}
+	lit, err := r.Connect(context.Background(), "127.0.0.1:"+f.port)
+	if err != nil || lit.Target != "127.0.0.1" {
+		t.Fatalf("Connect to a literal: %v %v", lit, err)
+	}
+	lit.Close()
 	// tcp4 and IP literals go through net.Dialer
 	for _, addr := range []string{"web:" + f.port, "127.0.0.1:" + f.port} {
 		conn, err := r.DialContext(context.Background(), "tcp4", addr)
@@ -586,8 +591,12 @@ func TestDialErrors(t *testing.T) {
 	if _, err = r.DialContext(context.Background(), "tcp", "web:nope"); !errors.As(err, &d) || !d.IsNotFound {
 		t.Fatalf("unknown port name: %v", err)
 	}
-	if _, err = r.DialContext(context.Background(), "tcp", "web"); !errors.As(err, &op) {
-		t.Fatalf("no port: %v", err)
+	for _, addr := range []string{"web", "web:0", "web:99999", "web:"} {
+		var ae *net.AddrError
+		if _, err = r.DialContext(context.Background(), "tcp", addr); !errors.As(err, &op) ||
+			(addr != "web" && !errors.As(err, &ae)) {
+			t.Fatalf("%q: %v", addr, err)
+		}
 	}
 	if _, err = r.DialContext(context.Background(), "unix", "web:80"); !errors.As(err, &op) {
 		t.Fatalf("unix: %v", err)
