@@ -616,6 +616,13 @@ typedef struct xs_server_counts {
 } xs_server_counts;
 
 #define XS_SERVER_CACHE_TTL_MAX 86400u
+/* xs_server_options.fallthrough: where an NXDOMAIN from the registry is
+ * passed on to the upstream servers instead, as CoreDNS's `fallthrough
+ * [ZONES]` passes it to the next plugin (kubeadm's Corefile has
+ * `fallthrough in-addr.arpa ip6.arpa`). NODATA is never passed on. */
+#define XS_FALLTHROUGH_CLUSTER 1u /* the cluster zone */
+#define XS_FALLTHROUGH_REVERSE 2u /* in-addr.arpa and ip6.arpa */
+#define XS_FALLTHROUGH_ALL 3u
 #define XS_SERVER_REPLY_CACHE_DEFAULT 16384u
 #define XS_SERVER_REPLY_CACHE_MAX (1u << 24)
 
@@ -639,10 +646,13 @@ typedef struct xs_server_options {
    * per entry up front, then about 60 bytes plus the question and the reply
    * per entry used. Unused without cache_ttl. */
   size_t reply_cache;
+  /* XS_FALLTHROUGH_* bits (0, the default: the registry's NXDOMAIN is the
+   * answer). Needs upstream servers (xs_config_add_server). */
+  unsigned fallthrough;
 } xs_server_options;
 
 /** Defaults: no cache plugin (reply_cache XS_SERVER_REPLY_CACHE_DEFAULT for
- *  when one is set). */
+ *  when one is set), no fallthrough. */
 XS_EXTERN void xs_server_options_init(xs_server_options *opts);
 
 /** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free

@@ -62,7 +62,8 @@ typedef struct rc_key {
 
 struct xs_server {
   xs_resolver *res;
-  unsigned cache_ttl; /* xs_server_options.cache_ttl */
+  unsigned cache_ttl;   /* xs_server_options.cache_ttl */
+  unsigned fallthrough; /* xs_server_options.fallthrough */
   rc_entry **rc;      /* nsets * RC_WAYS; NULL: no reply cache */
   size_t rc_sets;
   unsigned long long rc_tick;
@@ -447,6 +448,16 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     free(p);
     return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
   }
+  if (a->rcode == XS_RCODE_NXDOMAIN && xs_resolver_has_upstream(s->res) &&
+      (s->fallthrough & (in_zone ? XS_FALLTHROUGH_CLUSTER
+                                 : XS_FALLTHROUGH_REVERSE)) != 0 &&
+      q->qclass == 1) {
+    /* CoreDNS's fallthrough: the name is the next plugin's (forward) */
+    p->raw = 1;
+    if (defer(s, p, p->q.qname) == 0)
+      return 0;
+    p->raw = 0; /* could not ask: the NXDOMAIN stands */
+  }
   if (a->external_target != NULL &&
       (q->qtype == XS_T_A || q->qtype == XS_T_AAAA) &&
       xs_resolver_has_upstream(s->res)) {
@@ -814,6 +825,11 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
                  XS_SERVER_CACHE_TTL_MAX, o.cache_ttl);
     return XS_EINVAL;
   }
+  if ((o.fallthrough & ~(unsigned)XS_FALLTHROUGH_ALL) != 0) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "unknown fallthrough bits: %#x",
+                 o.fallthrough);
+    return XS_EINVAL;
+  }
   if (o.reply_cache > XS_SERVER_REPLY_CACHE_MAX) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0,
                  "reply cache must be at most %u entries: %zu",
@@ -824,6 +840,7 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
     return XS_ENOMEM;
   s->res = res;
   s->cache_ttl = o.cache_ttl;
+  s->fallthrough = o.fallthrough;
   if (o.cache_ttl > 0 && o.reply_cache > 0) { /* sets: a power of two */
     s->rc_sets = 1;
     while (s->rc_sets * RC_WAYS < o.reply_cache)

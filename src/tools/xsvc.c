@@ -121,6 +121,10 @@ static const char usage_serve[] =
     "                             long (1..86400; default: no cache)\n"
     "      --reply-cache N        with --cache: replies kept (16384; 0:\n"
     "                             none, each answered anew)\n"
+    "      --fallthrough WHERE    pass the registry's NXDOMAIN to the\n"
+    "                             upstream servers, as CoreDNS's\n"
+    "                             fallthrough: all, cluster, or reverse\n"
+    "                             (in-addr.arpa ip6.arpa, as kubeadm)\n"
     "      --upstream HOST[:PORT] upstream DNS server (repeatable; same as\n"
     "                             --server)\n"
     "  -h, --help                 show this help\n"
@@ -489,7 +493,8 @@ enum {
   OPT_LISTEN,
   OPT_UPSTREAM,
   OPT_CACHE,
-  OPT_REPLY_CACHE
+  OPT_REPLY_CACHE,
+  OPT_FALLTHROUGH
 };
 
 typedef struct resolve_opts {
@@ -509,6 +514,7 @@ typedef struct resolve_opts {
   size_t nlistens;
   int cache_ttl;   /* serve --cache; -1: none */
   int reply_cache; /* serve --reply-cache; -1: the library's default */
+  unsigned fallthrough; /* serve --fallthrough */
   xs_family family;
   const char *type;
   const char *name;
@@ -536,6 +542,7 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"upstream", required_argument, NULL, OPT_UPSTREAM},
       {"cache", required_argument, NULL, OPT_CACHE},
       {"reply-cache", required_argument, NULL, OPT_REPLY_CACHE},
+      {"fallthrough", required_argument, NULL, OPT_FALLTHROUGH},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -647,6 +654,20 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       if (!parse_int(optarg, 0, (int)XS_SERVER_REPLY_CACHE_MAX,
                      &o->reply_cache))
         return usage_error(usage, "serve: invalid --reply-cache '%s'", optarg);
+      break;
+    case OPT_FALLTHROUGH:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      if (strcmp(optarg, "all") == 0)
+        o->fallthrough = XS_FALLTHROUGH_ALL;
+      else if (strcmp(optarg, "cluster") == 0)
+        o->fallthrough = XS_FALLTHROUGH_CLUSTER;
+      else if (strcmp(optarg, "reverse") == 0)
+        o->fallthrough = XS_FALLTHROUGH_REVERSE;
+      else
+        return usage_error(
+            usage, "serve: invalid --fallthrough '%s' (all, cluster, reverse)",
+            optarg);
       break;
     case OPT_UPSTREAM:
       o->servers[o->nservers++] = optarg;
@@ -798,6 +819,7 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
     so.cache_ttl = (unsigned)o->cache_ttl;
   if (o->reply_cache >= 0)
     so.reply_cache = (size_t)o->reply_cache;
+  so.fallthrough = o->fallthrough;
   for (i = 0; i < n; i++) {
     if (xs_server_start_opts(res, where[i], &so, &srv[i], &err) != XS_OK) {
       fprintf(stderr, "xsvc: serve: %s\n", err.message);

@@ -298,6 +298,41 @@ class OptionTests(unittest.TestCase):
         finally:
             self.assertEqual(stop_serve(proc), 0)
 
+    def test_fallthrough(self):  # row 57: NXDOMAIN passed on, NODATA not
+        updir = tempfile.mkdtemp(prefix="xsvc-upstream-")
+        try:
+            path = os.path.join(updir, "up.yaml")
+            with open(path, "w") as f:
+                f.write("apiVersion: v1\nkind: Service\nmetadata: {name: nope, namespace: prod}\n"
+                        "spec: {clusterIP: 10.96.0.99, ports: [{port: 80}]}\n")
+            os.chmod(path, 0o644)
+            up = subprocess.Popen([XSVC, "serve", "-f", updir, "--listen", "127.0.0.1:0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                m = re.match(r"listening on (127\.0\.0\.1:\d+)$", up.stdout.readline().strip())
+                self.assertTrue(m)
+                proc = subprocess.Popen(
+                    [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0",
+                     "--upstream", m.group(1), "--fallthrough", "all"],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                try:
+                    port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
+                    for tcp in ((), ("+tcp",)):
+                        st, flags, sec = kdig("nope" + SVC, "A", *tcp, port=port)
+                        self.assertEqual(st, "NOERROR")
+                        self.assertIn("ra", flags)
+                        self.assertEqual(sec["ANSWER"], [A("nope" + SVC, "10.96.0.99")])
+                    st, flags, sec = kdig("prod.svc.cluster.local.", "A", port=port)
+                    self.assertEqual(st, "NOERROR")  # NODATA: ours, not passed on
+                    self.assertIn("aa", flags)
+                    self.assertEqual(sec["ANSWER"], [])
+                finally:
+                    self.assertEqual(stop_serve(proc), 0)
+            finally:
+                stop_serve(up)
+        finally:
+            shutil.rmtree(updir, ignore_errors=True)
+
     def test_listen_on_two_addresses(self):
         proc = subprocess.Popen(
             [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0", "--listen", "[::1]:0"],

@@ -489,6 +489,68 @@ static void test_server_cache_option_normalises_ttls(void **st) {
   xs_registry_free(up_reg);
 }
 
+/* Conformance row 57: with fallthrough, the registry's NXDOMAIN goes to
+ * the upstream (here another xs_server that knows the name); NODATA never
+ * does; the reverse zone only when asked for. */
+static void test_server_fallthrough(void **st) {
+  xs_registry *up_reg, *reg;
+  xs_config *cfg;
+  xs_resolver *up_res, *res;
+  xs_server *up, *srv;
+  xs_server_options o;
+  xs_error err;
+  const char *ip[] = {"10.96.0.20"}, *ip2[] = {"10.96.0.99"};
+  unsigned char q[300], r[1024];
+  size_t qlen;
+  ssize_t n;
+  int pass;
+  (void)st;
+  must(xs_registry_new(&up_reg));
+  must(xs_registry_add_cluster_ip(up_reg, "prod", "nope", ip2, 1, &err));
+  must(xs_resolver_new(NULL, up_reg, &up_res, &err));
+  must(xs_server_start(up_res, "127.0.0.1:0", &up, &err));
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
+  must(xs_config_new(&cfg));
+  must(xs_config_add_server(cfg, xs_server_address(up)));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  for (pass = 0; pass < 3; pass++) {
+    xs_server_options_init(&o);
+    o.fallthrough = pass == 0   ? 0
+                    : pass == 1 ? XS_FALLTHROUGH_REVERSE
+                                : XS_FALLTHROUGH_ALL;
+    must(xs_server_start_opts(res, "127.0.0.1:0", &o, &srv, &err));
+    qlen = query(q, "nope.prod.svc.cluster.local.", 1);
+    n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+    if (pass < 2) {
+      assert_int_equal(r[3] & 0x0f, 3); /* NXDOMAIN from the registry */
+    } else {
+      assert_int_equal(r[3] & 0x0f, 0); /* the upstream's answer */
+      assert_int_equal(r[3] & 0x80, 0x80);
+      assert_memory_equal(r + n - 4, "\x0a\x60\x00\x63", 4);
+    }
+    qlen = query(q, "99.0.96.10.in-addr.arpa.", 12);
+    n = ask(srv, AF_INET, 1, q, qlen, r, sizeof(r));
+    assert_int_equal(r[3] & 0x0f, pass == 0 ? 3 : 0);
+    qlen = query(q, "prod.svc.cluster.local.", 1); /* NODATA stays */
+    n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+    assert_int_equal(r[3] & 0x0f, 0);
+    assert_int_equal(r[7], 0);
+    assert_int_equal(r[9], 1);
+    assert_int_equal(r[2] & 0x04, 0x04); /* ours: AA */
+    xs_server_stop(srv);
+  }
+  o.fallthrough = 4;
+  assert_int_equal(xs_server_start_opts(res, "127.0.0.1:0", &o, &srv, &err),
+                   XS_EINVAL);
+  xs_server_stop(up);
+  xs_resolver_free(res);
+  xs_resolver_free(up_res);
+  xs_config_free(cfg);
+  xs_registry_free(reg);
+  xs_registry_free(up_reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_answers_and_follows_the_registry),
@@ -496,6 +558,7 @@ int main(void) {
       cmocka_unit_test(test_server_upstream_does_not_block),
       cmocka_unit_test(test_server_reply_cache_is_invisible),
       cmocka_unit_test(test_server_cache_option_normalises_ttls),
+      cmocka_unit_test(test_server_fallthrough),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
