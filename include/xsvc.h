@@ -316,9 +316,11 @@ XS_EXTERN xs_status xs_config_set_stale(xs_config *cfg, unsigned max_s,
 /** Prefetch: a cache hit in the last 10% of an entry's lifetime refreshes
  *  it in the background (the hit itself is answered at once). 0 or 1. */
 XS_EXTERN xs_status xs_config_set_prefetch(xs_config *cfg, int on);
-/** Result memo: xs_resolve keeps a copy of the results it built from the
- *  registry and fresh cache entries alone, keyed by the exact name and
- *  family, and answers the same question again with a copy of it for as
+/** Result memo: xs_resolve and xs_resolve_async keep a copy of the results
+ *  they built from the registry and fresh cache entries alone, keyed by the
+ *  exact name and family, and answer the same question again with a copy
+ *  (xs_resolve_async: its callback run on the calling thread before it
+ *  returns, unless in XS_DISPATCH_QUEUE mode, which always queues) for as
  *  long as it is exactly what a new resolution would return: until the
  *  registry changes, a cache entry it used is replaced or evicted, its TTLs
  *  tick down (whole seconds) or its prefetch is due. Answers never differ

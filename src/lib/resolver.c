@@ -943,6 +943,8 @@ static int candidate_ask(walk *w, int q4, int q6) {
   }
   if (pending == 0)
     return 1;
+  w->memo_ok = 0; /* upstream answers: the memo keeps only what it can vouch
+                   * for through cache stamps */
   walk_detach(w);
   if (w->id == 0 && !w->sync_ready) { /* a blocking caller will wait */
     pthread_mutex_init(w->mu, NULL);
@@ -1422,10 +1424,36 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
                            xs_resolve_cb cb, void *arg,
                            unsigned long long *request, int direct) {
   walk *w;
+  xs_memo_key key;
+  int synced;
   if (res == NULL || name == NULL || cb == NULL ||
       (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
        family != XS_FAMILY_IPV6))
     return XS_EINVAL;
+  if (res->memo != NULL) {
+    xs_memo_key_init(&key, name, strnlen(name, XS_NAME_BUF + 1), (int)family);
+    if (res->fd < 0 || direct) {
+      /* A result the memo vouches for completes here, as a walk answered
+       * without upstream would: no walk, no allocation but the copy. */
+      xs_result *r = xs_memo_get(res->memo, &key, registry_version(res),
+                                 res->cache, xs_cache_now(res->cache));
+      if (r != NULL) {
+        unsigned long long id;
+        pthread_mutex_lock(&res->lock);
+        if (res->closing) {
+          pthread_mutex_unlock(&res->lock);
+          xs_result_free(r);
+          return XS_EINVAL;
+        }
+        id = res->next_id++;
+        pthread_mutex_unlock(&res->lock);
+        if (request != NULL)
+          *request = id;
+        cb(r->status, r, arg);
+        return XS_OK;
+      }
+    }
+  }
   if ((w = malloc(sizeof(*w))) == NULL)
     return XS_ENOMEM;
   walk_init(w, res, name, family);
@@ -1446,8 +1474,16 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
   pthread_mutex_unlock(&res->lock);
   if (request != NULL)
     *request = w->id;
-  if (walk_run(w))
+  if (walk_run(w)) {
+    /* Finished here from the registry and fresh cache entries only: the
+     * next asker may take it from the memo. */
+    synced = res->memo != NULL && w->memo_ok && !w->bad_name &&
+             w->result != NULL && !atomic_load(&w->cancelled);
+    if (synced)
+      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps,
+                  w->result, w->result->size);
     deliver(w);
+  }
   return XS_OK;
 }
 

@@ -497,10 +497,50 @@ static void assert_same_result(const xs_result *a, const xs_result *b) {
 
 /* Resolve name on both resolvers; the results must be the same. Returns
  * the status. */
+/* xs_resolve_async, waited for: what the callback got, and where. */
+typedef struct async_got {
+  atomic_int done;
+  xs_status st;
+  xs_result *r;
+  pthread_t thread;
+} async_got;
+
+static void got_cb(xs_status status, xs_result *result, void *arg) {
+  async_got *g = arg;
+  g->st = status;
+  g->r = result;
+  g->thread = pthread_self();
+  atomic_store(&g->done, 1);
+}
+
+static xs_status resolve_async_wait(xs_resolver *res, const char *name,
+                                    xs_family family, xs_result **out,
+                                    int *here) {
+  async_got g;
+  unsigned long long id = 0;
+  int i;
+  memset(&g, 0, sizeof(g));
+  must(xs_resolve_async(res, name, family, got_cb, &g, &id));
+  assert_true(id != 0);
+  *here = atomic_load(&g.done) && pthread_equal(g.thread, pthread_self());
+  for (i = 0; i < 2000 && !atomic_load(&g.done); i++)
+    rsp_sleep_ms(1);
+  assert_true(atomic_load(&g.done));
+  if (*here) /* completed before the call returned: nothing to cancel */
+    assert_int_equal(xs_resolve_cancel(res, id), XS_ENOTFOUND);
+  *out = g.r;
+  return g.st;
+}
+
+static int async_a; /* same_on_both asks a with xs_resolve_async */
+static int async_here; /* ... and counts answers given before it returned */
+
 static xs_status same_on_both(xs_resolver *a, xs_resolver *b, const char *name,
                               xs_family family) {
   xs_result *ra = NULL, *rb = NULL;
-  xs_status sa = xs_resolve(a, name, family, &ra);
+  int here = 0;
+  xs_status sa = async_a ? resolve_async_wait(a, name, family, &ra, &here)
+                         : xs_resolve(a, name, family, &ra);
   xs_status sb = xs_resolve(b, name, family, &rb);
   assert_int_equal(sa, sb);
   assert_non_null(ra);
@@ -508,6 +548,7 @@ static xs_status same_on_both(xs_resolver *a, xs_resolver *b, const char *name,
   assert_same_result(ra, rb);
   xs_result_free(ra);
   xs_result_free(rb);
+  async_here += here;
   return sa;
 }
 
@@ -560,6 +601,18 @@ static void test_memo_answers_as_a_fresh_walk(void **st) {
   assert_int_equal(same_on_both(with, without, "db", XS_FAMILY_IPV4), XS_OK);
   xs_resolver_free(with);
   xs_resolver_free(without);
+}
+
+/* The same through xs_resolve_async: its answers from the memo (given
+ * before the call returns, on the calling thread) are a fresh walk's. */
+static void test_memo_async_answers_as_a_fresh_walk(void **st) {
+  async_a = 1;
+  async_here = 0;
+  test_memo_answers_as_a_fresh_walk(st);
+  async_a = 0;
+  /* most repeats are answered in the call: from the memo, or a walk of the
+   * registry and fresh cache entries */
+  assert_true(async_here > 30 * 8 * 3 / 2);
 }
 
 /* A repeated question after a registry change answers from the new
@@ -778,6 +831,7 @@ int main(void) {
       cmocka_unit_test(test_config_cache_setters_validate),
       cmocka_unit_test(test_tcp_fallback_keeps_precise_statuses),
       cmocka_unit_test(test_memo_answers_as_a_fresh_walk),
+      cmocka_unit_test(test_memo_async_answers_as_a_fresh_walk),
       cmocka_unit_test(test_memo_registry_change_seen_by_repeated_name),
       cmocka_unit_test(test_memo_repeats_tick_and_are_copies),
       cmocka_unit_test(test_result_larger_than_stack_buffers),
