@@ -20,8 +20,8 @@ import ctypes
 import os
 import socket
 import threading
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 from . import _lib
 from ._lib import S, lib
@@ -117,8 +117,7 @@ def _check_err(status: int, err: _lib.XsError) -> None:
 
 # ---- results -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """One CNAME link: name -> target, its TTL and where it came from."""
     name: str
     target: str
@@ -126,8 +125,7 @@ class Link:
     source: str
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     """One address with its remaining TTL and source."""
     address: str
     family: int
@@ -143,6 +141,10 @@ _xs_result_free = _lib.xs_result_free
 
 def _s(b: Optional[bytes]) -> str:
     return b.decode() if b else ""
+
+
+# xs_source values -> their names (registry, upstream, cache, stale)
+_SOURCES = tuple(_s(_lib.xs_source_name(i)) for i in range(4))
 
 
 class Answer:
@@ -200,8 +202,7 @@ class Answer:
             r = self._r
             self._chain = [
                 Link(_s(_lib.xs_result_chain_name(r, i)), _s(_lib.xs_result_chain_target(r, i)),
-                     _lib.xs_result_chain_ttl(r, i),
-                     _s(_lib.xs_source_name(_lib.xs_result_chain_source(r, i))))
+                     _lib.xs_result_chain_ttl(r, i), _SOURCES[_lib.xs_result_chain_source(r, i)])
                 for i in range(_lib.xs_result_chain_count(r))]
         return list(self._chain)
 
@@ -209,11 +210,10 @@ class Answer:
     def addresses(self) -> List[Address]:
         if self._addrs is None:
             r = self._r
-            self._addrs = [
-                Address(_s(_lib.xs_result_address_text(r, i)),
-                        _lib.xs_result_address_family(r, i), _lib.xs_result_address_ttl(r, i),
-                        _s(_lib.xs_source_name(_lib.xs_result_address_source(r, i))))
-                for i in range(_lib.xs_result_address_count(r))]
+            text, fam, ttl, src = (_lib.xs_result_address_text, _lib.xs_result_address_family,
+                                   _lib.xs_result_address_ttl, _lib.xs_result_address_source)
+            self._addrs = [Address(text(r, i).decode(), fam(r, i), ttl(r, i), _SOURCES[src(r, i)])
+                           for i in range(_lib.xs_result_address_count(r))]
         return list(self._addrs)
 
     def __repr__(self) -> str:
