@@ -276,6 +276,18 @@ class OptionTests(unittest.TestCase):
         finally:
             self.assertEqual(stop_serve(proc), 0)
 
+    def test_ttl_600(self):  # row 59: the negative SOA's TTL is capped at 300
+        proc, port = start_serve("--ttl", "600")
+        try:
+            for tcp in ((), ("+tcp",)):
+                st, _, sec = kdig("nope" + SVC, "A", *tcp, port=port)
+                self.assertEqual(st, "NXDOMAIN")
+                self.assertRegex(sec["AUTHORITY"][0],
+                                 r"^cluster\.local\. 300 IN SOA ns\.dns\.cluster\.local\. "
+                                 r"hostmaster\.cluster\.local\. \d+ 7200 1800 86400 600$")
+        finally:
+            self.assertEqual(stop_serve(proc), 0)
+
     def test_ttl_30_cache_30(self):  # row 4: kubeadm's `ttl 30` + `cache 30`
         proc, port = start_serve("--ttl", "30", "--cache", "30")
         try:
