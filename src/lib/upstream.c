@@ -640,52 +640,41 @@ static xs_status map_ares(int status) {
   }
 }
 
+/* What a query that ended without a reply to read comes to. */
+static xs_status failure_status(const pending *p, int status) {
+  return status == ARES_ECONNREFUSED && p->failed_rcode >= 0
+             ? status_of_rcode(p->failed_rcode, 0)
+         : status == ARES_ENOMEM ? XS_ENOMEM
+         : status == ARES_ECANCELLED || status == ARES_EDESTRUCTION
+             ? XS_ECANCELLED
+             : map_ares(status);
+}
+
 static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf,
                      int alen) {
   pending *p = arg;
   xs_upstream *u = p->u;
   xs_upstream_answer *out = &u->scratch;
+  int got = abuf != NULL && alen > 0;
   (void)timeouts;
-  if (p->raw_cb != NULL) {
-    xs_status st =
-        abuf != NULL && alen > 0 ? XS_OK
-        : status == ARES_ECONNREFUSED && p->failed_rcode >= 0
-            ? status_of_rcode(p->failed_rcode, 0)
-        : status == ARES_ENOMEM ? XS_ENOMEM
-        : status == ARES_ECANCELLED || status == ARES_EDESTRUCTION
-            ? XS_ECANCELLED
-            : map_ares(status);
-    if (p->prev != NULL)
-      p->prev->next = p->next;
-    else
-      u->inflight = p->next;
-    if (p->next != NULL)
-      p->next->prev = p->prev;
-    p->raw_cb(p->arg, st, st == XS_OK ? abuf : NULL,
-              st == XS_OK ? (size_t)alen : 0);
-    free(p);
-    return;
-  }
-  if (abuf != NULL && alen > 0) {
-    /* Success, and with qcallback's rcode mapping also NXDOMAIN, NODATA,
-     * SERVFAIL, REFUSED, FORMERR, NOTIMP: the reply says it exactly. */
-    xs_dns_parse_reply(abuf, (size_t)alen, p->qname, p->qtype, out);
-  } else {
-    xs_upstream_answer_status(
-        out, status == ARES_ECONNREFUSED && p->failed_rcode >= 0
-                 ? status_of_rcode(p->failed_rcode, 0)
-             : status == ARES_ENOMEM ? XS_ENOMEM
-             : status == ARES_ECANCELLED || status == ARES_EDESTRUCTION
-                 ? XS_ECANCELLED
-                 : map_ares(status));
-  }
   if (p->prev != NULL)
     p->prev->next = p->next;
   else
     u->inflight = p->next;
   if (p->next != NULL)
     p->next->prev = p->prev;
-  p->cb(p->arg, out);
+  if (p->raw_cb != NULL) {
+    p->raw_cb(p->arg, got ? XS_OK : failure_status(p, status),
+              got ? abuf : NULL, got ? (size_t)alen : 0);
+  } else {
+    if (got) /* Success, and with qcallback's rcode mapping also NXDOMAIN,
+              * NODATA, SERVFAIL, REFUSED, FORMERR, NOTIMP: the reply says
+              * it exactly. */
+      xs_dns_parse_reply(abuf, (size_t)alen, p->qname, p->qtype, out);
+    else
+      xs_upstream_answer_status(out, failure_status(p, status));
+    p->cb(p->arg, out);
+  }
   free(p);
 }
 
