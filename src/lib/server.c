@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #define MAX_TCP 16
 #define UDP_BATCH 32
 #define TCP_IDLE_MS 2000
+#define TCP_SEND_MS 500 /* a reply not written by then: the client goes */
 #define RC_WAYS 8 /* reply cache: entries per set */
 #define RC_KEY (XS_NAME_BUF + 1 + 5) /* question wire + type, class, flags */
 #define CACHE_MIN_TTL 5            /* CoreDNS cache's floor (minttl) */
@@ -617,7 +619,8 @@ static void tcp_send(xs_server *s, tcp_conn *c, size_t len) {
 }
 
 /* Bytes from a TCP client; every whole message is answered (blocking
- * writes: replies are small and clients read them). */
+ * writes, bounded by TCP_SEND_MS: replies are small and clients read
+ * them). */
 static void serve_tcp(xs_server *s, tcp_conn *c) {
   dest d;
   ssize_t n = recv(c->fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
@@ -719,6 +722,10 @@ static void *server_run(void *arg) {
         if (i == MAX_TCP) {
           close(c); /* busy: the client retries */
         } else {
+          /* Replies are written blocking, but a client that stops reading
+           * holds the server up only this long: then it is dropped. */
+          struct timeval tv = {0, TCP_SEND_MS * 1000};
+          (void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
           s->conns[i].fd = c;
           s->conns[i].got = 0;
           s->conns[i].idle_ms = 0;

@@ -551,6 +551,68 @@ static void test_server_fallthrough(void **st) {
   xs_registry_free(up_reg);
 }
 
+/* A TCP client that sends queries and never reads the replies does not
+ * stall the server: its connection is dropped once a reply cannot be
+ * written for a while, and UDP clients are answered meanwhile. */
+static void test_server_tcp_client_that_never_reads(void **st) {
+  xs_registry *reg;
+  xs_resolver *res;
+  xs_server *srv;
+  xs_error err;
+  unsigned char q[300], r[4096], lb[2];
+  char ip[32];
+  struct sockaddr_in to;
+  struct timespec t0, t1;
+  int fd, i, small = 4096, sent = 0;
+  size_t qlen;
+  ssize_t n;
+  (void)st;
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_headless(reg, "prod", "many", &err));
+  for (i = 0; i < 100; i++) {
+    snprintf(ip, sizeof(ip), "10.2.0.%d", i + 1);
+    must(xs_registry_add_endpoint(reg, "prod", "many", ip, NULL, 1, &err));
+  }
+  must(xs_resolver_new(NULL, reg, &res, &err));
+  must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)xs_server_port(srv));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+  qlen = query(q + 2, "many.prod.svc.cluster.local.", 1); /* ~1.7 KB reply */
+  q[0] = (unsigned char)(qlen >> 8);
+  q[1] = (unsigned char)qlen;
+  /* queries until the server stops reading them (its replies pile up) */
+  for (i = 0; i < 20000; i++) {
+    n = send(fd, q, qlen + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    sent++;
+  }
+  assert_true(sent > 100);
+  usleep(200 * 1000);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  qlen = query(q, "many.prod.svc.cluster.local.", 16); /* small: NODATA */
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r)); /* waits up to 2 s */
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true(n > 12);
+  assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+                  (t1.tv_nsec - t0.tv_nsec) / 1000000 <
+              1900);
+  /* the stuck connection was closed: reading ends (after what was sent) */
+  for (i = 0; i < 100000 && (n = recv(fd, r, sizeof(r), 0)) > 0; i++)
+    ;
+  assert_true(n <= 0);
+  (void)lb;
+  close(fd);
+  xs_server_stop(srv);
+  xs_resolver_free(res);
+  xs_registry_free(reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_answers_and_follows_the_registry),
@@ -559,6 +621,7 @@ int main(void) {
       cmocka_unit_test(test_server_reply_cache_is_invisible),
       cmocka_unit_test(test_server_cache_option_normalises_ttls),
       cmocka_unit_test(test_server_fallthrough),
+      cmocka_unit_test(test_server_tcp_client_that_never_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
