@@ -38,7 +38,7 @@ typedef struct tcp_conn {
   unsigned gen; /* bumped at each close: late replies for it are dropped */
   uint8_t buf[2 + XS_DNS_TCP_MAX];
   size_t got;
-  int idle_ms;
+  unsigned long long active_ms; /* last bytes read (now_ms) */
 } tcp_conn;
 
 struct pend;
@@ -629,7 +629,7 @@ static void serve_tcp(xs_server *s, tcp_conn *c) {
     return;
   }
   c->got += (size_t)n;
-  c->idle_ms = 0;
+  c->active_ms = now_ms();
   while (c->got >= 2) {
     size_t mlen = (size_t)(c->buf[0] << 8 | c->buf[1]), len;
     if (c->got < 2 + mlen)
@@ -685,6 +685,7 @@ static void *server_run(void *arg) {
   while (!atomic_load(&s->stop)) {
     struct pollfd p[3 + MAX_TCP];
     int idx[MAX_TCP], np = 3, i, rc;
+    unsigned long long now = 0;
     p[0].fd = s->wake;
     p[1].fd = s->udp;
     p[2].fd = s->tcp;
@@ -692,6 +693,14 @@ static void *server_run(void *arg) {
       p[i].events = POLLIN;
     for (i = 0; i < MAX_TCP; i++)
       if (s->conns[i].fd >= 0) {
+        /* idle clients go (by the clock: a busy UDP side must not keep
+         * silent connections in their slots) */
+        if (now == 0)
+          now = now_ms();
+        if (now - s->conns[i].active_ms >= TCP_IDLE_MS) {
+          tcp_close(&s->conns[i]);
+          continue;
+        }
         idx[np - 3] = i;
         p[np].fd = s->conns[i].fd;
         p[np++].events = POLLIN;
@@ -701,12 +710,8 @@ static void *server_run(void *arg) {
     rc = poll(p, (nfds_t)np, 200);
     if (rc < 0 && errno != EINTR)
       break;
-    if (rc <= 0) {
-      for (i = 0; i < MAX_TCP; i++) /* idle clients go */
-        if (s->conns[i].fd >= 0 && (s->conns[i].idle_ms += 200) >= TCP_IDLE_MS)
-          tcp_close(&s->conns[i]);
+    if (rc <= 0)
       continue;
-    }
     if (p[0].revents & POLLIN)
       send_done(s);
     if (p[1].revents & POLLIN) { /* while batches come full, no poll */
@@ -728,7 +733,7 @@ static void *server_run(void *arg) {
           (void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
           s->conns[i].fd = c;
           s->conns[i].got = 0;
-          s->conns[i].idle_ms = 0;
+          s->conns[i].active_ms = now_ms();
         }
       }
     }

@@ -613,6 +613,60 @@ static void test_server_tcp_client_that_never_reads(void **st) {
   xs_registry_free(reg);
 }
 
+/* Silent TCP connections in every slot are closed after the idle time even
+ * while UDP queries keep the server busy, and TCP is served again. */
+static void test_server_idle_tcp_slots_freed_under_udp_load(void **st) {
+  xs_registry *reg;
+  xs_resolver *res;
+  xs_server *srv;
+  xs_error err;
+  const char *ip[] = {"10.96.0.20"};
+  unsigned char q[300], r[512];
+  struct sockaddr_in to;
+  struct timespec t0, t1;
+  int fds[16], i, u;
+  size_t qlen;
+  long ms = 0;
+  struct timeval tv = {1, 0};
+  (void)st;
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
+  must(xs_resolver_new(NULL, reg, &res, &err));
+  must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)xs_server_port(srv));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  for (i = 0; i < 16; i++) { /* every slot, silent */
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fds[i], (struct sockaddr *)&to, sizeof(to)), 0);
+  }
+  usleep(100 * 1000);
+  u = socket(AF_INET, SOCK_DGRAM, 0);
+  setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  qlen = query(q, "backend.prod.svc.cluster.local.", 1);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (ms < 2600) { /* UDP all along: the poll never times out */
+    assert_int_equal(sendto(u, q, qlen, 0, (struct sockaddr *)&to, sizeof(to)),
+                     (ssize_t)qlen);
+    assert_true(recv(u, r, sizeof(r), 0) > 12);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  }
+  /* the silent ones were closed ... */
+  for (i = 0; i < 16; i++) {
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(recv(fds[i], r, sizeof(r), 0), 0);
+    close(fds[i]);
+  }
+  /* ... and TCP answers */
+  assert_true(ask(srv, AF_INET, 1, q, qlen, r, sizeof(r)) > (ssize_t)qlen);
+  close(u);
+  xs_server_stop(srv);
+  xs_resolver_free(res);
+  xs_registry_free(reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_answers_and_follows_the_registry),
@@ -622,6 +676,7 @@ int main(void) {
       cmocka_unit_test(test_server_cache_option_normalises_ttls),
       cmocka_unit_test(test_server_fallthrough),
       cmocka_unit_test(test_server_tcp_client_that_never_reads),
+      cmocka_unit_test(test_server_idle_tcp_slots_freed_under_udp_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
