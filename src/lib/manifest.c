@@ -1563,12 +1563,16 @@ void xs_load_options_init(xs_load_options *opts) {
   opts->default_namespace = "default";
 }
 
+static xs_status first_failure(xs_status a, xs_status b) {
+  return a != XS_OK ? a : b;
+}
+
 static xs_status load(const char *const *paths, size_t npaths, const char *data,
                       size_t len, const char *name, const xs_load_options *opts,
                       xs_registry **out, xs_error *err) {
   xs_loader *l;
   xs_snapshot *snap = NULL;
-  xs_status st;
+  xs_status st, added = XS_OK;
   size_t i;
   if (out == NULL || (paths == NULL && npaths > 0)) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0, "invalid argument");
@@ -1583,9 +1587,13 @@ static xs_status load(const char *const *paths, size_t npaths, const char *data,
   }
   if (paths != NULL)
     for (i = 0; i < npaths; i++)
-      xs_loader_add_path(l, paths[i]);
+      added = first_failure(added, xs_loader_add_path(l, paths[i]));
   else
-    xs_loader_add_buffer(l, data, len, name);
+    added = xs_loader_add_buffer(l, data, len, name);
+  /* a failure no diagnostic reported (out of memory before or between
+   * parses) must not finish as an empty, successful load */
+  if (added != XS_OK && l->nerrors == 0)
+    diag(l, 0, added, 0, 0, "%s", xs_strerror(added));
   st = xs_loader_finish(l, &snap, err);
   xs_loader_free(l);
   if (st != XS_OK)
