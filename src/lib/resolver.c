@@ -423,8 +423,10 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
     return XS_EINVAL;
   }
   r = calloc(1, sizeof(*r));
-  if (r == NULL)
+  if (r == NULL) {
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
     return XS_ENOMEM;
+  }
   r->fd = -1;
   if (cfg != NULL) {
     r->cfg = *cfg;
@@ -432,6 +434,7 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
     xs_config *def;
     if (xs_config_new(&def) != XS_OK) {
       free(r);
+      xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
       return XS_ENOMEM;
     }
     r->cfg = *def;
@@ -439,6 +442,7 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
   }
   if ((r->failmem = xs_failmem_new()) == NULL) {
     free(r);
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
     return XS_ENOMEM;
   }
   r->acfg.zone = r->cfg.zone;
@@ -641,6 +645,8 @@ static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
     *min_ttl = ttl;
   if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->abuf[s->naddrs];
+    /* every byte defined: the memo compares results byte by byte */
+    memset(ra, 0, sizeof(*ra));
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
     if (a->family == 4)

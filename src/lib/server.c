@@ -531,7 +531,14 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
     return xs_dns_encode_error(&q, 16 /* BADVERS */, out, cap);
   if (udp && q.udp_size < cap)
     cap = q.udp_size;
+  version = UINT64_MAX; /* left so when borrowing ran out of memory */
   snap = xs_resolver_snapshot_borrow(s->res, &version); /* no lock */
+  if (snap == NULL && version != 0) {
+    /* not an empty registry: answering from none would be a false NXDOMAIN */
+    n = xs_dns_encode_error(&q, XS_RCODE_SERVFAIL, out, cap);
+    count_reply(s, out, n);
+    return n;
+  }
   if (s->rc != NULL) {
     rc_key_make(&q, version, &key);
     if ((n = rc_lookup(s, &key, q.id, out, cap)) > 0) {

@@ -591,11 +591,12 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
   }
   if (cfg->nservers > 0 &&
       (rc = ares_set_servers_ports_csv(u->channel, csv)) != ARES_SUCCESS) {
+    xs_status st = rc == ARES_ENOMEM ? XS_ENOMEM : XS_EINVAL;
     ares_destroy(u->channel);
     free(u);
-    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "c-ares: %s: %s",
-                 ares_strerror(rc), csv);
-    return XS_EINVAL;
+    xs_error_set(err, st, NULL, 0, 0, "c-ares: %s: %s", ares_strerror(rc),
+                 csv);
+    return st;
   }
   for (i = 0; i < TCP_TRACKED; i++)
     u->tcp[i].fd = -1;
