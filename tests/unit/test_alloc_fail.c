@@ -856,6 +856,8 @@ int main(void) {
   };
 #ifdef XS_SANITIZED
   (void)tests;
+  (void)setup;
+  (void)teardown;
   printf("skipped: the sanitizer owns malloc in this build\n");
   return 0;
 #else
