@@ -111,6 +111,29 @@ typedef struct xs_error {
 #define XS_MAX_FILES 100000u /* files per directory load */
 #define XS_MAX_CHAIN 10      /* CNAME links followed */
 #define XS_MAX_NAME 253      /* DNS name, no trailing dot */
+/* Other bounds, each with its setter or function, and what happens there
+ * (tests/unit/test_limits.c checks every one):
+ *  - DNS label: 63 octets; a longer query label is XS_EBADNAME, a longer
+ *    externalName label is refused (XS_EMANIFEST at load, XS_EINVAL from
+ *    xs_registry_add_external).
+ *  - Services per registry: no count limit beyond the loader's (documents,
+ *    files, bytes per file) and memory: XS_ENOMEM, all or nothing.
+ *  - Upstream servers: 8 (xs_config_add_server: XS_EINVAL past it); search
+ *    domains: 32 (xs_config_add_search: XS_EINVAL); allowed targets 32 and
+ *    denied ranges 64 (XS_ELIMIT past them).
+ *  - Cache entries: xs_config_set_cache_size, at most 10,000,000 (XS_EINVAL
+ *    past it); a full cache evicts (CLOCK), it never refuses an answer.
+ *    Result memo: 1,048,576 slots.
+ *  - Pending requests: no count limit; each waiting xs_resolve_async costs
+ *    about 20 KiB until it completes, identical questions share one
+ *    upstream query, and the engine watches at most 16 upstream sockets at
+ *    once (c-ares queues the rest). Out of memory is XS_ENOMEM, with no
+ *    callback.
+ *  - Server: 16 TCP connections at once (a 17th is closed at once, the
+ *    client retries), each closed after 2 s idle; one TCP message at most
+ *    65,535 octets; a UDP reply at most the client's EDNS0 size (512
+ *    without EDNS0, 4,096 at most), else truncated (TC set). Reply cache:
+ *    XS_SERVER_REPLY_CACHE_MAX. */
 
 /* ---- Registry -------------------------------------------------------------
  */
