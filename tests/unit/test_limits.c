@@ -115,7 +115,7 @@ static xs_status chain_of(size_t links, size_t *chain_count) {
   size_t i;
   must(xs_registry_new(&reg));
   for (i = 0; i < links; i++) {
-    char name[16], target[64];
+    char name[32], target[64];
     snprintf(name, sizeof(name), "s%zu", i);
     if (i + 1 < links)
       snprintf(target, sizeof(target), "s%zu.prod.svc.cluster.local", i + 1);
