@@ -130,10 +130,11 @@ typedef struct xs_error {
  *    once (c-ares queues the rest). Out of memory is XS_ENOMEM, with no
  *    callback.
  *  - Server: 16 TCP connections at once (a 17th is closed at once, the
- *    client retries), each closed after 2 s idle; one TCP message at most
- *    65,535 octets; a UDP reply at most the client's EDNS0 size (512
- *    without EDNS0, 4,096 at most), else truncated (TC set). Reply cache:
- *    XS_SERVER_REPLY_CACHE_MAX. */
+ *    client retries), each closed after 2 s idle or a reply it does not
+ *    read within 500 ms; one TCP message at most 65,535 octets; a UDP
+ *    reply at most the client's EDNS0 size (512 without EDNS0, 4,096 at
+ *    most), else truncated (TC set). Reply cache: XS_SERVER_REPLY_CACHE_MAX.
+ */
 
 /* ---- Registry -------------------------------------------------------------
  */
