@@ -1360,7 +1360,7 @@ static void deliver(walk *w) {
     pthread_mutex_unlock(w->mu);
     return;
   }
-  xs_stats_lookup_end(xs_stats_self(), w->status, -1, 0);
+  xs_stats_lookup_end(xs_stats_self(), w->status, 0, 0);
   pthread_mutex_lock(&res->lock);
   unlink_pending(res, w);
   if (res->fd >= 0 && !w->direct) {
@@ -1407,7 +1407,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     r = xs_memo_get(res->memo, &key, registry_version(res), res->cache,
                     xs_cache_now(res->cache));
     if (r != NULL) {
-      xs_stats_lookup_end(sb, r->status, XS_C_MEMO_HITS, t0);
+      xs_stats_lookup_end(sb, r->status, 1, t0);
       *out = r;
       return r->status;
     }
@@ -1441,7 +1441,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     }
     st = w->status;
     /* Timed only when answered here, without waiting for the engine. */
-    xs_stats_lookup_end(sb, st, -1, w->sync_ready ? 0 : t0);
+    xs_stats_lookup_end(sb, st, 0, w->sync_ready ? 0 : t0);
     if (w->result == NULL)
       return st;
     *out = w->result;
@@ -1478,7 +1478,7 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
         pthread_mutex_unlock(&res->lock);
         if (request != NULL)
           *request = id;
-        xs_stats_lookup_end(xs_stats_self(), r->status, XS_C_MEMO_HITS, 0);
+        xs_stats_lookup_end(xs_stats_self(), r->status, 1, 0);
         cb(r->status, r, arg);
         return XS_OK;
       }

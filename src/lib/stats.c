@@ -162,9 +162,11 @@ xs_status xs_stats_get(xs_stats *out, size_t size) {
     block_add(&sum, b);
   pthread_mutex_unlock(&blocks_lock);
 #define C(i) atomic_load_explicit(&sum.c[i], memory_order_relaxed)
-  for (i = 0; i < XS_STATUS_COUNT; i++)
-    full.lookups[i] = C(XS_C_LOOKUPS + i);
-  full.memo_hits = C(XS_C_MEMO_HITS);
+  for (i = 0; i < XS_STATUS_COUNT; i++) {
+    full.lookups[i] = C(XS_C_LOOKUPS + i) + C(XS_C_MEMO_LOOKUPS + i);
+    full.memo_hits += C(XS_C_MEMO_LOOKUPS + i);
+  }
+  full.policy_refusals = full.lookups[XS_EPOLICY];
   full.cache_hits = C(XS_C_CACHE_HITS);
   full.cache_misses = C(XS_C_CACHE_MISSES);
   full.cache_stale = C(XS_C_CACHE_STALE);
@@ -173,7 +175,6 @@ xs_status xs_stats_get(xs_stats *out, size_t size) {
   full.upstream_timeouts = C(XS_C_UPSTREAM_TIMEOUTS);
   full.upstream_servfail = C(XS_C_UPSTREAM_SERVFAIL);
   full.upstream_failures = C(XS_C_UPSTREAM_FAILURES);
-  full.policy_refusals = C(XS_C_POLICY_REFUSALS);
   full.reloads_ok = C(XS_C_RELOADS_OK);
   full.reloads_failed = C(XS_C_RELOADS_FAILED);
   for (i = 0; i < 16; i++)

@@ -20,10 +20,13 @@
 #define XS_STATS_SAMPLE 64 /* a power of two */
 
 enum {
-  /* lookups by outcome: XS_C_LOOKUPS + xs_status */
+  /* lookups by outcome: XS_C_LOOKUPS + xs_status for those that walked,
+   * XS_C_MEMO_LOOKUPS + xs_status for result-memo hits (one store on that
+   * path; the sums and the memo hits are added up when read, and policy
+   * refusals are the XS_EPOLICY outcomes) */
   XS_C_LOOKUPS = 0,
-  XS_C_MEMO_HITS = XS_C_LOOKUPS + XS_STATUS_COUNT,
-  XS_C_CACHE_HITS,
+  XS_C_MEMO_LOOKUPS = XS_C_LOOKUPS + XS_STATUS_COUNT,
+  XS_C_CACHE_HITS = XS_C_MEMO_LOOKUPS + XS_STATUS_COUNT,
   XS_C_CACHE_MISSES,
   XS_C_CACHE_STALE,
   XS_C_CACHE_PREFETCHES,
@@ -31,7 +34,6 @@ enum {
   XS_C_UPSTREAM_TIMEOUTS,
   XS_C_UPSTREAM_SERVFAIL,
   XS_C_UPSTREAM_FAILURES,
-  XS_C_POLICY_REFUSALS,
   XS_C_RELOADS_OK,
   XS_C_RELOADS_FAILED,
   /* server replies by rcode: XS_C_SERVER_RCODES + rcode (0..15) */
@@ -88,18 +90,16 @@ static inline uint64_t xs_stats_lookup_begin(xs_stats_block *b) {
   return xs_stats_now_ns();
 }
 
-/* A finished lookup: its outcome, the hit counter it adds to (or -1), and
- * its latency when begin timed it (t0 != 0: answered on this thread). */
+/* A finished lookup: its outcome, whether the result memo answered it,
+ * and its latency when begin timed it (t0 != 0: answered on this
+ * thread). */
 static inline void xs_stats_lookup_end(xs_stats_block *b, xs_status status,
-                                       int hit_counter, uint64_t t0) {
+                                       int memo, uint64_t t0) {
   if (b == NULL)
     return;
   if ((unsigned)status < XS_STATUS_COUNT)
-    xs_stats_bump(b, XS_C_LOOKUPS + (int)status, 1);
-  if (hit_counter >= 0)
-    xs_stats_bump(b, hit_counter, 1);
-  if (status == XS_EPOLICY)
-    xs_stats_bump(b, XS_C_POLICY_REFUSALS, 1);
+    xs_stats_bump(b, (memo ? XS_C_MEMO_LOOKUPS : XS_C_LOOKUPS) + (int)status,
+                  1);
   if (t0 != 0)
     xs_stats_observe(b, XS_H_HIT, xs_stats_now_ns() - t0);
 }
