@@ -13,7 +13,10 @@
  *            publish).
  *
  * The upstream is the scripted DNS server of tests/common on 127.0.0.1.
- * usage: bench_reload [--op stats|reload] */
+ * usage: bench_reload [--op stats|reload]
+ *        bench_reload --op hits on|off   one thread's memo hits only, with
+ *            counting on or off, for instruction counts (valgrind
+ *            --tool=callgrind; BENCH_ITERS, default 2,000,000) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,7 +58,7 @@ static xs_resolver *resolver_for(xs_registry *reg) {
 
 /* ---- stats --------------------------------------------------------------- */
 
-#define HIT_ITERS 2000000L
+static long hit_iters = 2000000L;
 #define ROUNDS 7
 
 typedef struct hitarg {
@@ -72,13 +75,13 @@ static void *hit_thread(void *p) {
   long i;
   pthread_barrier_wait(h->start);
   t0 = now_ns();
-  for (i = 0; i < HIT_ITERS; i++) {
+  for (i = 0; i < hit_iters; i++) {
     xs_result *r = NULL;
     if (xs_resolve(h->res, h->name, XS_FAMILY_IPV4, &r) != XS_OK)
       h->failures++;
     xs_result_free(r);
   }
-  h->ns = (now_ns() - t0) / (double)HIT_ITERS;
+  h->ns = (now_ns() - t0) / (double)hit_iters;
   return NULL;
 }
 
@@ -106,6 +109,26 @@ static double hit_round(xs_resolver *res, int threads) {
   }
   pthread_barrier_destroy(&start);
   return ns;
+}
+
+/* Memo hits on one thread only (after a warm-up of 100). */
+static void op_hits(int on) {
+  xs_registry *reg;
+  xs_resolver *res;
+  xs_error err;
+  long n = hit_iters;
+  xs_registry_new(&reg);
+  xs_registry_add_external(reg, "default", "svc0", "t0.example.test", &err);
+  xs_registry_add_external(reg, "default", "svc1", "t1.example.test", &err);
+  res = resolver_for(reg);
+  hit_iters = 100;
+  hit_round(res, 1);
+  xs_stats_set_enabled(on);
+  hit_iters = n;
+  printf("%ld memo hits, stats %s: %.1f ns each\n", n, on ? "on" : "off",
+         hit_round(res, 1));
+  xs_resolver_free(res);
+  xs_registry_free(reg);
 }
 
 static void op_stats(void) {
@@ -278,10 +301,14 @@ static void op_reload(void) {
 
 int main(int argc, char **argv) {
   const char *op = argc > 2 && strcmp(argv[1], "--op") == 0 ? argv[2] : NULL;
+  if (getenv("BENCH_ITERS") != NULL)
+    hit_iters = atol(getenv("BENCH_ITERS"));
   if (responder_start(&srv) != 0) {
     fprintf(stderr, "bench_reload: cannot start the DNS responder\n");
     return 1;
   }
+  if (op != NULL && strcmp(op, "hits") == 0)
+    op_hits(argc > 3 && strcmp(argv[3], "on") == 0);
   if (op == NULL || strcmp(op, "stats") == 0)
     op_stats();
   if (op == NULL || strcmp(op, "reload") == 0)
