@@ -657,6 +657,9 @@ static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
     *min_ttl = ttl;
   if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->abuf[s->naddrs];
+    /* Every octet defined (the text's tail, the padding): the memo
+     * compares whole results word by word. */
+    memset(ra, 0, sizeof(*ra));
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
     if (a->family == 4)
