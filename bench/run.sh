@@ -11,7 +11,7 @@ runs=${RUNS:-5}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DXSVC_BUILD_TESTS=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer bench_resolve bench_connect \
+cmake --build "$build" -j"$(nproc)" --target bench_load bench_answer bench_resolve bench_connect bench_reload \
   >/dev/null
 
 echo "== machine"
@@ -31,3 +31,6 @@ echo "== resolver: cache, engine, async (DNS server on 127.0.0.1)"
 echo
 echo "== connect: xs_connect on loopback (listeners on 127.0.0.x)"
 "$build/bench/bench_connect"
+echo
+echo "== reload and stats: write -> new answer through a watcher; stats on/off"
+"$build/bench/bench_reload"

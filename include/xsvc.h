@@ -261,15 +261,109 @@ XS_EXTERN xs_status xs_registry_add_endpoint(xs_registry *reg, const char *ns,
                                              const char *name, const char *ip,
                                              const char *hostname, int ready,
                                              xs_error *err);
-/** Remove Service ns/name and its endpoints. XS_ENOTFOUND if absent. */
 /** Make reg hold exactly what from holds now (its current contents; later
  *  changes to either stay separate), in one atomic step: a reload. Readers
  *  of reg (resolvers, servers) see the new contents from their next
  *  lookup; lookups under way finish on the old ones. from is not changed
  *  and is still the caller's to free. XS_OK, XS_EINVAL. Any thread. */
 XS_EXTERN xs_status xs_registry_replace(xs_registry *reg, xs_registry *from);
+/** Remove Service ns/name and its endpoints. XS_ENOTFOUND if absent. */
 XS_EXTERN xs_status xs_registry_remove(xs_registry *reg, const char *ns,
                                        const char *name);
+
+/* ---- Reloading and watching manifests -------------------------------------
+ */
+
+#define XS_RELOAD_SUMMARY_MAX 512
+
+/** What a reload did. A plain struct the caller allocates; the library
+ *  fills it. */
+typedef struct xs_reload_report {
+  xs_status status; /* XS_OK, or why the load failed (the registry kept) */
+  int published;    /* 1: a new snapshot was published (something changed) */
+  size_t services;  /* Services in the registry afterwards */
+  size_t added, changed, removed; /* Services, by (namespace, name) */
+  /* For a log line: "added ns/a, changed ns/b (-> new.example.com.),
+   * removed ns/c", "unchanged", or the error with its position; cut at
+   * XS_RELOAD_SUMMARY_MAX - 1 with "...". */
+  char summary[XS_RELOAD_SUMMARY_MAX];
+  xs_error error; /* status != XS_OK: the first error */
+} xs_reload_report;
+
+/** Load paths (as xs_registry_load_paths does, with opts) and, only if the
+ *  whole load succeeds, make reg hold the result in one atomic step (as
+ *  xs_registry_replace): a failed load never publishes anything and reg
+ *  keeps serving what it had. Nothing is published either when the
+ *  result equals what reg holds (report->published 0), so resolvers keep
+ *  their memoised results. Resolvers and servers reading reg answer from
+ *  the new contents from their next lookup; lookups under way finish on
+ *  the snapshot they started with. Services are compared by (namespace,
+ *  name): type, externalName, cluster IPs, ports and endpoints.
+ *
+ *  report (may be NULL) is filled either way. Counted in xs_stats
+ *  (reloads_ok / reloads_failed) and logged (xs_set_log: XS_LOG_INFO for
+ *  a change, XS_LOG_DEBUG when unchanged, XS_LOG_WARNING for a failure).
+ *  Returns the load's status (see xs_registry_load_paths) or XS_EINVAL.
+ *  Blocks on file I/O. Any thread; reloads of one registry are
+ *  serialised with each other and with the building functions. */
+XS_EXTERN xs_status xs_registry_reload(xs_registry *reg,
+                                       const char *const *paths, size_t npaths,
+                                       const xs_load_options *opts,
+                                       xs_reload_report *report);
+
+/** A watcher: reloads a registry when its manifest files change. */
+typedef struct xs_watch xs_watch;
+
+/** Called after each reload a watcher attempted (report is valid only
+ *  during the call), on the watcher's thread. It may read the registry
+ *  and resolve, but must not call xs_watch_stop on its own watcher. */
+typedef void (*xs_reload_fn)(const xs_reload_report *report, void *arg);
+
+#define XS_WATCH_DEBOUNCE_DEFAULT_MS 50u
+#define XS_WATCH_DEBOUNCE_MAX_MS 60000u
+
+/** Watcher options; initialise with xs_watch_options_init so fields added
+ *  later get their defaults. */
+typedef struct xs_watch_options {
+  unsigned struct_size;
+  /* Quiet window: a reload starts once no change was seen for this long
+   * (a burst of writes is one reload), and at the latest 10 windows after
+   * the first change of a burst. 0..XS_WATCH_DEBOUNCE_MAX_MS;
+   * default XS_WATCH_DEBOUNCE_DEFAULT_MS. */
+  unsigned debounce_ms;
+  /* Load options (copied, default_namespace included; NULL: defaults).
+   * Its diag callback runs on the watcher's thread. */
+  const xs_load_options *load;
+  xs_reload_fn on_reload; /* optional */
+  void *arg;
+} xs_watch_options;
+
+/** Fill opts with defaults. Any thread. */
+XS_EXTERN void xs_watch_options_init(xs_watch_options *opts);
+
+/** Watch paths (files or directories, as given to xs_registry_load_paths)
+ *  and reload reg from them (xs_registry_reload) whenever they change:
+ *  a file written in place or replaced by a rename (editors), files added
+ *  to or removed from a watched directory, a directory replaced, and a
+ *  Kubernetes ConfigMap or Secret volume update (the `..data` symlink
+ *  swapped to a new timestamped directory). Every reload is reported to
+ *  opts->on_reload and the log callback; a failed one keeps the registry
+ *  as it was. Nothing is loaded at start: load reg first.
+ *
+ *  Uses inotify on the directories holding the paths (Linux; elsewhere
+ *  XS_EINVAL with a message) and one thread per watcher, started here and
+ *  stopped by xs_watch_stop. The watcher holds a reference to reg. paths
+ *  and opts are copied. XS_OK, XS_EINVAL (bad argument, or a path's
+ *  directory cannot be watched: err says which), XS_ENOMEM. Any thread.
+ *  On success the caller owns *out (xs_watch_stop). */
+XS_EXTERN xs_status xs_watch_start(xs_registry *reg, const char *const *paths,
+                                   size_t npaths, const xs_watch_options *opts,
+                                   xs_watch **out, xs_error *err);
+/** Reloads attempted so far (each reported once). Any thread. */
+XS_EXTERN unsigned long long xs_watch_reloads(const xs_watch *watch);
+/** Stop watching and free the watcher: a reload under way finishes first,
+ *  pending changes are dropped. NULL is a no-op. Not from its callback. */
+XS_EXTERN void xs_watch_stop(xs_watch *watch);
 
 /* ---- Configuration --------------------------------------------------------
  */
@@ -465,6 +559,18 @@ XS_EXTERN xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
  *  in progress and no call may start after; must not be called from a
  *  callback. NULL is a no-op. */
 XS_EXTERN void xs_resolver_free(xs_resolver *res);
+
+/** Make the resolver read reg (NULL: no cluster names) from its next
+ *  lookup on, in one atomic step; it takes its own reference to reg and
+ *  drops the one to the registry it read before. Lookups under way finish
+ *  on the snapshot they started with; memoised results of the old
+ *  registry are never served again. Changes published to reg later
+ *  (building functions, xs_registry_replace, xs_registry_reload, a
+ *  watcher) are seen as usual. XS_OK, XS_EINVAL (res NULL), XS_ENOMEM.
+ *  Does not block on lookups. Any thread; not from a callback in
+ *  XS_DISPATCH_ENGINE mode. */
+XS_EXTERN xs_status xs_resolver_set_registry(xs_resolver *res,
+                                             xs_registry *reg);
 
 /** Resolve name as a pod in the resolver's namespace would: search list and
  *  ndots (a trailing dot disables the search), in-cluster answers from the
@@ -701,6 +807,91 @@ XS_EXTERN void xs_server_stats(const xs_server *server, xs_server_counts *out);
 /** Stop serving and free the server (NULL: no-op). Queries being answered
  *  finish first. */
 XS_EXTERN void xs_server_stop(xs_server *server);
+
+/* ---- Statistics and log ------------------------------------------------ */
+
+/* Process-wide: every resolver, engine, server, reload and watcher of the
+ * process adds to one set of counters (each thread counts in a block of
+ * its own; nothing shared is written on the lookup path). */
+
+#define XS_STATS_MAX_BUCKETS 16
+#define XS_STATS_MAX_STATUSES 32
+
+/** A latency histogram, Prometheus style. */
+typedef struct xs_histogram {
+  size_t nbuckets;                 /* the last is +Inf */
+  double le[XS_STATS_MAX_BUCKETS]; /* upper bounds, seconds */
+  unsigned long long cumulative[XS_STATS_MAX_BUCKETS]; /* observations <= le */
+  unsigned long long count;                            /* = cumulative[last] */
+  double sum;                                          /* seconds */
+} xs_histogram;
+
+/** Counters since the process started (or since the library was loaded).
+ *  Fields may be added at the end; xs_stats_get fills the size given. */
+typedef struct xs_stats {
+  /* resolutions by final status (index: xs_status), whichever call made
+   * them: xs_resolve, xs_resolve_async, xs_connect, the server's */
+  unsigned long long lookups[XS_STATS_MAX_STATUSES];
+  unsigned long long memo_hits;        /* answered from the result memo */
+  unsigned long long cache_hits;       /* cache reads with a fresh entry */
+  unsigned long long cache_misses;     /* cache reads without one */
+  unsigned long long cache_stale;      /* expired entries served (RFC 8767) */
+  unsigned long long cache_prefetches; /* refreshes started by a hit */
+  unsigned long long upstream_queries; /* questions sent upstream */
+  unsigned long long upstream_timeouts;
+  unsigned long long upstream_servfail;
+  unsigned long long upstream_failures; /* other failures (REFUSED, ...) */
+  unsigned long long policy_refusals;   /* resolutions ending XS_EPOLICY */
+  unsigned long long reloads_ok, reloads_failed; /* xs_registry_reload */
+  unsigned long long server_responses[16];       /* server replies by rcode */
+  /* resolutions answered on the calling thread (memo, cache, registry);
+   * one in 64 per thread is timed, so count is about lookups / 64 */
+  xs_histogram hit_latency;
+  xs_histogram upstream_latency; /* every upstream question */
+} xs_stats;
+
+/** Sum the counters into out[0..size) (size: sizeof(xs_stats) as the
+ *  caller was compiled). Counts from threads still running are read
+ *  without stopping them: each counter is exact as of some moment during
+ *  the call. XS_OK, XS_EINVAL (out NULL or size 0). Takes a mutex that
+ *  lookups never take. Any thread. */
+XS_EXTERN xs_status xs_stats_get(xs_stats *out, size_t size);
+
+/** Write the counters in the Prometheus text exposition format (version
+ *  0.0.4: serve it as `text/plain; version=0.0.4`): metric families
+ *  xsvc_* with # HELP and # TYPE lines, counters ending _total, the two
+ *  latency histograms with cumulative le buckets, _sum and _count. Like
+ *  snprintf: writes at most size octets including the NUL (buf may be
+ *  NULL when size is 0) and returns the length of the whole text, so a
+ *  return >= size means it was cut. Any thread. */
+XS_EXTERN size_t xs_stats_prometheus(char *buf, size_t size);
+
+/** Counting on (1, the default) or off (0) for the whole process; off
+ *  saves the few nanoseconds it costs a lookup. Any thread. */
+XS_EXTERN void xs_stats_set_enabled(int on);
+
+typedef enum xs_log_level {
+  XS_LOG_DEBUG = 0,
+  XS_LOG_INFO = 1,
+  XS_LOG_WARNING = 2,
+  XS_LOG_ERROR = 3
+} xs_log_level;
+
+/** A log message: one line without a newline, valid only during the call.
+ *  Called on whichever library thread had the event (a watcher's, an
+ *  engine's, a server's, a reloading caller's), possibly on several at
+ *  once: it must be thread-safe and must not block for long. */
+typedef void (*xs_log_fn)(xs_log_level level, const char *message, void *arg);
+
+/** Send the library's events at min_level and above to fn (NULL: none, the
+ *  default; the library never prints). Events: reloads (applied, unchanged
+ *  at debug, failed as a warning), watcher trouble (a directory gone, a
+ *  reload retried), server start and stop, upstream failures (debug).
+ *  A call already under way on another thread may still reach the
+ *  previous fn after this returns. Any thread. */
+XS_EXTERN void xs_set_log(xs_log_fn fn, void *arg, xs_log_level min_level);
+/** "debug", "info", "warning", "error". Static storage. Any thread. */
+XS_EXTERN const char *xs_log_level_name(xs_log_level level);
 
 #ifdef __cplusplus
 }

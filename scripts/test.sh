@@ -23,7 +23,7 @@ run cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DXSVC_SANITIZE=thread \
     -DXSVC_BUILD_BENCH=OFF -DXSVC_BUILD_EXAMPLES=OFF >/dev/null
 run cmake --build build-tsan -j"$jobs" >/dev/null
 TSAN_OPTIONS=halt_on_error=1 \
-  run ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'registry|resolver|resolve_cache|concurren|cache|engine|memo|connect|policy|server|faults|limits'
+  run ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'registry|resolver|resolve_cache|concurren|cache|engine|memo|connect|policy|server|faults|limits|reload|watch|stats'
 
 # somalloc=nouserintercepts: valgrind keeps to glibc's malloc and leaves
 # test_alloc_fail's failing malloc (tests/common/failalloc.c) in place.

@@ -24,6 +24,7 @@
 
 #include "names.h"
 #include "registry.h"
+#include "stats.h"
 
 #define ID_BUCKETS 4096     /* request ids -> requests, for cancel */
 #define FLIGHT_BUCKETS 1024 /* questions in flight */
@@ -53,8 +54,38 @@ struct flight {
   char key[XS_NAME_BUF]; /* lowercase, no trailing dot */
   uint16_t qtype;
   ereq *waiters;
-  flight *next; /* bucket chain */
+  flight *next;     /* bucket chain */
+  uint64_t started; /* xs_stats_now_ns when sent; 0: stats off */
 };
+
+/* A question was sent upstream (thread). */
+static void count_sent(flight *fl) {
+  xs_stats_block *b = xs_stats_self();
+  fl->started = 0;
+  if (b == NULL)
+    return;
+  xs_stats_bump(b, XS_C_UPSTREAM_QUERIES, 1);
+  fl->started = xs_stats_now_ns();
+}
+
+/* Its answer or failure arrived (thread). */
+static void count_answer(const flight *fl, xs_status st) {
+  xs_stats_block *b;
+  if (st == XS_ECANCELLED || (b = xs_stats_self()) == NULL)
+    return;
+  if (fl->started != 0)
+    xs_stats_observe(b, XS_H_UPSTREAM, xs_stats_now_ns() - fl->started);
+  if (st == XS_ETIMEOUT)
+    xs_stats_bump(b, XS_C_UPSTREAM_TIMEOUTS, 1);
+  else if (st == XS_ESERVFAIL)
+    xs_stats_bump(b, XS_C_UPSTREAM_SERVFAIL, 1);
+  else if (st == XS_EREFUSED || st == XS_EUPSTREAM || st == XS_ENOMEM)
+    xs_stats_bump(b, XS_C_UPSTREAM_FAILURES, 1);
+  if (st == XS_ETIMEOUT || st == XS_ESERVFAIL || st == XS_EREFUSED ||
+      st == XS_EUPSTREAM)
+    xs_log(XS_LOG_DEBUG, "upstream %s (type %u): %s", fl->key,
+           (unsigned)fl->qtype, xs_strerror(st));
+}
 
 struct xs_engine {
   xs_upstream *up;
@@ -182,6 +213,7 @@ static void on_flight(void *arg, const xs_upstream_answer *ans) {
   while (*pp != fl)
     pp = &(*pp)->next;
   *pp = fl->next;
+  count_answer(fl, e->closing ? XS_ECANCELLED : ans->status);
   if (e->closing || ans->status == XS_ECANCELLED) {
     xs_upstream_answer_status(&cancelled, XS_ECANCELLED);
     ans = &cancelled;
@@ -207,6 +239,7 @@ static void on_raw(void *arg, xs_status st, const unsigned char *buf,
     buf = NULL;
     len = 0;
   }
+  count_answer(fl, st);
   while ((r = fl->waiters) != NULL) {
     flight_unlink_waiter(fl, r);
     if (take(e, r, 0))
@@ -235,6 +268,7 @@ static void attach_raw(xs_engine *e, ereq *r) {
   r->fl = fl;
   r->wprev = r->wnext = NULL;
   atomic_fetch_add(&e->queries, 1);
+  count_sent(fl);
   st = xs_upstream_start_raw(e->up, r->name, r->qtype, on_raw, fl);
   if (st != XS_OK)
     on_raw(fl, st, NULL, 0);
@@ -278,6 +312,7 @@ static void attach(xs_engine *e, ereq *r) {
     fl->next = *bucket;
     *bucket = fl;
     atomic_fetch_add(&e->queries, 1);
+    count_sent(fl);
     /* The request waits before the query starts: a query that fails at
      * once completes it through on_flight. */
     r->fl = fl;

@@ -3,6 +3,7 @@
 #include "registry.h"
 
 #include "names.h"
+#include "stats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -633,6 +634,25 @@ size_t xs_registry_skipped_count(const xs_registry *reg) {
   return n;
 }
 
+/* Make next (its reference taken) reg's current snapshot and every
+ * following view's. Caller holds reg->write_lock. */
+static void publish(xs_registry *reg, xs_snapshot *next) {
+  xs_snapshot *old;
+  xs_registry *v;
+  pthread_mutex_lock(&reg->lock);
+  old = reg->current;
+  reg->current = next;
+  atomic_fetch_add_explicit(&reg->version, 1, memory_order_release);
+  pthread_mutex_unlock(&reg->lock);
+  for (v = reg->views; v != NULL; v = v->next_view) {
+    xs_snapshot_ref(next);
+    pthread_mutex_lock(&v->write_lock);
+    publish(v, next);
+    pthread_mutex_unlock(&v->write_lock);
+  }
+  xs_snapshot_unref(old);
+}
+
 /* A change to the registry: copy the current snapshot (minus one service
  * when replacing or removing), let apply() modify the copy, finish and
  * publish it. Nothing is published when apply fails. */
@@ -642,7 +662,7 @@ typedef xs_status (*change_fn)(xs_snapshot *next, const xs_snapshot *cur,
 static xs_status registry_change(xs_registry *reg, const char *skip_ns,
                                  const char *skip_name, change_fn apply,
                                  void *arg, xs_error *err) {
-  xs_snapshot *next, *old;
+  xs_snapshot *next;
   xs_status st;
   pthread_mutex_lock(&reg->write_lock);
   next = xs_snapshot_clone(reg->current, skip_ns, skip_name);
@@ -658,32 +678,244 @@ static xs_status registry_change(xs_registry *reg, const char *skip_ns,
     xs_snapshot_unref(next);
     goto done;
   }
-  pthread_mutex_lock(&reg->lock);
-  old = reg->current;
-  reg->current = next;
-  atomic_fetch_add_explicit(&reg->version, 1, memory_order_release);
-  pthread_mutex_unlock(&reg->lock);
-  xs_snapshot_unref(old);
+  publish(reg, next);
 done:
   pthread_mutex_unlock(&reg->write_lock);
   return st;
 }
 
 xs_status xs_registry_replace(xs_registry *reg, xs_registry *from) {
-  xs_snapshot *next, *old;
+  xs_snapshot *next;
   if (reg == NULL || from == NULL)
     return XS_EINVAL;
   if (reg == from)
     return XS_OK;
   next = xs_registry_snapshot(from); /* immutable: shared, not copied */
   pthread_mutex_lock(&reg->write_lock);
-  pthread_mutex_lock(&reg->lock);
-  old = reg->current;
-  reg->current = next;
-  atomic_fetch_add_explicit(&reg->version, 1, memory_order_release);
-  pthread_mutex_unlock(&reg->lock);
+  publish(reg, next);
   pthread_mutex_unlock(&reg->write_lock);
-  xs_snapshot_unref(old);
+  return XS_OK;
+}
+
+xs_status xs_registry_follow(xs_registry *view, xs_registry *source) {
+  xs_snapshot *snap;
+  if (source == NULL) {
+    if ((snap = xs_snapshot_new()) == NULL)
+      return XS_ENOMEM;
+    if (xs_snapshot_finish(snap) != XS_OK) {
+      xs_snapshot_unref(snap);
+      return XS_ENOMEM;
+    }
+    pthread_mutex_lock(&view->write_lock);
+    publish(view, snap);
+    pthread_mutex_unlock(&view->write_lock);
+    return XS_OK;
+  }
+  /* Under source's write lock: no publish of source can fall between
+   * taking its snapshot and joining its views. */
+  pthread_mutex_lock(&source->write_lock);
+  snap = xs_registry_snapshot(source);
+  pthread_mutex_lock(&view->write_lock);
+  publish(view, snap);
+  pthread_mutex_unlock(&view->write_lock);
+  view->next_view = source->views;
+  source->views = view;
+  pthread_mutex_unlock(&source->write_lock);
+  return XS_OK;
+}
+
+void xs_registry_unfollow(xs_registry *view, xs_registry *source) {
+  xs_registry **pp;
+  if (source == NULL)
+    return;
+  pthread_mutex_lock(&source->write_lock);
+  for (pp = &source->views; *pp != NULL; pp = &(*pp)->next_view)
+    if (*pp == view) {
+      *pp = view->next_view;
+      break;
+    }
+  view->next_view = NULL;
+  pthread_mutex_unlock(&source->write_lock);
+}
+
+/* ---- reload ---------------------------------------------------------------
+ */
+
+static int str_same(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+static int addr_same(const xs_addr *a, const xs_addr *b) {
+  return a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;
+}
+
+/* Everything an answer is made of. */
+static int service_same(const xs_service *a, const xs_service *b) {
+  uint32_t i;
+  if (a->type != b->type || a->ip_like != b->ip_like ||
+      a->tolerate_unready != b->tolerate_unready || a->nips != b->nips ||
+      a->nports != b->nports || a->nendpoints != b->nendpoints ||
+      !str_same(a->external_name, b->external_name))
+    return 0;
+  for (i = 0; i < a->nips; i++)
+    if (!addr_same(&a->ips[i], &b->ips[i]))
+      return 0;
+  for (i = 0; i < a->nports; i++)
+    if (a->ports[i].port != b->ports[i].port ||
+        a->ports[i].proto != b->ports[i].proto ||
+        !str_same(a->ports[i].name, b->ports[i].name))
+      return 0;
+  for (i = 0; i < a->nendpoints; i++)
+    if (a->endpoints[i].ready != b->endpoints[i].ready ||
+        !addr_same(&a->endpoints[i].addr, &b->endpoints[i].addr) ||
+        !str_same(a->endpoints[i].hostname, b->endpoints[i].hostname))
+      return 0;
+  return 1;
+}
+
+typedef struct summary {
+  char *buf;
+  size_t cap, len;
+  int cut;
+} summary;
+
+static void summary_add(summary *sm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void summary_add(summary *sm, const char *fmt, ...) {
+  char item[XS_RELOAD_SUMMARY_MAX];
+  va_list ap;
+  size_t n;
+  if (sm->cut)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(item, sizeof(item), fmt, ap);
+  va_end(ap);
+  n = strlen(item) + (sm->len > 0 ? 2 : 0);
+  if (sm->len + n + 4 >= sm->cap) { /* room for ", ..." */
+    snprintf(sm->buf + sm->len, sm->cap - sm->len, "%s...",
+             sm->len > 0 ? ", " : "");
+    sm->cut = 1;
+    return;
+  }
+  snprintf(sm->buf + sm->len, sm->cap - sm->len, "%s%s",
+           sm->len > 0 ? ", " : "", item);
+  sm->len += n;
+}
+
+/* Compare cur with next into r; returns 1 if they differ at all (Services
+ * or namespaces). */
+static int diff(const xs_snapshot *cur, const xs_snapshot *next,
+                xs_reload_report *r) {
+  summary sm = {r->summary, sizeof(r->summary), 0, 0};
+  size_t i;
+  int differ = cur->nnamespaces != next->nnamespaces;
+  r->summary[0] = '\0';
+  for (i = 0; i < next->nservices; i++) {
+    const xs_service *n = &next->services[i];
+    const xs_service *o =
+        xs_snapshot_find(cur, n->ns, n->ns_len, n->name, n->name_len);
+    if (o == NULL) {
+      r->added++;
+      summary_add(&sm, "added %s/%s", n->ns, n->name);
+    } else if (!service_same(o, n)) {
+      r->changed++;
+      if (n->type == XS_SVC_EXTERNAL && o->type == XS_SVC_EXTERNAL)
+        summary_add(&sm, "changed %s/%s (%s -> %s)", n->ns, n->name,
+                    o->external_name, n->external_name);
+      else
+        summary_add(&sm, "changed %s/%s", n->ns, n->name);
+    }
+  }
+  for (i = 0; i < cur->nservices; i++) {
+    const xs_service *o = &cur->services[i];
+    if (xs_snapshot_find(next, o->ns, o->ns_len, o->name, o->name_len) ==
+        NULL) {
+      r->removed++;
+      summary_add(&sm, "removed %s/%s", o->ns, o->name);
+    }
+  }
+  for (i = 0; !differ && i < next->nnamespaces; i++)
+    differ = !xs_snapshot_has_namespace(cur, next->namespaces[i],
+                                        strlen(next->namespaces[i]));
+  differ = differ || r->added + r->changed + r->removed > 0 ||
+           cur->skipped != next->skipped;
+  if (!differ)
+    snprintf(r->summary, sizeof(r->summary), "unchanged");
+  else if (sm.len == 0 && !sm.cut)
+    snprintf(r->summary, sizeof(r->summary), "namespaces changed");
+  return differ;
+}
+
+static void set_summary(xs_reload_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The summary, ending "..." when cut. */
+static void set_summary(xs_reload_report *r, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(r->summary, sizeof(r->summary), fmt, ap);
+  va_end(ap);
+  if (n >= (int)sizeof(r->summary))
+    memcpy(r->summary + sizeof(r->summary) - 4, "...", 4);
+}
+
+xs_status xs_registry_reload(xs_registry *reg, const char *const *paths,
+                             size_t npaths, const xs_load_options *opts,
+                             xs_reload_report *report) {
+  xs_reload_report local;
+  xs_registry *fresh = NULL;
+  xs_snapshot *next;
+  xs_status st;
+  if (report == NULL)
+    report = &local;
+  memset(report, 0, sizeof(*report));
+  if (reg == NULL) {
+    report->status = XS_EINVAL;
+    xs_error_set(&report->error, XS_EINVAL, NULL, 0, 0, "no registry");
+    snprintf(report->summary, sizeof(report->summary), "no registry");
+    return XS_EINVAL;
+  }
+  st = xs_registry_load_paths(paths, npaths, opts, &fresh, &report->error);
+  if (st != XS_OK) {
+    const xs_error *e = &report->error;
+    report->status = st;
+    report->services = xs_registry_service_count(reg);
+    if (e->file[0] != '\0' && e->line > 0)
+      set_summary(report, "%s:%u:%u: %s", e->file, e->line, e->column,
+                  e->message);
+    else if (e->file[0] != '\0')
+      set_summary(report, "%s: %s", e->file, e->message);
+    else
+      set_summary(report, "%s",
+                  e->message[0] != '\0' ? e->message : xs_strerror(st));
+    xs_count(XS_C_RELOADS_FAILED);
+    xs_log(XS_LOG_WARNING, "reload failed, keeping the previous registry: %s",
+           report->summary);
+    return st;
+  }
+  next = xs_registry_snapshot(fresh);
+  xs_registry_free(fresh);
+  pthread_mutex_lock(&reg->write_lock);
+  if (diff(reg->current, next, report)) {
+    publish(reg, next);
+    report->published = 1;
+  } else {
+    xs_snapshot_unref(next);
+  }
+  report->services = reg->current->nservices;
+  pthread_mutex_unlock(&reg->write_lock);
+  report->status = XS_OK;
+  xs_count(XS_C_RELOADS_OK);
+  if (report->published)
+    xs_log(XS_LOG_INFO, "reloaded: %zu service(s): %s", report->services,
+           report->summary);
+  else
+    xs_log(XS_LOG_DEBUG, "reloaded: %zu service(s), unchanged",
+           report->services);
   return XS_OK;
 }
 

@@ -138,6 +138,11 @@ struct xs_registry {
   pthread_mutex_t lock;
   pthread_mutex_t write_lock;
   xs_snapshot *current;
+  /* Views (a resolver's, see xs_registry_follow) that publish whatever
+   * this registry publishes: a list under write_lock, linked through the
+   * views' next_view. */
+  struct xs_registry *views;
+  struct xs_registry *next_view;
 };
 
 /* A new reference to the registry's current snapshot (caller unrefs). */
@@ -154,6 +159,17 @@ xs_snapshot *xs_registry_snapshot_borrow(xs_registry *reg, uint64_t *version);
 /* Wrap a finished snapshot in a new registry (takes the snapshot's ref). */
 xs_status xs_registry_from_snapshot(xs_snapshot *snap, xs_registry **out);
 void xs_registry_ref(xs_registry *reg);
+
+/* A resolver reads its registry through a view of its own: a registry
+ * that publishes whatever the registry it follows publishes, so that the
+ * resolver's pointer (and its borrowing and memo versions) never changes
+ * while the registry it reads does (xs_resolver_set_registry).
+ * xs_registry_follow makes view follow source (NULL: an empty registry),
+ * publishing source's current snapshot in view at once; view must not
+ * follow anything. xs_registry_unfollow undoes it: view keeps its last
+ * snapshot. Neither takes or drops references. XS_OK, XS_ENOMEM. */
+xs_status xs_registry_follow(xs_registry *view, xs_registry *source);
+void xs_registry_unfollow(xs_registry *view, xs_registry *source);
 
 /* Fill err (may be NULL). */
 void xs_error_set(xs_error *err, xs_status status, const char *file,

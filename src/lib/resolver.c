@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "resolver.h"
 #include "registry.h"
+#include "stats.h"
 #include "upstream.h"
 
 #define XS_DEFAULT_NDOTS 5
@@ -393,7 +394,13 @@ struct xs_resolver {
   xs_config cfg;
   xs_answer_cfg acfg;
   xs_search search;
+  /* The resolver's own view of the registry it reads (see
+   * xs_registry_follow): never NULL and never changed, so lookups read it
+   * without synchronisation; source is the registry it follows (NULL:
+   * none), changed under source_lock by xs_resolver_set_registry. */
   xs_registry *reg;
+  xs_registry *source;
+  pthread_mutex_t source_lock;
   xs_cache *cache;
   xs_memo *memo;       /* NULL: no memo (or no cache) */
   xs_failmem *failmem; /* xs_connect's failover memory */
@@ -497,13 +504,22 @@ xs_status xs_resolver_new(const xs_config *cfg, xs_registry *reg,
       goto fail;
     }
   }
+  if ((st = xs_registry_new(&r->reg)) != XS_OK ||
+      (reg != NULL && (st = xs_registry_follow(r->reg, reg)) != XS_OK)) {
+    xs_error_set(err, st, NULL, 0, 0, "out of memory");
+    goto fail;
+  }
   if (reg != NULL) {
     xs_registry_ref(reg);
-    r->reg = reg;
+    r->source = reg;
   }
+  pthread_mutex_init(&r->source_lock, NULL);
   *out = r;
   return XS_OK;
 fail:
+  xs_registry_free(r->reg);
+  if (r->fd >= 0)
+    close(r->fd);
   xs_engine_free(r->engine);
   xs_failmem_free(r->failmem);
   xs_memo_free(r->memo);
@@ -645,7 +661,8 @@ static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
     *min_ttl = ttl;
   if (s->naddrs < s->addr_cap) {
     result_addr *ra = &s->abuf[s->naddrs];
-    /* every byte defined: the memo compares results byte by byte */
+    /* Every octet defined (the text's tail, the padding): the memo
+     * compares whole results word by word. */
     memset(ra, 0, sizeof(*ra));
     ra->family = a->family;
     memcpy(ra->raw, a->bytes, 16);
@@ -934,15 +951,19 @@ static int candidate_ask(walk *w, int q4, int q6) {
       xs_cache_stamp stamp;
       hit = xs_cache_get_stamped(res->cache, w->upname, qtype, 0, u, &stamp);
       if (hit & XS_CACHE_FRESH) {
+        xs_count(XS_C_CACHE_HITS);
         *src = XS_SOURCE_CACHE;
         if (w->nstamps < XS_MEMO_STAMPS)
           w->stamps[w->nstamps++] = stamp;
         else
           w->memo_ok = 0;
-        if (hit & XS_CACHE_PREFETCH)
+        if (hit & XS_CACHE_PREFETCH) {
+          xs_count(XS_C_CACHE_PREFETCHES);
           xs_engine_submit(res->engine, w->upname, qtype, NULL, NULL, NULL);
+        }
         continue;
       }
+      xs_count(XS_C_CACHE_MISSES);
     }
     need[f] = 1;
     pending++;
@@ -1051,9 +1072,10 @@ static void try_stale(walk *w, int f) {
     return;
   hit = xs_cache_get(w->res->cache, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
                      XS_CACHE_ALLOW_STALE, u);
-  if (hit & XS_CACHE_STALE)
+  if (hit & XS_CACHE_STALE) {
+    xs_count(XS_C_CACHE_STALE);
     *src = XS_SOURCE_STALE;
-  else if (hit & XS_CACHE_FRESH)
+  } else if (hit & XS_CACHE_FRESH)
     *src = XS_SOURCE_CACHE;
 }
 
@@ -1345,6 +1367,7 @@ static void deliver(walk *w) {
     pthread_mutex_unlock(w->mu);
     return;
   }
+  xs_stats_lookup_end(xs_stats_self(), w->status, 0, 0);
   pthread_mutex_lock(&res->lock);
   unlink_pending(res, w);
   if (res->fd >= 0 && !w->direct) {
@@ -1376,10 +1399,14 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
   walk *w;
   xs_status st;
   xs_memo_key key;
+  xs_stats_block *sb;
+  uint64_t t0;
   if (res == NULL || name == NULL || out == NULL ||
       (family != XS_FAMILY_ANY && family != XS_FAMILY_IPV4 &&
        family != XS_FAMILY_IPV6))
     return XS_EINVAL;
+  sb = xs_stats_self();
+  t0 = xs_stats_lookup_begin(sb);
   if (res->memo != NULL) {
     size_t len = strnlen(name, XS_NAME_BUF + 1);
     xs_result *r;
@@ -1387,6 +1414,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     r = xs_memo_get(res->memo, &key, registry_version(res), res->cache,
                     xs_cache_now(res->cache));
     if (r != NULL) {
+      xs_stats_lookup_end(sb, r->status, 1, t0);
       *out = r;
       return r->status;
     }
@@ -1419,6 +1447,8 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
                   w->result->size);
     }
     st = w->status;
+    /* Timed only when answered here, without waiting for the engine. */
+    xs_stats_lookup_end(sb, st, 0, w->sync_ready ? 0 : t0);
     if (w->result == NULL)
       return st;
     *out = w->result;
@@ -1455,6 +1485,7 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
         pthread_mutex_unlock(&res->lock);
         if (request != NULL)
           *request = id;
+        xs_stats_lookup_end(xs_stats_self(), r->status, 1, 0);
         cb(r->status, r, arg);
         return XS_OK;
       }
@@ -1568,9 +1599,42 @@ void xs_resolver_free(xs_resolver *res) {
   xs_memo_free(res->memo);
   xs_failmem_free(res->failmem);
   xs_cache_free(res->cache);
+  xs_registry_unfollow(res->reg, res->source);
+  xs_registry_free(res->source);
   xs_registry_free(res->reg);
+  pthread_mutex_destroy(&res->source_lock);
   pthread_mutex_destroy(&res->lock);
   free(res);
+}
+
+xs_status xs_resolver_set_registry(xs_resolver *res, xs_registry *reg) {
+  xs_registry *old;
+  xs_status st;
+  if (res == NULL)
+    return XS_EINVAL;
+  pthread_mutex_lock(&res->source_lock);
+  old = res->source;
+  if (old == reg) {
+    pthread_mutex_unlock(&res->source_lock);
+    return XS_OK;
+  }
+  /* Leave the old registry first: it must not publish into the view once
+   * the new one has. Until the new one is followed the view keeps the old
+   * contents, which lookups may still read. */
+  xs_registry_unfollow(res->reg, old);
+  st = xs_registry_follow(res->reg, reg);
+  if (st != XS_OK) {
+    /* Only an empty registry could not be made; follow the old again. */
+    xs_registry_follow(res->reg, old);
+    pthread_mutex_unlock(&res->source_lock);
+    return st;
+  }
+  if (reg != NULL)
+    xs_registry_ref(reg);
+  res->source = reg;
+  pthread_mutex_unlock(&res->source_lock);
+  xs_registry_free(old);
+  return XS_OK;
 }
 
 const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res) {

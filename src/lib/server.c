@@ -24,6 +24,7 @@
 #include "names.h"
 #include "registry.h"
 #include "resolver.h"
+#include "stats.h"
 
 #define MAX_TCP 16
 #define UDP_BATCH 32
@@ -503,6 +504,7 @@ static void count_reply(xs_server *s, const uint8_t *out, size_t n) {
     atomic_fetch_add(&s->truncated, 1);
   atomic_fetch_add(&s->answered, 1);
   atomic_fetch_add(&s->rcodes[out[3] & 0x0f], 1);
+  xs_count(XS_C_SERVER_RCODES + (out[3] & 0x0f));
 }
 
 /* A whole message in; the reply's length in out (0: none now). */
@@ -925,6 +927,7 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
     xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "cannot start the server thread");
     return XS_ENOMEM;
   }
+  xs_log(XS_LOG_INFO, "server listening on %s (UDP and TCP)", s->address);
   *out = s;
   return XS_OK;
 }
@@ -960,6 +963,7 @@ void xs_server_stop(xs_server *s) {
   int i;
   if (s == NULL)
     return;
+  xs_log(XS_LOG_INFO, "server on %s stopping", s->address);
   atomic_store(&s->stop, 1);
   if (write(s->wake, &one, sizeof(one)) < 0) {
     /* the thread still sees stop within one poll timeout */

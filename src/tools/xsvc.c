@@ -4,13 +4,16 @@
  * 2 usage or manifest error, 3 any other failure. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "xsvc.h"
@@ -106,8 +109,9 @@ static const char usage_serve[] =
     "cluster zone (and its reverse zones) authoritatively; ExternalName\n"
     "targets and other names' A/AAAA through the upstream servers given\n"
     "(none given: other names are REFUSED). Prints the address it listens\n"
-    "on; reloads the manifests on SIGHUP (a failed load keeps the old\n"
-    "ones); stops cleanly on SIGINT or SIGTERM.\n"
+    "on; reloads the manifests on SIGHUP, and with --watch whenever they\n"
+    "change (a failed load keeps the old ones, and says why); stops\n"
+    "cleanly on SIGINT or SIGTERM.\n"
     "\n"
     "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ttl S,\n"
     "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions\n"
@@ -127,10 +131,17 @@ static const char usage_serve[] =
     "                             (in-addr.arpa ip6.arpa, as kubeadm)\n"
     "      --upstream HOST[:PORT] upstream DNS server (repeatable; same as\n"
     "                             --server)\n"
+    "      --watch                reload when a manifest file or directory\n"
+    "                             changes (inotify; edits, renames, files\n"
+    "                             added or removed, ConfigMap volume\n"
+    "                             updates), after 50 ms without changes\n"
+    "      --metrics HOST:PORT    serve Prometheus metrics over HTTP at\n"
+    "                             http://HOST:PORT/metrics (port 0 picks a\n"
+    "                             free one; the address is printed)\n"
     "  -h, --help                 show this help\n"
     "\n"
     "exit status: 0 stopped by a signal, 2 usage or manifest error,\n"
-    "3 cannot listen\n";
+    "3 cannot listen or watch\n";
 
 typedef struct diag_counts {
   unsigned errors;
@@ -494,7 +505,9 @@ enum {
   OPT_UPSTREAM,
   OPT_CACHE,
   OPT_REPLY_CACHE,
-  OPT_FALLTHROUGH
+  OPT_FALLTHROUGH,
+  OPT_WATCH,
+  OPT_METRICS
 };
 
 typedef struct resolve_opts {
@@ -515,6 +528,8 @@ typedef struct resolve_opts {
   int cache_ttl;   /* serve --cache; -1: none */
   int reply_cache; /* serve --reply-cache; -1: the library's default */
   unsigned fallthrough; /* serve --fallthrough */
+  int watch;            /* serve --watch */
+  const char *metrics;  /* serve --metrics HOST:PORT */
   xs_family family;
   const char *type;
   const char *name;
@@ -543,6 +558,8 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"cache", required_argument, NULL, OPT_CACHE},
       {"reply-cache", required_argument, NULL, OPT_REPLY_CACHE},
       {"fallthrough", required_argument, NULL, OPT_FALLTHROUGH},
+      {"watch", no_argument, NULL, OPT_WATCH},
+      {"metrics", required_argument, NULL, OPT_METRICS},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -672,6 +689,16 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
     case OPT_UPSTREAM:
       o->servers[o->nservers++] = optarg;
       break;
+    case OPT_WATCH:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      o->watch = 1;
+      break;
+    case OPT_METRICS:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      o->metrics = optarg;
+      break;
     case '4':
     case '6':
       o->prefer = c - '0';
@@ -798,21 +825,253 @@ static int do_connect(const resolve_opts *o, xs_resolver *res) {
   return fflush(stdout) == 0 ? EXIT_ANSWERED : EXIT_FAILED;
 }
 
-/* serve: until SIGINT or SIGTERM; SIGHUP reloads the manifests into reg
- * (a load that fails changes nothing). */
+/* ---- serve: metrics over HTTP ---------------------------------------------
+ */
+
+/* A minimal HTTP/1.1 endpoint for Prometheus: one thread, one request per
+ * connection (Connection: close), GET /metrics only. */
+typedef struct metrics_http {
+  int fd;      /* listening socket */
+  int stop[2]; /* a pipe: written to stop the thread */
+  pthread_t thread;
+  char address[80]; /* "HOST:PORT" as bound */
+} metrics_http;
+
+#define METRICS_REQUEST_MAX 8192
+#define METRICS_TIMEOUT_MS 2000
+
+static int send_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void http_reply(int fd, const char *status, const char *type,
+                       const char *extra, const char *body, size_t len,
+                       int head) {
+  char hdr[512];
+  int n = snprintf(hdr, sizeof(hdr),
+                   "HTTP/1.1 %s\r\nContent-Type: %s\r\n%sContent-Length: "
+                   "%zu\r\nConnection: close\r\n\r\n",
+                   status, type, extra, len);
+  if (n > 0 && (size_t)n < sizeof(hdr) && send_all(fd, hdr, (size_t)n) == 0 &&
+      !head)
+    send_all(fd, body, len);
+}
+
+/* The whole text (it may grow between the size and the copy). */
+static char *metrics_text(size_t *len) {
+  size_t cap = 0;
+  char *buf = NULL;
+  for (;;) {
+    size_t need = xs_stats_prometheus(buf, cap);
+    char *nb;
+    if (buf != NULL && need < cap) {
+      *len = need;
+      return buf;
+    }
+    cap = need + 1024;
+    if ((nb = realloc(buf, cap)) == NULL) {
+      free(buf);
+      return NULL;
+    }
+    buf = nb;
+  }
+}
+
+static void metrics_answer(int fd) {
+  char req[METRICS_REQUEST_MAX + 1], method[16], path[256];
+  size_t got = 0;
+  int head;
+  /* the request head, within the time limit */
+  while (got < METRICS_REQUEST_MAX) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, METRICS_TIMEOUT_MS) <= 0)
+      return;
+    n = recv(fd, req + got, METRICS_REQUEST_MAX - got, 0);
+    if (n <= 0)
+      return;
+    got += (size_t)n;
+    req[got] = '\0';
+    if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL)
+      break;
+  }
+  req[got] = '\0';
+  if (sscanf(req, "%15s %255s HTTP/", method, path) != 2) {
+    http_reply(fd, "400 Bad Request", "text/plain", "", "bad request\n", 12, 0);
+    return;
+  }
+  head = strcmp(method, "HEAD") == 0;
+  if (strcmp(method, "GET") != 0 && !head) {
+    http_reply(fd, "405 Method Not Allowed", "text/plain",
+               "Allow: GET, HEAD\r\n", "method not allowed\n", 19, 0);
+    return;
+  }
+  path[strcspn(path, "?")] = '\0';
+  if (strcmp(path, "/metrics") == 0) {
+    size_t len;
+    char *text = metrics_text(&len);
+    if (text == NULL) {
+      http_reply(fd, "500 Internal Server Error", "text/plain", "",
+                 "out of memory\n", 14, head);
+      return;
+    }
+    http_reply(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", "",
+               text, len, head);
+    free(text);
+    return;
+  }
+  http_reply(fd, "404 Not Found", "text/plain", "", "not found: try /metrics\n",
+             24, head);
+}
+
+static void *metrics_run(void *arg) {
+  metrics_http *m = arg;
+  for (;;) {
+    struct pollfd p[2] = {{m->fd, POLLIN, 0}, {m->stop[0], POLLIN, 0}};
+    int c;
+    if (poll(p, 2, -1) < 0 && errno != EINTR)
+      break;
+    if (p[1].revents != 0)
+      break;
+    if (!(p[0].revents & POLLIN))
+      continue;
+    c = accept(m->fd, NULL, NULL);
+    if (c < 0)
+      continue;
+    metrics_answer(c);
+    close(c);
+  }
+  return NULL;
+}
+
+/* Listen on "HOST:PORT" or "[V6]:PORT" and start the thread: 1. On failure
+ * prints why and returns 0 (cannot listen) or -1 (not HOST:PORT). */
+static int metrics_start(const char *where, metrics_http *m) {
+  char host[64];
+  const char *port, *colon = strrchr(where, ':');
+  struct addrinfo hints, *ai = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char hbuf[64], pbuf[8];
+  int one = 1, rc;
+  size_t hl;
+  m->fd = m->stop[0] = m->stop[1] = -1;
+  if (colon == NULL || colon == where || colon[1] == '\0')
+    goto bad;
+  port = colon + 1;
+  hl = (size_t)(colon - where);
+  if (where[0] == '[') {
+    if (hl < 3 || where[hl - 1] != ']')
+      goto bad;
+    where++;
+    hl -= 2;
+  }
+  if (hl >= sizeof(host))
+    goto bad;
+  memcpy(host, where, hl);
+  host[hl] = '\0';
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  if (getaddrinfo(host, port, &hints, &ai) != 0)
+    goto bad;
+  m->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (m->fd < 0)
+    goto fail;
+  (void)setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(m->fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(m->fd, 16) != 0 ||
+      getsockname(m->fd, (struct sockaddr *)&ss, &sl) != 0 ||
+      getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf,
+                  sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV) != 0 ||
+      pipe(m->stop) != 0)
+    goto fail;
+  snprintf(m->address, sizeof(m->address), "%s%s%s:%s",
+           ss.ss_family == AF_INET6 ? "[" : "", hbuf,
+           ss.ss_family == AF_INET6 ? "]" : "", pbuf);
+  if ((rc = pthread_create(&m->thread, NULL, metrics_run, m)) != 0) {
+    errno = rc;
+    goto fail;
+  }
+  freeaddrinfo(ai);
+  return 1;
+bad:
+  fprintf(stderr, "xsvc: serve: invalid --metrics '%s' (HOST:PORT)\n", where);
+  if (ai != NULL)
+    freeaddrinfo(ai);
+  return -1;
+fail:
+  fprintf(stderr, "xsvc: serve: cannot serve metrics on %s: %s\n", where,
+          strerror(errno));
+  if (m->fd >= 0)
+    close(m->fd);
+  if (m->stop[0] >= 0) {
+    close(m->stop[0]);
+    close(m->stop[1]);
+  }
+  freeaddrinfo(ai);
+  return 0;
+}
+
+static void metrics_stop(metrics_http *m) {
+  char c = 1;
+  if (write(m->stop[1], &c, 1) != 1) {
+    /* a pipe with room: cannot fail */
+  }
+  pthread_join(m->thread, NULL);
+  close(m->fd);
+  close(m->stop[0]);
+  close(m->stop[1]);
+}
+
+/* ---- serve -----------------------------------------------------------------
+ */
+
+static void on_watch_reload(const xs_reload_report *rep, void *arg) {
+  (void)arg;
+  if (rep->status == XS_OK)
+    printf("watch: reloaded: %zu service(s): %s\n", rep->services,
+           rep->summary);
+  else
+    printf("watch: reload failed: %s: still serving the previous manifests\n",
+           rep->summary);
+  fflush(stdout);
+}
+
+/* serve: until SIGINT or SIGTERM; SIGHUP (and with --watch, a change to the
+ * manifests) reloads them into reg (a load that fails changes nothing). */
 static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
   static const char *const fallback[] = {"127.0.0.1:5353"};
   const char *const *where = o->nlistens > 0 ? o->listens : fallback;
   size_t n = o->nlistens > 0 ? o->nlistens : 1, i;
   xs_server **srv = calloc(n, sizeof(*srv));
   xs_server_options so;
+  xs_load_options lo;
+  xs_watch *watch = NULL;
+  metrics_http metrics;
   xs_error err;
   sigset_t set;
-  int sig = 0;
+  int sig = 0, rc = EXIT_ANSWERED, metrics_on = 0;
   if (srv == NULL) {
     fputs("xsvc: out of memory\n", stderr);
     return EXIT_FAILED;
   }
+  if (o->watch && (reg == NULL || o->npaths == 0)) {
+    free(srv);
+    return usage_error(usage_serve, "serve: --watch needs -f PATH%s", "");
+  }
+  xs_load_options_init(&lo);
+  if (o->ns != NULL)
+    lo.default_namespace = o->ns;
+  lo.allow_insecure_permissions = o->insecure_ok;
   memset(&err, 0, sizeof(err));
   xs_server_options_init(&so);
   if (o->cache_ttl > 0)
@@ -830,6 +1089,29 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
     }
     printf("listening on %s\n", xs_server_address(srv[i]));
   }
+  if (o->metrics != NULL) {
+    int started = metrics_start(o->metrics, &metrics);
+    if (started != 1) {
+      rc = started < 0 ? EXIT_USAGE : EXIT_FAILED;
+      goto stop;
+    }
+    metrics_on = 1;
+    printf("metrics on http://%s/metrics\n", metrics.address);
+  }
+  if (o->watch) {
+    xs_watch_options wo;
+    xs_watch_options_init(&wo);
+    wo.load = &lo;
+    wo.on_reload = on_watch_reload;
+    if (xs_watch_start(reg, o->paths, o->npaths, &wo, &watch, &err) !=
+        XS_OK) {
+      fprintf(stderr, "xsvc: serve: cannot watch %s: %s\n",
+              err.file[0] != '\0' ? err.file : "the manifests", err.message);
+      rc = EXIT_FAILED;
+      goto stop;
+    }
+    printf("watching %zu path(s)\n", o->npaths);
+  }
   fflush(stdout);
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -837,25 +1119,33 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
   sigaddset(&set, SIGHUP);
   while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
     diag_counts counts = {0, 0};
-    xs_registry *fresh = NULL;
+    xs_reload_report rep;
+    xs_load_options hup = lo;
     if (reg == NULL || o->npaths == 0)
       continue;
-    if (load_manifests(o->paths, o->npaths, o->ns, o->insecure_ok, &counts,
-                       &fresh) == XS_OK) {
-      xs_registry_replace(reg, fresh);
-      printf("reloaded: %zu service(s)\n", xs_registry_service_count(reg));
+    hup.diag = on_diag;
+    hup.diag_arg = &counts;
+    if (xs_registry_reload(reg, o->paths, o->npaths, &hup, &rep) == XS_OK) {
+      printf("reloaded: %zu service(s)\n", rep.services);
     } else {
+      if (counts.errors == 0) { /* the callback saw nothing: say why */
+        print_diag(&rep.error, "error");
+        counts.errors++;
+      }
       printf("reload failed (%u error(s)): still serving the previous "
              "manifests\n",
              counts.errors);
     }
     fflush(stdout);
-    xs_registry_free(fresh);
   }
+stop:
+  xs_watch_stop(watch);
+  if (metrics_on)
+    metrics_stop(&metrics);
   for (i = 0; i < n; i++)
     xs_server_stop(srv[i]);
   free(srv);
-  return EXIT_ANSWERED;
+  return rc;
 }
 
 static int cmd_resolve(int argc, char **argv, int connect) {

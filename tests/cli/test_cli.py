@@ -14,11 +14,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 XSVC = os.environ.get("XSVC", "")
@@ -589,6 +593,168 @@ class ConnectTests(unittest.TestCase):
         self.assertEqual((rc, err), (0, ""))
         rc, _, _ = self.connect("--allow-insecure-permissions", "web:http")
         self.assertEqual(rc, 0)
+
+def dns_a(port, name):
+    """One UDP A query to 127.0.0.1:port; returns (rcode, [addresses])."""
+    qid = 0x4242
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(q, ("127.0.0.1", port))
+        r = s.recv(4096)
+    rid, flags, _, ancount, _, _ = struct.unpack(">HHHHHH", r[:12])
+    assert rid == qid
+    off = len(q)  # the question comes back as sent
+    addrs = []
+    for _ in range(ancount):
+        while r[off] != 0 and r[off] & 0xC0 != 0xC0:
+            off += r[off] + 1
+        off += 2 if r[off] & 0xC0 == 0xC0 else 1
+        rtype, _, _, rdlen = struct.unpack(">HHIH", r[off:off + 10])
+        off += 10
+        if rtype == 1:
+            addrs.append(socket.inet_ntoa(r[off:off + rdlen]))
+        off += rdlen
+    return flags & 0x0F, addrs
+
+
+def parse_prometheus(text):
+    """The text exposition format, checked line by line: returns
+    ({family: type}, [(name, labels, value)])."""
+    types, helps, samples = {}, set(), []
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helps.add(line.split(" ")[2])
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name not in types, name
+            assert name in helps, name
+            types[name] = kind
+        else:
+            m = re.fullmatch(r'([a-z_]+)(?:\{([^}]*)\})? (\S+)', line)
+            assert m, line
+            samples.append((m.group(1), m.group(2) or "", float(m.group(3))))
+    return types, samples
+
+
+def api_manifest(ip):
+    return ("apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: default}\n"
+            "spec: {clusterIP: %s, ports: [{port: 80}]}\n" % ip)
+
+
+class ServeLiveTests(unittest.TestCase):
+    """xsvc serve --watch --metrics: edits picked up without a signal, a
+    broken edit refused, metrics a Prometheus scrape can read."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="xsvc-cli-live-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "api.yaml")
+        self.write(api_manifest("10.3.0.1"))
+        self.proc = subprocess.Popen(
+            [XSVC, "serve", "-f", self.dir, "--listen", "127.0.0.1:0",
+             "--metrics", "127.0.0.1:0", "--watch"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        listen = self.proc.stdout.readline().strip()
+        metrics = self.proc.stdout.readline().strip()
+        watching = self.proc.stdout.readline().strip()
+        m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", listen)
+        self.assertTrue(m, listen)
+        self.port = int(m.group(1))
+        m = re.fullmatch(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", metrics)
+        self.assertTrue(m, metrics)
+        self.url = m.group(1)
+        self.assertEqual(watching, "watching 1 path(s)")
+
+    def tearDown(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        shutil.rmtree(self.dir)
+
+    def write(self, text):
+        tmp = self.path + ".tmp~"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.path)
+
+    def scrape(self):
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["Content-Type"],
+                             "text/plain; version=0.0.4; charset=utf-8")
+            return parse_prometheus(r.read().decode())
+
+    def test_watch_reloads_and_metrics_parse(self):
+        name = "api.default.svc.cluster.local"
+        self.assertEqual(dns_a(self.port, name), (0, ["10.3.0.1"]))
+        self.write(api_manifest("10.3.0.2"))
+        self.assertEqual(self.proc.stdout.readline().strip(),
+                         "watch: reloaded: 1 service(s): changed default/api")
+        self.assertEqual(dns_a(self.port, name), (0, ["10.3.0.2"]))
+        self.write("kind: Service\nmetadata: {name: [\n")
+        line = self.proc.stdout.readline().strip()
+        self.assertRegex(line, r"^watch: reload failed: .*api\.yaml:\d+:\d+: .*"
+                               r": still serving the previous manifests$")
+        self.assertEqual(dns_a(self.port, name), (0, ["10.3.0.2"]))
+        self.assertEqual(dns_a(self.port, "nope.default.svc.cluster.local")[0], 3)
+
+        types, samples = self.scrape()
+        for fam, kind in types.items():
+            self.assertTrue(fam.startswith("xsvc_"), fam)
+            self.assertIn(kind, ("counter", "gauge", "histogram"))
+            if kind == "counter":
+                self.assertTrue(fam.endswith("_total"), fam)
+        values = {(n, l): v for n, l, v in samples}
+        self.assertEqual(values[("xsvc_reloads_total", 'result="ok"')], 1)
+        self.assertEqual(values[("xsvc_reloads_total", 'result="failed"')], 1)
+        self.assertEqual(values[("xsvc_server_responses_total", 'rcode="NOERROR"')], 3)
+        self.assertEqual(values[("xsvc_server_responses_total", 'rcode="NXDOMAIN"')], 1)
+        self.assertEqual(values[("xsvc_lookups_total", 'outcome="ok"')], 0)  # server answers from the registry
+        for fam, kind in types.items():
+            if kind != "histogram":
+                continue
+            buckets = [(l, v) for n, l, v in samples if n == fam + "_bucket"]
+            les = [float(l[4:-1].replace("+Inf", "inf")) for l, _ in buckets]
+            counts = [v for _, v in buckets]
+            self.assertEqual(les, sorted(les))
+            self.assertEqual(les[-1], float("inf"))
+            self.assertEqual(counts, sorted(counts))
+            self.assertEqual(values[(fam + "_count", "")], counts[-1])
+
+    def test_http_paths_and_methods(self):
+        base = self.url[: -len("/metrics")]
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(base + "/", timeout=10)
+        self.assertEqual(e.exception.code, 404)
+        req = urllib.request.Request(self.url, data=b"x", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(e.exception.code, 405)
+        req = urllib.request.Request(self.url + "?x=1", method="HEAD")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), b"")
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=30), 0)
+
+    def test_usage_errors(self):
+        rc, _, err = run("serve", "--watch", "--listen", "127.0.0.1:0")
+        self.assertEqual(rc, 2)
+        self.assertIn("xsvc: serve: --watch needs -f PATH", err)
+        rc, _, err = run("serve", "-f", self.dir, "--listen", "127.0.0.1:0",
+                         "--metrics", "nonsense")
+        self.assertEqual(rc, 2)
+        self.assertIn("xsvc: serve: invalid --metrics 'nonsense' (HOST:PORT)", err)
+        rc, _, _ = run("resolve", "--watch", "x")
+        self.assertEqual(rc, 2)
+
 
 def main():
     global XSVC
