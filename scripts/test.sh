@@ -2,7 +2,7 @@
 # The whole test suite: install what is missing, build, run ctest (unit,
 # integration, CLI, fuzz smoke, examples), then again under AddressSanitizer
 # + UBSan, the concurrent tests under ThreadSanitizer, and the unit tests
-# under valgrind.
+# under valgrind. XSVC_PROFILE=full adds a 5-minute soak run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -34,5 +34,10 @@ if command -v valgrind >/dev/null; then
         --soname-synonyms=somalloc=nouserintercepts \
         --errors-for-leak-kinds=definite,indirect "$t" >/dev/null
   done
+fi
+# The optional profile (XSVC_PROFILE=full): a 5-minute soak against a
+# flapping upstream, RSS sampled (bench/soak.sh 60 is the hour on demand).
+if [ "${XSVC_PROFILE:-}" = full ]; then
+  run bench/soak.sh 5
 fi
 echo "xsvc: all suites passed"

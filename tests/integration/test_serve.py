@@ -190,6 +190,18 @@ ROWS = [
 ]
 
 
+def same_records(testcase, got, want):
+    """got == want, but a record fetched from upstream (its TTL not the
+    synthesized T) may have aged a few seconds in the resolver's cache."""
+    testcase.assertEqual(len(got), len(want), (got, want))
+    for g, w in zip(got, want):
+        gf, wf = g.split(" ", 2), w.split(" ", 2)
+        if wf[1].isdigit() and int(wf[1]) != T and gf[1].isdigit() and gf[0] == wf[0] \
+                and gf[2] == wf[2] and int(wf[1]) - 10 <= int(gf[1]) <= int(wf[1]):
+            continue
+        testcase.assertEqual(g, w, (got, want))
+
+
 class ConformanceTests(unittest.TestCase):
     def check_rows(self, *opts):
         for row, name, qtype, status, answer, negative in ROWS:
@@ -197,7 +209,7 @@ class ConformanceTests(unittest.TestCase):
                 st, flags, sec = kdig(name, qtype, *opts)
                 self.assertEqual(st, status)
                 self.assertIn("aa", flags)
-                self.assertEqual(sec["ANSWER"], answer)
+                same_records(self, sec["ANSWER"], answer)
                 if negative is None:  # a reverse zone's SOA
                     self.assertEqual(len(sec["AUTHORITY"]), 1, sec)
                     self.assertIn(" IN SOA ", sec["AUTHORITY"][0])
@@ -237,7 +249,7 @@ class ConformanceTests(unittest.TestCase):
         self.assertEqual(st, "NOERROR")
         self.assertIn("ra", flags)
         self.assertNotIn("aa", flags)
-        self.assertEqual(sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 60)])
+        same_records(self, sec["ANSWER"], [A("v4only.example.com.", "192.0.2.20", 60)])
 
     def test_other_types_forwarded_as_they_are(self):
         st, flags, sec = kdig("example.com.", "MX")
