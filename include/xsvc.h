@@ -56,7 +56,8 @@ typedef enum xs_status {
   XS_ENOMEM,      /* out of memory */
   XS_EIO,         /* a file or directory could not be read */
   XS_EMANIFEST,   /* a manifest is invalid (syntax, schema or validation) */
-  XS_ELIMIT,      /* a manifest exceeds a size/depth/count/alias limit */
+  XS_ELIMIT,      /* a limit was reached: a manifest's size/depth/count/
+                   * aliases, a policy list, requests in flight */
   XS_EEXIST,      /* the (namespace, name) is already in the registry */
   XS_ENOTFOUND,   /* no such name (NXDOMAIN) or no such registry entry */
   XS_ENODATA,     /* the name exists but has no records of that family */
@@ -124,11 +125,13 @@ typedef struct xs_error {
  *  - Cache entries: xs_config_set_cache_size, at most 10,000,000 (XS_EINVAL
  *    past it); a full cache evicts (CLOCK), it never refuses an answer.
  *    Result memo: 1,048,576 slots.
- *  - Pending requests: no count limit; each waiting xs_resolve_async costs
- *    about 20 KiB until it completes, identical questions share one
+ *  - Pending requests: XS_DEFAULT_MAX_PENDING asynchronous requests in
+ *    flight per resolver (xs_config_set_max_pending, 1..XS_MAX_PENDING);
+ *    one more is refused with XS_ELIMIT (no callback). Each waiting request
+ *    costs about 20 KiB until it completes; answers the result memo gives
+ *    complete at once and do not count. Identical questions share one
  *    upstream query, and the engine watches at most 16 upstream sockets at
- *    once (c-ares queues the rest). Out of memory is XS_ENOMEM, with no
- *    callback.
+ *    once (c-ares queues the rest).
  *  - Server: 16 TCP connections at once (a 17th is closed at once, the
  *    client retries), each closed after 2 s idle or a reply it does not
  *    read within 500 ms; one TCP message at most 65,535 octets; a UDP
@@ -449,6 +452,14 @@ XS_EXTERN xs_status xs_config_set_prefetch(xs_config *cfg, int on);
  *  there is no memo either. */
 XS_EXTERN xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots);
 
+#define XS_DEFAULT_MAX_PENDING 10000u
+#define XS_MAX_PENDING 1000000u
+/** Asynchronous requests (xs_resolve_async) a resolver holds in flight at
+ *  once, 1..XS_MAX_PENDING (default XS_DEFAULT_MAX_PENDING, about 200 MiB
+ *  at worst): one more is refused with XS_ELIMIT until one completes, so a
+ *  flood of requests against a slow upstream cannot take all memory. */
+XS_EXTERN xs_status xs_config_set_max_pending(xs_config *cfg, size_t requests);
+
 /** A monotonic clock in milliseconds, for tests that move time by hand
  *  (cache expiry, stale windows). NULL restores CLOCK_MONOTONIC. fn is
  *  called from any thread that resolves and must be thread-safe. */
@@ -639,7 +650,8 @@ typedef void (*xs_resolve_cb)(xs_status status, xs_result *result, void *arg);
  *  accepted and cb will run exactly once (see xs_dispatch for where; with
  *  XS_DISPATCH_ENGINE it may run before this returns when the answer needs
  *  no upstream query); *request (if non-NULL) names it for
- *  xs_resolve_cancel. XS_EINVAL (NULL resolver/name/cb, bad family) or
+ *  xs_resolve_cancel. XS_EINVAL (NULL resolver/name/cb, bad family),
+ *  XS_ELIMIT (xs_config_set_max_pending requests already in flight) or
  *  XS_ENOMEM: cb never runs. An invalid name is accepted and completes with
  *  XS_EBADNAME. Any thread, also from a callback. */
 XS_EXTERN xs_status xs_resolve_async(xs_resolver *res, const char *name,

@@ -55,6 +55,7 @@ struct xs_config {
   int attempts;
   size_t cache_entries;
   size_t memo_slots;
+  size_t max_pending; /* asynchronous requests in flight */
   unsigned ttl_min, ttl_max, neg_max, stale_max, stale_ttl;
   int prefetch;
   xs_dispatch dispatch;
@@ -116,6 +117,7 @@ xs_status xs_config_new(xs_config **out) {
   c->attempts = XS_DEFAULT_ATTEMPTS;
   c->cache_entries = XS_DEFAULT_CACHE_ENTRIES;
   c->memo_slots = XS_DEFAULT_MEMO_SLOTS;
+  c->max_pending = XS_DEFAULT_MAX_PENDING;
   c->ttl_min = 0;
   c->ttl_max = XS_MAX_TTL;
   c->neg_max = XS_DEFAULT_NEG_MAX;
@@ -274,6 +276,13 @@ xs_status xs_config_set_failover_memory(xs_config *cfg, unsigned seconds) {
   return XS_OK;
 }
 
+xs_status xs_config_set_max_pending(xs_config *cfg, size_t requests) {
+  if (cfg == NULL || requests < 1 || requests > XS_MAX_PENDING)
+    return XS_EINVAL;
+  cfg->max_pending = requests;
+  return XS_OK;
+}
+
 xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots) {
   if (cfg == NULL || slots > XS_MEMO_MAX_SLOTS)
     return XS_EINVAL;
@@ -407,6 +416,7 @@ struct xs_resolver {
   xs_engine *engine;
   pthread_mutex_t lock; /* pending, done, next_id, closing */
   walk *pending;        /* async walks in flight */
+  size_t npending;      /* how many */
   walk *done_head, *done_tail;
   uint64_t next_id;
   int closing;
@@ -1348,6 +1358,7 @@ static void clear_fd(int fd) {
 }
 
 static void unlink_pending(xs_resolver *res, walk *w) {
+  res->npending--;
   if (w->prev != NULL)
     w->prev->next = w->next;
   else
@@ -1498,11 +1509,13 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
   w->arg = arg;
   w->direct = direct;
   pthread_mutex_lock(&res->lock);
-  if (res->closing) {
+  if (res->closing || res->npending >= res->cfg.max_pending) {
+    int full = !res->closing;
     pthread_mutex_unlock(&res->lock);
     free(w);
-    return XS_EINVAL;
+    return full ? XS_ELIMIT : XS_EINVAL;
   }
+  res->npending++;
   w->id = res->next_id++;
   w->next = res->pending;
   if (res->pending != NULL)

@@ -278,6 +278,77 @@ static void test_limits_server_16_tcp_connections_17th_closed(void **s) {
   xs_registry_free(reg);
 }
 
+static void count_done(xs_status st, xs_result *r, void *arg) {
+  (void)st;
+  atomic_fetch_add((atomic_int *)arg, 1);
+  xs_result_free(r);
+}
+
+/* Requests in flight: max_pending of them wait for a silent upstream, the
+ * next is refused with XS_ELIMIT (its callback never runs) until one
+ * completes; answers from the result memo are not held back. */
+static void test_limits_pending_requests(void **s) {
+  xs_config *cfg;
+  xs_resolver *res;
+  xs_registry *reg;
+  xs_error err;
+  struct sockaddr_in silent;
+  socklen_t slen = sizeof(silent);
+  const char *ip[] = {"10.96.0.20"};
+  char server[64], name[64];
+  unsigned long long ids[3];
+  atomic_int done = 0;
+  int sfd = socket(AF_INET, SOCK_DGRAM, 0), i;
+  (void)s;
+  memset(&silent, 0, sizeof(silent));
+  silent.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &silent.sin_addr);
+  assert_int_equal(bind(sfd, (struct sockaddr *)&silent, sizeof(silent)), 0);
+  getsockname(sfd, (struct sockaddr *)&silent, &slen);
+  snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(silent.sin_port));
+  must(xs_registry_new(&reg));
+  must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
+  must(xs_config_new(&cfg));
+  assert_int_equal(xs_config_set_max_pending(cfg, 0), XS_EINVAL);
+  assert_int_equal(xs_config_set_max_pending(cfg, XS_MAX_PENDING + 1),
+                   XS_EINVAL);
+  must(xs_config_set_max_pending(cfg, 3));
+  must(xs_config_set_namespace(cfg, "prod"));
+  must(xs_config_add_server(cfg, server));
+  must(xs_config_set_timeout_ms(cfg, 5000));
+  must(xs_config_set_attempts(cfg, 1));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  {
+    xs_result *r;
+    must(xs_resolve(res, "backend", XS_FAMILY_IPV4, &r)); /* memoised */
+    xs_result_free(r);
+  }
+  for (i = 0; i < 3; i++) {
+    snprintf(name, sizeof(name), "h%d.example.test.", i);
+    must(xs_resolve_async(res, name, XS_FAMILY_IPV4, count_done, &done,
+                          &ids[i]));
+  }
+  assert_int_equal(xs_resolve_async(res, "h3.example.test.", XS_FAMILY_IPV4,
+                                    count_done, &done, NULL),
+                   XS_ELIMIT);
+  /* an answer the result memo gives completes at once: not held back */
+  must(xs_resolve_async(res, "backend", XS_FAMILY_IPV4, count_done, &done,
+                        NULL));
+  assert_int_equal(atomic_load(&done), 1);
+  /* one completes (cancelled): room for one more */
+  must(xs_resolve_cancel(res, ids[0]));
+  for (i = 0; i < 500 && atomic_load(&done) < 2; i++)
+    usleep(2000);
+  assert_int_equal(atomic_load(&done), 2);
+  must(xs_resolve_async(res, "h3.example.test.", XS_FAMILY_IPV4, count_done,
+                        &done, NULL));
+  xs_resolver_free(res); /* the waiting ones complete, cancelled */
+  assert_int_equal(atomic_load(&done), 5);
+  xs_config_free(cfg);
+  xs_registry_free(reg);
+  close(sfd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_limits_name_253_octets_resolved_254_ebadname),
@@ -286,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_limits_config_list_bounds),
       cmocka_unit_test(test_limits_full_cache_evicts_never_refuses),
       cmocka_unit_test(test_limits_server_16_tcp_connections_17th_closed),
+      cmocka_unit_test(test_limits_pending_requests),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
