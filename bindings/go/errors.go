@@ -23,7 +23,7 @@ const (
 	StatusNoMemory                // XS_ENOMEM
 	StatusIO                      // XS_EIO: a file or directory could not be read
 	StatusManifest                // XS_EMANIFEST: a manifest is invalid
-	StatusLimit                   // XS_ELIMIT: a manifest exceeds a limit
+	StatusLimit                   // XS_ELIMIT: a limit was reached (a manifest's, requests in flight)
 	StatusExist                   // XS_EEXIST: the (namespace, name) exists
 	StatusNotFound                // XS_ENOTFOUND: no such name (NXDOMAIN) or entry
 	StatusNoData                  // XS_ENODATA: the name has no records of that family

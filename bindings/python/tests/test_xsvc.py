@@ -187,6 +187,31 @@ class AsyncTests(Fixture):
         finally:
             silent.close()
 
+    def test_requests_in_flight_bounded(self):
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        server = "127.0.0.1:%d" % silent.getsockname()[1]
+
+        async def main(r):
+            waiting = [asyncio.ensure_future(r.resolve_async("h%d.example.com." % i, "ipv4"))
+                       for i in range(2)]
+            await asyncio.sleep(0.05)
+            with self.assertRaises(xsvc.LimitError) as cm:
+                await r.resolve_async("h2.example.com.", "ipv4")
+            self.assertEqual(cm.exception.status, 5)  # XS_ELIMIT
+            for t in waiting:
+                t.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+        try:
+            with self.registry() as reg, xsvc.Resolver(registry=reg, namespace="prod",
+                                                       servers=[server], timeout_ms=5000,
+                                                       max_pending=2) as r:
+                asyncio.run(main(r))
+            with self.assertRaises(xsvc.InvalidArgument):
+                xsvc.Resolver(max_pending=0)
+        finally:
+            silent.close()
+
 
 class ConnectTests(Fixture):
     def test_connect_named_port(self):

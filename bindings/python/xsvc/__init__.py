@@ -27,8 +27,8 @@ from . import _lib
 from ._lib import S, lib
 
 __all__ = [
-    "Address", "Answer", "ConnectError", "Connection", "Error", "InvalidArgument", "Link",
-    "ManifestError", "NoData", "NotFound", "PolicyError", "Registry",
+    "Address", "Answer", "ConnectError", "Connection", "Error", "InvalidArgument", "LimitError",
+    "Link", "ManifestError", "NoData", "NotFound", "PolicyError", "Registry",
     "Resolver", "Timeout", "UpstreamError", "version",
 ]
 
@@ -87,6 +87,10 @@ class PolicyError(Error, PermissionError):
     """The resolver's policy refused the target or every address; .rule says why."""
 
 
+class LimitError(Error):
+    """A resolver limit was reached: requests in flight (max_pending)."""
+
+
 class ConnectError(Error, ConnectionError):
     """Every address refused or failed; .errno is the last one's."""
 
@@ -95,7 +99,7 @@ def _error(status: int, message: str = "") -> Error:
     name = _lib.STATUS[status] if 0 <= status < len(_lib.STATUS) else ""
     cls = {
         "EINVAL": InvalidArgument, "EBADNAME": InvalidArgument,
-        "EMANIFEST": ManifestError, "EIO": ManifestError, "ELIMIT": ManifestError,
+        "EMANIFEST": ManifestError, "EIO": ManifestError, "ELIMIT": LimitError,
         "EEXIST": InvalidArgument, "ENOTFOUND": NotFound, "ENODATA": NoData,
         "ETIMEOUT": Timeout, "ESERVFAIL": UpstreamError, "EREFUSED": UpstreamError,
         "EUPSTREAM": UpstreamError, "ELOOP": UpstreamError, "EPOLICY": PolicyError,
@@ -112,6 +116,8 @@ def _check_err(status: int, err: _lib.XsError) -> None:
     msg = err.message.decode(errors="replace")
     if status in (S["EMANIFEST"], S["EIO"], S["ELIMIT"], S["EEXIST"], S["EPOLICY"]) and err.file:
         raise ManifestError(status, msg, err.file.decode(errors="replace"), err.line, err.column)
+    if status == S["ELIMIT"]:  # a load's limit, without a position
+        raise ManifestError(status, msg, "", 0, 0)
     raise _error(status, msg)
 
 
@@ -343,7 +349,8 @@ class Resolver:
 
     def __init__(self, registry: Optional[Registry] = None, namespace: str = "default",
                  servers: Optional[Sequence[str]] = None, timeout_ms: Optional[int] = None,
-                 attempts: Optional[int] = None, cluster_domain: Optional[str] = None) -> None:
+                 attempts: Optional[int] = None, cluster_domain: Optional[str] = None,
+                 max_pending: Optional[int] = None) -> None:
         cfg = ctypes.c_void_p()
         _check_err(_lib.xs_config_new(ctypes.byref(cfg)), _lib.XsError())
         try:
@@ -357,6 +364,8 @@ class Resolver:
                 _check_err(_lib.xs_config_set_timeout_ms(cfg, timeout_ms), _lib.XsError())
             if attempts is not None:
                 _check_err(_lib.xs_config_set_attempts(cfg, attempts), _lib.XsError())
+            if max_pending is not None:  # resolve_async beyond it: LimitError
+                _check_err(_lib.xs_config_set_max_pending(cfg, max_pending), _lib.XsError())
             # completions of resolve_async are queued for this process's loop
             _check_err(_lib.xs_config_set_dispatch(cfg, _lib.DISPATCH_QUEUE), _lib.XsError())
             h = ctypes.c_void_p()
