@@ -488,8 +488,8 @@ void xs_engine_free(xs_engine *e) {
 }
 
 static xs_status submit(xs_engine *e, const char *name, uint16_t qtype,
-                       xs_engine_cb cb, xs_engine_raw_cb rcb, void *arg,
-                       uint64_t *id) {
+                        xs_engine_cb cb, xs_engine_raw_cb rcb, void *arg,
+                        uint64_t *id) {
   size_t len;
   ereq *r;
   if (e == NULL || name == NULL)

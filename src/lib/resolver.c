@@ -1530,8 +1530,8 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
     synced = res->memo != NULL && w->memo_ok && !w->bad_name &&
              w->result != NULL && !atomic_load(&w->cancelled);
     if (synced)
-      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps,
-                  w->result, w->result->size);
+      xs_memo_put(res->memo, &key, w->version, w->stamps, w->nstamps, w->result,
+                  w->result->size);
     deliver(w);
   }
   return XS_OK;

@@ -30,9 +30,9 @@
 #define UDP_BATCH 32
 #define TCP_IDLE_MS 2000
 #define TCP_SEND_MS 500 /* a reply not written by then: the client goes */
-#define RC_WAYS 8 /* reply cache: entries per set */
+#define RC_WAYS 8       /* reply cache: entries per set */
 #define RC_KEY (XS_NAME_BUF + 1 + 5) /* question wire + type, class, flags */
-#define CACHE_MIN_TTL 5            /* CoreDNS cache's floor (minttl) */
+#define CACHE_MIN_TTL 5              /* CoreDNS cache's floor (minttl) */
 
 typedef struct tcp_conn {
   int fd;
@@ -46,13 +46,13 @@ struct pend;
 
 /* A reply kept for a repeated question (see "reply cache" below). */
 typedef struct rc_entry {
-  uint64_t version;               /* the registry's when it was answered */
-  unsigned long long stored_ms;   /* timed entries: when */
-  unsigned long long used;        /* the server's tick at its last use */
-  uint32_t hash, ttl;             /* seconds it was kept for */
-  uint16_t key_len, len, cap;     /* cap: room in data for key + reply */
-  uint8_t zone_nx;                /* an NXDOMAIN of the cluster zone */
-  uint8_t data[];                 /* the key, then the reply */
+  uint64_t version;             /* the registry's when it was answered */
+  unsigned long long stored_ms; /* timed entries: when */
+  unsigned long long used;      /* the server's tick at its last use */
+  uint32_t hash, ttl;           /* seconds it was kept for */
+  uint16_t key_len, len, cap;   /* cap: room in data for key + reply */
+  uint8_t zone_nx;              /* an NXDOMAIN of the cluster zone */
+  uint8_t data[];               /* the key, then the reply */
 } rc_entry;
 
 /* What a question is looked up by, and the registry version it sees. */
@@ -67,7 +67,7 @@ struct xs_server {
   xs_resolver *res;
   unsigned cache_ttl;   /* xs_server_options.cache_ttl */
   unsigned fallthrough; /* xs_server_options.fallthrough */
-  rc_entry **rc;      /* nsets * RC_WAYS; NULL: no reply cache */
+  rc_entry **rc;        /* nsets * RC_WAYS; NULL: no reply cache */
   size_t rc_sets;
   unsigned long long rc_tick;
   atomic_ullong cache_hits;
@@ -108,8 +108,8 @@ struct pend {
   xs_server *s;
   xs_dns_query q;
   dest d;
-  int chase;   /* 1: a (the registry answer) gets the target's records */
-  int raw;     /* 1: forwarded as it is (not A/AAAA); reply[0..rlen) */
+  int chase; /* 1: a (the registry answer) gets the target's records */
+  int raw;   /* 1: forwarded as it is (not A/AAAA); reply[0..rlen) */
   uint8_t *reply;
   size_t rlen;
   xs_answer a; /* chase: the registry answer; forward: built on reply */
@@ -347,8 +347,7 @@ static int defer(xs_server *s, struct pend *p, const char *name) {
   s->outstanding = p;
   pthread_mutex_unlock(&s->plock);
   if (p->raw)
-    st = xs_resolver_forward(s->res, name, p->q.qtype, on_forwarded, p,
-                             &p->id);
+    st = xs_resolver_forward(s->res, name, p->q.qtype, on_forwarded, p, &p->id);
   else
     st = xs_resolve_start(
         s->res, name, p->q.qtype == XS_T_A ? XS_FAMILY_IPV4 : XS_FAMILY_IPV6,
@@ -452,8 +451,8 @@ static size_t respond(xs_server *s, const xs_dns_query *q, const dest *d,
     return xs_dns_encode_error(q, XS_RCODE_SERVFAIL, out, cap);
   }
   if (a->rcode == XS_RCODE_NXDOMAIN && xs_resolver_has_upstream(s->res) &&
-      (s->fallthrough & (in_zone ? XS_FALLTHROUGH_CLUSTER
-                                 : XS_FALLTHROUGH_REVERSE)) != 0 &&
+      (s->fallthrough &
+       (in_zone ? XS_FALLTHROUGH_CLUSTER : XS_FALLTHROUGH_REVERSE)) != 0 &&
       q->qclass == 1) {
     /* CoreDNS's fallthrough: the name is the next plugin's (forward) */
     p->raw = 1;

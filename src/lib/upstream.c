@@ -594,8 +594,7 @@ xs_status xs_upstream_new(const xs_upstream_cfg *cfg, xs_upstream **out,
     xs_status st = rc == ARES_ENOMEM ? XS_ENOMEM : XS_EINVAL;
     ares_destroy(u->channel);
     free(u);
-    xs_error_set(err, st, NULL, 0, 0, "c-ares: %s: %s", ares_strerror(rc),
-                 csv);
+    xs_error_set(err, st, NULL, 0, 0, "c-ares: %s: %s", ares_strerror(rc), csv);
     return st;
   }
   for (i = 0; i < TCP_TRACKED; i++)

@@ -525,8 +525,8 @@ typedef struct resolve_opts {
   int serve;
   const char **listens;
   size_t nlistens;
-  int cache_ttl;   /* serve --cache; -1: none */
-  int reply_cache; /* serve --reply-cache; -1: the library's default */
+  int cache_ttl;        /* serve --cache; -1: none */
+  int reply_cache;      /* serve --reply-cache; -1: the library's default */
   unsigned fallthrough; /* serve --fallthrough */
   int watch;            /* serve --watch */
   const char *metrics;  /* serve --metrics HOST:PORT */
@@ -661,9 +661,8 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       if (!o->serve)
         return usage_error(usage, NULL, NULL);
       if (!parse_int(optarg, 1, (int)XS_SERVER_CACHE_TTL_MAX, &o->cache_ttl))
-        return usage_error(usage,
-                           "serve: cache TTL must be in range [1, 86400]: %s",
-                           optarg);
+        return usage_error(
+            usage, "serve: cache TTL must be in range [1, 86400]: %s", optarg);
       break;
     case OPT_REPLY_CACHE:
       if (!o->serve)
@@ -1103,8 +1102,7 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
     xs_watch_options_init(&wo);
     wo.load = &lo;
     wo.on_reload = on_watch_reload;
-    if (xs_watch_start(reg, o->paths, o->npaths, &wo, &watch, &err) !=
-        XS_OK) {
+    if (xs_watch_start(reg, o->paths, o->npaths, &wo, &watch, &err) != XS_OK) {
       fprintf(stderr, "xsvc: serve: cannot watch %s: %s\n",
               err.file[0] != '\0' ? err.file : "the manifests", err.message);
       rc = EXIT_FAILED;
@@ -1172,7 +1170,8 @@ static int cmd_resolve(int argc, char **argv, int connect) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
   }
-  o.ndots = o.timeout_ms = o.attempts = o.ttl = o.cache_ttl = o.reply_cache = -1;
+  o.ndots = o.timeout_ms = o.attempts = o.ttl = o.cache_ttl = o.reply_cache =
+      -1;
   o.family = XS_FAMILY_ANY;
   o.type = "ANY";
   /* Each list holds at most one entry per argument. */

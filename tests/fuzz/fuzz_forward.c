@@ -15,11 +15,12 @@
 
 /* example.com. MX, with EDNS0 (1232, DO) or without; info.example.com. TXT */
 static const uint8_t queries[][64] = {
-    {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1, 7, 'e', 'x', 'a', 'm',
-     'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 15, 0, 1, 0, 0, 41, 4, 0xd0, 0,
-     0, 0x80, 0, 0, 0},
-    {0xab, 0xcd, 0x01, 0x10, 0, 1, 0, 0, 0, 0, 0, 0, 4, 'i', 'n', 'F', 'o', 7,
-     'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'C', 'O', 'M', 0, 0, 16, 0, 1}};
+    {0x12, 0x34, 0x01, 0x00, 0,   1,    0, 0,   0,    0,   0, 1, 7,  'e',
+     'x',  'a',  'm',  'p',  'l', 'e',  3, 'c', 'o',  'm', 0, 0, 15, 0,
+     1,    0,    0,    41,   4,   0xd0, 0, 0,   0x80, 0,   0, 0},
+    {0xab, 0xcd, 0x01, 0x10, 0,   1, 0,   0,   0,   0,   0,   0,
+     4,    'i',  'n',  'F',  'o', 7, 'e', 'x', 'a', 'm', 'p', 'l',
+     'e',  3,    'C',  'O',  'M', 0, 0,   16,  0,   1}};
 static const size_t query_len[] = {40, 34};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -31,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < XS_DNS_HEADER)
     return 0;
   which = data[0] % 2;
-  if (xs_dns_decode_query(queries[which], query_len[which], &q) !=
-      XS_DNS_QUERY)
+  if (xs_dns_decode_query(queries[which], query_len[which], &q) != XS_DNS_QUERY)
     abort();
   memcpy(up, data, XS_DNS_HEADER);
   up[4] = 0;
@@ -64,10 +64,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     if ((out[2] & 0x02) && (out[6] | out[7] | out[8] | out[9]) != 0)
       abort(); /* cut: no records */
-    if (xs_dns_ttls(out, n, &ttl, &lo) < 0 || xs_dns_ttls(out, n, NULL, &lo) < 0)
-      abort(); /* what we send walks */
+    if (xs_dns_ttls(out, n, &ttl, &lo) < 0 ||
+        xs_dns_ttls(out, n, NULL, &lo) < 0)
+      abort();                             /* what we send walks */
     if ((out[6] | out[7]) != 0 && lo != 7) /* every TTL set (answers: */
-      abort(); /* no SOA MINIMUM in the minimum) */
+      abort();                             /* no SOA MINIMUM in the minimum) */
     if (lo > 7 && lo != UINT32_MAX)
       abort();
   }

@@ -201,8 +201,8 @@ static int teardown(void **state) {
     total += points[i];
   printf("allocation failures injected: %lu (xsvc %lu, c-ares %lu, libyaml "
          "%lu); c-ares failures seen as a lost reply: %lu\n",
-         total, points[XS_FAILALLOC_OURS], points[XS_FAILALLOC_CARES], points[XS_FAILALLOC_YAML],
-         cares_lost);
+         total, points[XS_FAILALLOC_OURS], points[XS_FAILALLOC_CARES],
+         points[XS_FAILALLOC_YAML], cares_lost);
   return 0;
 }
 
@@ -235,15 +235,16 @@ static long sweep(const sweep_ops *ops) {
               from >= 0 ? from_name[from] : "none", xs_strerror(st));
     if (from < 0)
       assert_int_equal(st, XS_OK);
-    else if (from == XS_FAILALLOC_CARES && (st == XS_ETIMEOUT || st == XS_EUPSTREAM))
+    else if (from == XS_FAILALLOC_CARES &&
+             (st == XS_ETIMEOUT || st == XS_EUPSTREAM))
       cares_lost++; /* c-ares dropped the reply it could not decode */
     else if (st != XS_OK && st != XS_ENOMEM)
       fail_msg("%s: allocation %ld (%s) failed: status %s (%d), not ENOMEM",
                ops->what, n, from_name[from], xs_strerror(st), (int)st);
     ops->verify(ops->ctx, st, from);
     if (count_fds() != fds)
-      fail_msg("%s: allocation %ld failed: %d descriptors leaked", ops->what,
-               n, count_fds() - fds);
+      fail_msg("%s: allocation %ld failed: %d descriptors leaked", ops->what, n,
+               count_fds() - fds);
     if (from < 0)
       break;
   }
@@ -370,12 +371,15 @@ static void verify_build(void *p, xs_status st, int from) {
 static void test_alloc_registry_building_fails_atomically(void **state) {
   build_ctx c;
   sweep_ops ops = {NULL, &c, prepare_build, run_build, verify_build};
-  static const char *const what[] = {
-      "xs_registry_add_namespace",  "xs_registry_add_external",
-      "xs_registry_set_external",   "xs_registry_add_cluster_ip",
-      "xs_registry_add_port",       "xs_registry_add_endpoint",
-      "xs_registry_remove",         "xs_registry_replace",
-      "xs_registry_new"};
+  static const char *const what[] = {"xs_registry_add_namespace",
+                                     "xs_registry_add_external",
+                                     "xs_registry_set_external",
+                                     "xs_registry_add_cluster_ip",
+                                     "xs_registry_add_port",
+                                     "xs_registry_add_endpoint",
+                                     "xs_registry_remove",
+                                     "xs_registry_replace",
+                                     "xs_registry_new"};
   xs_error err;
   (void)state;
   memset(&c, 0, sizeof(c));
@@ -486,7 +490,8 @@ static void res_init(res_ctx *c) {
   must(xs_registry_add_external(c->reg, "prod", "alias",
                                 "backend.prod.svc.cluster.local", &err));
   must(xs_registry_add_cluster_ip(c->reg, "prod", "backend", ip, 1, &err));
-  must(xs_registry_add_port(c->reg, "prod", "backend", "http", 80, "TCP", &err));
+  must(
+      xs_registry_add_port(c->reg, "prod", "backend", "http", 80, "TCP", &err));
   must(xs_registry_add_cluster_ip(c->reg, "prod", "local", loop, 1, &err));
   must(xs_registry_add_port(c->reg, "prod", "local", "app", (int)listen_port,
                             "TCP", &err));
@@ -664,8 +669,8 @@ static void test_alloc_resolve_async(void **state) {
     c.name = names[i];
     c.cache_off = i == 1; /* the external name goes upstream every time */
     c.res = new_resolver(&c, XS_DISPATCH_ENGINE);
-    ops.what = i == 0 ? "xs_resolve_async (registry)"
-                      : "xs_resolve_async (upstream)";
+    ops.what =
+        i == 0 ? "xs_resolve_async (registry)" : "xs_resolve_async (upstream)";
     assert_true(sweep(&ops) >= 1);
     res_fini(&c);
   }
@@ -705,8 +710,8 @@ static void test_alloc_connect(void **state) {
     c.name = name[i];
     c.cache_off = i == 1;
     c.res = new_resolver(&c, XS_DISPATCH_ENGINE);
-    ops.what = i == 0 ? "xs_connect (registry, named port)"
-                      : "xs_connect (upstream)";
+    ops.what =
+        i == 0 ? "xs_connect (registry, named port)" : "xs_connect (upstream)";
     assert_true(sweep(&ops) >= 1);
     res_fini(&c);
   }

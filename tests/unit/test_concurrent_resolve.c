@@ -166,6 +166,8 @@ static void test_concurrent_resolve_swap_expire_cancel(void **st) {
   assert_int_equal(xs_config_add_server(cfg, srv.server), XS_OK);
   assert_int_equal(xs_config_set_clock(cfg, fake_clock, NULL), XS_OK);
   assert_int_equal(xs_config_set_cache_size(cfg, 16), XS_OK); /* evictions */
+  /* the async threads fire up to 2 x MAXREQ without waiting */
+  assert_int_equal(xs_config_set_max_pending(cfg, 2 * 20000), XS_OK);
   assert_int_equal(xs_resolver_new(cfg, reg, &res, &err), XS_OK);
   xs_config_free(cfg);
 

@@ -162,8 +162,7 @@ static void test_limits_config_list_bounds(void **s) {
     snprintf(text, sizeof(text), "t%d.example", i);
     must(xs_config_add_allowed_target(cfg, text));
   }
-  assert_int_equal(xs_config_add_allowed_target(cfg, "t32.example"),
-                   XS_ELIMIT);
+  assert_int_equal(xs_config_add_allowed_target(cfg, "t32.example"), XS_ELIMIT);
   must(xs_config_clear_denied_ranges(cfg));
   for (i = 0; i < 64; i++) {
     snprintf(text, sizeof(text), "10.%d.0.0/16", i);
@@ -225,10 +224,10 @@ static int tcp_to(unsigned port) {
 
 /* 1 if fd answers a TCP query for the zone apex's SOA within 1 s. */
 static int tcp_answers(int fd) {
-  static const unsigned char q[] = {
-      0,    31, 0x12, 0x34, 1,   0,   0,   1,   0,   0,   0,   0,
-      0,    0,  7,    'c',  'l', 'u', 's', 't', 'e', 'r', 5,   'l',
-      'o',  'c', 'a', 'l',  0,   0,   6,   0,   1};
+  static const unsigned char q[] = {0,   31,  0x12, 0x34, 1, 0,   0,   1,   0,
+                                    0,   0,   0,    0,    0, 7,   'c', 'l', 'u',
+                                    's', 't', 'e',  'r',  5, 'l', 'o', 'c', 'a',
+                                    'l', 0,   0,    6,    0, 1};
   unsigned char reply[512];
   struct pollfd p = {fd, POLLIN, 0};
   if (send(fd, q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q))

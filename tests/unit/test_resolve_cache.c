@@ -532,7 +532,7 @@ static xs_status resolve_async_wait(xs_resolver *res, const char *name,
   return g.st;
 }
 
-static int async_a; /* same_on_both asks a with xs_resolve_async */
+static int async_a;    /* same_on_both asks a with xs_resolve_async */
 static int async_here; /* ... and counts answers given before it returned */
 
 static xs_status same_on_both(xs_resolver *a, xs_resolver *b, const char *name,

@@ -162,8 +162,8 @@ static void serve_udp(fserver *s) {
   unsigned char q[512], out[600];
   struct sockaddr_storage from;
   socklen_t fromlen = sizeof(from);
-  ssize_t n = recvfrom(s->udp, q, sizeof(q), 0, (struct sockaddr *)&from,
-                       &fromlen);
+  ssize_t n =
+      recvfrom(s->udp, q, sizeof(q), 0, (struct sockaddr *)&from, &fromlen);
   int mode = atomic_load(&s->mode), nth;
   uint32_t ttl = (uint32_t)atomic_load(&s->ttl);
   size_t len;
@@ -444,8 +444,8 @@ static void test_fault_only_forged_replies_time_out_unpoisoned(void **s) {
   ms = expect(res, "forged-id.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
   assert_true(ms >= 250 && ms < 300 + 700);
   atomic_store(&fs.mode, F_WRONG_NAME);
-  ms = expect(res, "forged-name.example.test.", XS_ETIMEOUT,
-              XS_SOURCE_UPSTREAM);
+  ms =
+      expect(res, "forged-name.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
   assert_true(ms >= 250 && ms < 300 + 700);
   atomic_store(&fs.mode, F_ANSWER);
   expect(res, "forged-id.example.test.", XS_OK, XS_SOURCE_UPSTREAM);

@@ -264,7 +264,8 @@ static size_t ttls_of(unsigned char *m, size_t len, unsigned *ttl, size_t max,
   unsigned qd = (unsigned)(m[4] << 8 | m[5]);
   assert_true(len >= 12);
   *an = (unsigned)(m[6] << 8 | m[7]);
-  total = (size_t)*an + (size_t)(m[8] << 8 | m[9]) + (size_t)(m[10] << 8 | m[11]);
+  total =
+      (size_t)*an + (size_t)(m[8] << 8 | m[9]) + (size_t)(m[10] << 8 | m[11]);
   for (i = 0; i < qd + total; i++) {
     while (m[off] != 0 && (m[off] & 0xc0) != 0xc0)
       off += m[off] + 1u;
@@ -291,12 +292,17 @@ static size_t ttls_of(unsigned char *m, size_t len, unsigned *ttl, size_t max,
  * UDP and TCP) alike, also after the registry changes. */
 static void test_server_reply_cache_is_invisible(void **st) {
   static const char *const names[] = {
-      "backend.prod.svc.cluster.local.",  "BackEnd.Prod.svc.cluster.local.",
-      "db.prod.svc.cluster.local.",       "DB.PROD.SVC.CLUSTER.LOCAL.",
-      "nope.prod.svc.cluster.local.",     "prod.svc.cluster.local.",
+      "backend.prod.svc.cluster.local.",
+      "BackEnd.Prod.svc.cluster.local.",
+      "db.prod.svc.cluster.local.",
+      "DB.PROD.SVC.CLUSTER.LOCAL.",
+      "nope.prod.svc.cluster.local.",
+      "prod.svc.cluster.local.",
       "_http._tcp.backend.prod.svc.cluster.local.",
-      "20.0.96.10.in-addr.arpa.",         "hdls.prod.svc.cluster.local.",
-      "pet-0.hdls.prod.svc.cluster.local.", "dns-version.cluster.local.",
+      "20.0.96.10.in-addr.arpa.",
+      "hdls.prod.svc.cluster.local.",
+      "pet-0.hdls.prod.svc.cluster.local.",
+      "dns-version.cluster.local.",
       "x.cluster.local."};
   static const unsigned types[] = {1, 28, 5, 33, 12, 16, 6, 15};
   xs_registry *reg;
@@ -328,8 +334,8 @@ static void test_server_reply_cache_is_invisible(void **st) {
   must(xs_server_start_opts(res, "127.0.0.1:0", &o, &plain, &err));
   for (round = 0; round < 2; round++) {
     if (round == 1) { /* repoint, add and remove: seen at once */
-      must(xs_registry_set_external(reg, "prod", "db", "db2.example.com",
-                                    &err));
+      must(
+          xs_registry_set_external(reg, "prod", "db", "db2.example.com", &err));
       must(xs_registry_remove(reg, "prod", "backend"));
     }
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -360,7 +366,10 @@ static void test_server_reply_cache_is_invisible(void **st) {
             assert_memory_equal(r1, r2, (size_t)n1);
             q[0] ^= 0x5a;
             if (round == 1 && i == 2 && t == 2 && edns == 0 && tcp == 0)
-              changed = memmem(r2, (size_t)n3, "\x03" "db2", 4) != NULL;
+              changed = memmem(r2, (size_t)n3,
+                               "\x03"
+                               "db2",
+                               4) != NULL;
             same++;
           }
   }
@@ -431,7 +440,10 @@ static void test_server_cache_option_normalises_ttls(void **st) {
   assert_int_equal(r[3], 0x80); /* RA, NOERROR */
   assert_int_equal(r[7], 1);
   assert_memory_equal(r + 12, q + 12, qlen - 12); /* the question as asked */
-  assert_memory_equal(r + n - 6, "\x05" "1.1.0", 6);
+  assert_memory_equal(r + n - 6,
+                      "\x05"
+                      "1.1.0",
+                      6);
   xs_server_stop(srv);
 
   /* `cache 30`: both 30, then counting down */
@@ -596,7 +608,7 @@ static void test_server_tcp_client_that_never_reads(void **st) {
   usleep(200 * 1000);
   clock_gettime(CLOCK_MONOTONIC, &t0);
   qlen = query(q, "many.prod.svc.cluster.local.", 16); /* small: NODATA */
-  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r)); /* waits up to 2 s */
+  n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));     /* waits up to 2 s */
   clock_gettime(CLOCK_MONOTONIC, &t1);
   assert_true(n > 12);
   assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
