@@ -744,6 +744,149 @@ static void test_alloc_server_start(void **state) {
   res_fini(&c);
 }
 
+/* The same with the cache option (the reply cache's table too). */
+static xs_status run_server_cached(void *p) {
+  res_ctx *c = p;
+  xs_server_options o;
+  xs_server_options_init(&o);
+  o.cache_ttl = 30;
+  c->server = NULL;
+  return xs_server_start_opts(c->res, "127.0.0.1:0", &o, &c->server, &c->err);
+}
+
+static void test_alloc_server_start_cached(void **state) {
+  res_ctx c;
+  sweep_ops ops = {"xs_server_start_opts (cache 30)", &c, NULL,
+                   run_server_cached, verify_server};
+  (void)state;
+  res_init(&c);
+  c.res = new_resolver(&c, XS_DISPATCH_ENGINE);
+  assert_true(sweep(&ops) >= 1);
+  res_fini(&c);
+}
+
+/* ---- live changes --------------------------------------------------------- */
+
+/* xs_registry_reload of the directory (4 Services) over a registry of 3:
+ * on failure the registry is exactly as it was. */
+typedef struct reload_ctx {
+  xs_registry *reg;
+  xs_reload_report report;
+} reload_ctx;
+
+static void prepare_reload(void *p) {
+  reload_ctx *c = p;
+  xs_error err;
+  must(xs_registry_load_buffer(manifest, sizeof(manifest) - 1, "m.yaml", NULL,
+                               &c->reg, &err));
+}
+
+static xs_status run_reload(void *p) {
+  reload_ctx *c = p;
+  const char *paths[] = {tmpdir};
+  return xs_registry_reload(c->reg, paths, 1, NULL, &c->report);
+}
+
+static void verify_reload(void *p, xs_status st, int from) {
+  reload_ctx *c = p;
+  (void)from;
+  assert_int_equal(c->report.status, st);
+  assert_int_equal(xs_registry_service_count(c->reg), st == XS_OK ? 4 : 3);
+  if (st != XS_OK)
+    assert_int_equal(c->report.published, 0);
+  xs_registry_free(c->reg);
+  c->reg = NULL;
+}
+
+static void test_alloc_registry_reload(void **state) {
+  reload_ctx c;
+  sweep_ops ops = {"xs_registry_reload", &c, prepare_reload, run_reload,
+                   verify_reload};
+  (void)state;
+  memset(&c, 0, sizeof(c));
+  assert_true(sweep(&ops) > 10);
+}
+
+/* xs_resolver_set_registry: the resolver answers from the new registry, or
+ * (on failure) still from the old one. */
+typedef struct switch_ctx {
+  res_ctx rc;
+  xs_registry *other;
+} switch_ctx;
+
+static void prepare_switch(void *p) {
+  switch_ctx *c = p;
+  must(xs_resolver_set_registry(c->rc.res, c->rc.reg)); /* back to the first */
+}
+
+static xs_status run_switch(void *p) {
+  switch_ctx *c = p;
+  return xs_resolver_set_registry(c->rc.res, c->other);
+}
+
+static void verify_switch(void *p, xs_status st, int from) {
+  switch_ctx *c = p;
+  xs_result *r = NULL;
+  (void)from;
+  /* "backend" is only in the first registry, "only-other" in the second */
+  assert_int_equal(xs_resolve(c->rc.res, "only-other", XS_FAMILY_IPV4, &r),
+                   st == XS_OK ? XS_OK : XS_ENOTFOUND);
+  xs_result_free(r);
+}
+
+static void test_alloc_resolver_set_registry(void **state) {
+  static const char *const ip[] = {"10.96.0.77"};
+  switch_ctx c;
+  xs_error err;
+  sweep_ops ops = {"xs_resolver_set_registry", &c, prepare_switch, run_switch,
+                   verify_switch};
+  (void)state;
+  res_init(&c.rc);
+  c.rc.res = new_resolver(&c.rc, XS_DISPATCH_ENGINE);
+  must(xs_registry_new(&c.other));
+  must(xs_registry_add_cluster_ip(c.other, "prod", "only-other", ip, 1, &err));
+  /* it allocates nothing (the resolver's own view takes the new registry's
+   * snapshot by reference): no point can fail, and the switch is seen */
+  assert_int_equal(sweep(&ops), 0);
+  xs_registry_free(c.other);
+  res_fini(&c.rc);
+}
+
+/* xs_watch_start: a watcher, or XS_ENOMEM and none. */
+typedef struct watch_ctx {
+  xs_registry *reg;
+  xs_watch *w;
+  xs_error err;
+} watch_ctx;
+
+static xs_status run_watch(void *p) {
+  watch_ctx *c = p;
+  const char *paths[] = {tmpdir};
+  c->w = NULL;
+  return xs_watch_start(c->reg, paths, 1, NULL, &c->w, &c->err);
+}
+
+static void verify_watch(void *p, xs_status st, int from) {
+  watch_ctx *c = p;
+  (void)from;
+  if (st == XS_OK)
+    assert_non_null(c->w);
+  else
+    assert_null(c->w);
+  xs_watch_stop(c->w);
+  c->w = NULL;
+}
+
+static void test_alloc_watch_start(void **state) {
+  watch_ctx c;
+  sweep_ops ops = {"xs_watch_start", &c, NULL, run_watch, verify_watch};
+  (void)state;
+  memset(&c, 0, sizeof(c));
+  must(xs_registry_new(&c.reg));
+  assert_true(sweep(&ops) >= 1);
+  xs_registry_free(c.reg);
+}
+
 /* A running server answering while its allocations fail: every query gets
  * a reply (NOERROR with the answer, or SERVFAIL) or none, never a crash. */
 static int udp_ask(unsigned port, const char *name, unsigned char *reply,
@@ -857,6 +1000,10 @@ int main(void) {
       cmocka_unit_test(test_alloc_resolve_async),
       cmocka_unit_test(test_alloc_connect),
       cmocka_unit_test(test_alloc_server_start),
+      cmocka_unit_test(test_alloc_server_start_cached),
+      cmocka_unit_test(test_alloc_registry_reload),
+      cmocka_unit_test(test_alloc_resolver_set_registry),
+      cmocka_unit_test(test_alloc_watch_start),
       cmocka_unit_test(test_alloc_server_answers_or_fails_cleanly),
   };
 #ifdef XS_SANITIZED
