@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "fds.h"
 #include "responder.h"
 #include "xsvc.h"
 
@@ -75,25 +76,6 @@ static void must(xs_status st) {
 
 /* Open descriptors other than UDP sockets (c-ares opens and closes those
  * for its queries as it likes). */
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    int fd = atoi(e->d_name), type = 0;
-    socklen_t len = sizeof(type);
-    if (e->d_name[0] == '.' || fd == dirfd(d))
-      continue;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-        type == SOCK_DGRAM)
-      continue;
-    n++;
-  }
-  closedir(d);
-  return n;
-}
 
 static void drain_listener(void) {
   int c;
@@ -765,7 +747,8 @@ static void test_alloc_server_start_cached(void **state) {
   res_fini(&c);
 }
 
-/* ---- live changes --------------------------------------------------------- */
+/* ---- live changes ---------------------------------------------------------
+ */
 
 /* xs_registry_reload of the directory (4 Services) over a registry of 3:
  * on failure the registry is exactly as it was. */

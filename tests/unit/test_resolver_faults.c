@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "fds.h"
 #include "xsvc.h"
 
 /* ---- a misbehaving DNS server ---------------------------------------------
@@ -294,27 +295,6 @@ static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Descriptors other than UDP sockets (c-ares's come and go). */
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    int fd = atoi(e->d_name), type = 0;
-    socklen_t len = sizeof(type);
-    if (e->d_name[0] == '.' || fd == dirfd(d))
-      continue;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-        type == SOCK_DGRAM)
-      continue;
-    n++;
-  }
-  closedir(d);
-  return n;
 }
 
 static int fds_before;
