@@ -131,8 +131,8 @@ int main(int argc, char **argv) {
       printf("%8lld %12llu %10.0f %10llu %8llu %8llu %10ld %6s\n",
              (now - start) / 1000, c,
              (double)(c - last_calls) * 1000.0 / (double)(since ? since : 1),
-             atomic_load(&stale), atomic_load(&failed), atomic_load(&slow),
-             rss, atomic_load(&srv.silent) ? "no" : "yes");
+             atomic_load(&stale), atomic_load(&failed), atomic_load(&slow), rss,
+             atomic_load(&srv.silent) ? "no" : "yes");
       fflush(stdout);
       last_calls = c;
       last_ms = now;

@@ -52,7 +52,8 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
     cares = r;
   else if (strstr(name, "libyaml") != NULL)
     yaml = r;
-  else if ((strstr(name, "libc.so") != NULL || strstr(name, "ld-linux") != NULL ||
+  else if ((strstr(name, "libc.so") != NULL ||
+            strstr(name, "ld-linux") != NULL ||
             strstr(name, "libpthread") != NULL) &&
            nskip < sizeof(skip) / sizeof(skip[0]))
     skip[nskip++] = r;
