@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "responder.h"
+#include "silent.h"
 #include "xsvc.h"
 
 static void must(xs_status st) {
@@ -291,20 +292,13 @@ static void test_limits_pending_requests(void **s) {
   xs_resolver *res;
   xs_registry *reg;
   xs_error err;
-  struct sockaddr_in silent;
-  socklen_t slen = sizeof(silent);
   const char *ip[] = {"10.96.0.20"};
   char server[64], name[64];
   unsigned long long ids[3];
   atomic_int done = 0;
-  int sfd = socket(AF_INET, SOCK_DGRAM, 0), i;
+  int sfd = silent_upstream(server, sizeof(server)), i;
   (void)s;
-  memset(&silent, 0, sizeof(silent));
-  silent.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &silent.sin_addr);
-  assert_int_equal(bind(sfd, (struct sockaddr *)&silent, sizeof(silent)), 0);
-  getsockname(sfd, (struct sockaddr *)&silent, &slen);
-  snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(silent.sin_port));
+  assert_true(sfd >= 0);
   must(xs_registry_new(&reg));
   must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
   must(xs_config_new(&cfg));

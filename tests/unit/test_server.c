@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "silent.h"
 #include "xsvc.h"
 
 static void must(xs_status st) {
@@ -189,21 +190,16 @@ static void test_server_upstream_does_not_block(void **st) {
   xs_error err;
   const char *ip[] = {"10.96.0.20"};
   unsigned char q[300], r[512];
-  struct sockaddr_in silent, to;
-  socklen_t slen = sizeof(silent);
+  struct sockaddr_in to;
   struct timeval tv = {3, 0};
   char server[64];
-  int sfd = socket(AF_INET, SOCK_DGRAM, 0), c = socket(AF_INET, SOCK_DGRAM, 0);
+  int sfd = silent_upstream(server, sizeof(server)),
+      c = socket(AF_INET, SOCK_DGRAM, 0);
   size_t qlen;
   ssize_t n;
   struct timespec t0, t1;
   (void)st;
-  memset(&silent, 0, sizeof(silent));
-  silent.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &silent.sin_addr);
-  assert_int_equal(bind(sfd, (struct sockaddr *)&silent, sizeof(silent)), 0);
-  getsockname(sfd, (struct sockaddr *)&silent, &slen);
-  snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(silent.sin_port));
+  assert_true(sfd >= 0);
   must(xs_registry_new(&reg));
   must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
   must(xs_config_new(&cfg));
