@@ -546,8 +546,10 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
       count_reply(s, out, n);
       return n;
     }
-  } else {
-    memset(&key, 0, sizeof(key));
+  } else { /* no reply cache: the key is carried along, never read */
+    key.len = 0;
+    key.hash = 0;
+    key.version = version;
   }
   n = respond(s, &q, d, &key, snap, out, cap);
   reply_ready(s, &key, out, n, 1); /* sync: errors, or the registry's */
