@@ -537,7 +537,8 @@ XS_EXTERN xs_status xs_config_set_dispatch(xs_config *cfg, xs_dispatch mode);
  *  not run on two threads at once.
  *
  *  fork(): the engine thread does not exist in the child. A child must not
- *  use (or free) a resolver created before the fork; create a new one. */
+ *  use (or free) a resolver created before the fork, except through
+ *  xs_resolver_check_address; create a new one. */
 typedef struct xs_resolver xs_resolver;
 /** The outcome of one resolution; immutable, owned by the caller. */
 typedef struct xs_result xs_result;
@@ -673,6 +674,25 @@ XS_EXTERN int xs_resolver_fd(const xs_resolver *res);
  *  many ran (0 if none, or in XS_DISPATCH_ENGINE mode). Callbacks may start
  *  new requests. One thread at a time. */
 XS_EXTERN size_t xs_resolver_dispatch(xs_resolver *res);
+
+/** Ask the resolver's address policy about one address learned elsewhere
+ *  (from the system's resolver, a config file, a peer): the same check
+ *  xs_resolve and xs_connect apply to the addresses they hand out (the
+ *  denied ranges; IPv4-mapped IPv6 addresses are checked as IPv4).
+ *  family 4 with raw[0..4), or 6 with raw[0..16), network byte order;
+ *  raw is read during the call only. Returns XS_OK (allowed), XS_EPOLICY
+ *  (denied; why, when non-NULL, receives a sentence such as "address
+ *  127.0.0.1 is in denied range 127.0.0.0/8", truncated to why_len
+ *  including the NUL; 320 octets always suffice) or XS_EINVAL (res or raw
+ *  NULL, family not 4 or 6). why, when non-NULL and why_len > 0, is ""
+ *  unless XS_EPOLICY. Does not block, sends nothing, reads only the
+ *  configuration the resolver was created with. Any thread, also from a
+ *  callback, and also in a child after fork() (the one call allowed on a
+ *  resolver created before the fork). */
+XS_EXTERN xs_status xs_resolver_check_address(const xs_resolver *res,
+                                              int family,
+                                              const unsigned char *raw,
+                                              char *why, size_t why_len);
 
 XS_EXTERN void xs_result_free(xs_result *result);
 XS_EXTERN xs_status xs_result_status(const xs_result *result);

@@ -1803,3 +1803,26 @@ xs_source xs_result_address_source(const xs_result *r, size_t i) {
 unsigned xs_result_ttl(const xs_result *r) {
   return r != NULL ? r->ttl : 0;
 }
+
+xs_status xs_resolver_check_address(const xs_resolver *res, int family,
+                                    const unsigned char *raw, char *why,
+                                    size_t why_len) {
+  xs_addr a;
+  const xs_range *rule;
+  char text[48];
+  if (why != NULL && why_len > 0)
+    why[0] = '\0';
+  if (res == NULL || raw == NULL || (family != 4 && family != 6))
+    return XS_EINVAL;
+  memset(&a, 0, sizeof(a));
+  a.family = (uint8_t)family;
+  memcpy(a.bytes, raw, family == 4 ? 4 : 16);
+  if ((rule = xs_policy_denies(&res->cfg.policy, &a)) == NULL)
+    return XS_OK;
+  if (why != NULL && why_len > 0) {
+    xs_addr_format(&a, text, sizeof(text));
+    snprintf(why, why_len, "address %s is in denied range %s", text,
+             rule->text);
+  }
+  return XS_EPOLICY;
+}
