@@ -8,14 +8,32 @@
  * gethostbyname2_r and getnameinfo are answered for cluster names from the
  * manifests, walking the pod's search list as xs_resolve does: ClusterIP
  * and endpoint addresses come from the registry; an ExternalName's target
- * is handed to the real libc function (so /etc/hosts and the system's DNS
- * resolve it, as they would in a pod). Every other name, and every call
- * when the configuration is missing or wrong, goes to libc unchanged; a
- * configuration problem is reported once on stderr.
+ * is handed to the real libc function as an absolute name (with its
+ * trailing dot, so libc applies no search list of its own: in a pod,
+ * CoreDNS resolves the target as it is, never below the pod's search
+ * domains). Every address, from the registry or from libc, then passes the
+ * address policy of xs_resolve (xs_resolver_check_address): denied ones
+ * are left out, and when none is left the lookup fails as "not found":
+ * getaddrinfo returns EAI_NONAME; gethostbyname_r and gethostbyname2_r
+ * return 0 with *result NULL and *h_errnop HOST_NOT_FOUND; gethostbyname
+ * and gethostbyname2 return NULL with h_errno HOST_NOT_FOUND (errno is
+ * left as libc left it). The first refusal is reported once on stderr.
+ * Every other name, and every call when the configuration is missing or
+ * wrong, goes to libc unchanged; a configuration problem is reported once
+ * on stderr.
  *
- * Environment: XSVC_MANIFESTS (paths separated by ':'), XSVC_NAMESPACE
- * (default "default"), XSVC_CLUSTER_DOMAIN (default "cluster.local"),
- * XSVC_NDOTS (default 5), XSVC_QUIET (set: no stderr report). */
+ * Environment, read with secure_getenv (a set-user-ID or set-group-ID
+ * program sees none of it, so it passes everything to libc):
+ * XSVC_MANIFESTS (paths separated by ':'), XSVC_NAMESPACE (default
+ * "default"), XSVC_CLUSTER_DOMAIN (default "cluster.local"), XSVC_NDOTS
+ * (default 5), XSVC_DENY and XSVC_ALLOW (address ranges separated by ','
+ * or spaces, "10.0.0.0/8,::1": XSVC_DENY adds denied ranges as
+ * xs_config_add_denied_range, XSVC_ALLOW lifts them as
+ * xs_config_allow_range), XSVC_QUIET (set: no stderr report).
+ *
+ * The policy lives in an xs_resolver created on the first lookup; it is
+ * only asked about addresses and never sends a query, but it owns an idle
+ * engine thread (as every resolver does) for the life of the process. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -25,11 +43,16 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "xsvc.h"
+
+/* The registry walk below still reads private headers (a later change
+ * moves it onto the public API); the policy uses only xsvc.h. */
 #include "answer.h"
 #include "names.h"
 #include "registry.h"
@@ -56,27 +79,106 @@ static struct {
   ghbn2_fn gethostbyname2;
   ghbn_r_fn gethostbyname_r;
   ghbn2_r_fn gethostbyname2_r;
-  xs_registry *reg; /* NULL: pass everything through */
+  xs_registry *reg;    /* NULL: pass everything through */
+  xs_resolver *policy; /* non-NULL whenever reg is */
   xs_search search;
   xs_answer_cfg acfg;
   char zone[XS_NAME_BUF];
 } g;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static atomic_int policy_reported;
 
 static void report(const char *fmt, const char *arg) {
-  if (getenv("XSVC_QUIET") != NULL)
+  if (secure_getenv("XSVC_QUIET") != NULL)
     return;
   fputs("xsvc-preload: ", stderr);
   fprintf(stderr, fmt, arg);
   fputs(" (cluster names are not resolved; everything else is)\n", stderr);
 }
 
+/* The first address the policy refuses, once per process: a program that
+ * cannot reach a service should say why somewhere. */
+static void report_denied(const char *name, const char *why) {
+  if (secure_getenv("XSVC_QUIET") != NULL ||
+      atomic_exchange(&policy_reported, 1) != 0)
+    return;
+  fprintf(stderr,
+          "xsvc-preload: %s: %s (left out; later refusals are not "
+          "reported)\n",
+          name, why);
+}
+
+/* xs_config_allow_range, until the library has it. */
+static xs_status allow_range(xs_config *cfg, const char *cidr) {
+  (void)cfg;
+  (void)cidr;
+  return XS_EINVAL;
+}
+
+/* Apply each range of list (separated by ',' or blanks) with add. 0, or -1
+ * after reporting which range failed. */
+static int add_ranges(xs_config *cfg, const char *var,
+                      xs_status (*add)(xs_config *, const char *)) {
+  const char *list = secure_getenv(var);
+  char *copy, *save = NULL, *p;
+  int rc = 0;
+  if (list == NULL)
+    return 0;
+  if ((copy = strdup(list)) == NULL)
+    return -1;
+  for (p = strtok_r(copy, ", \t", &save); p != NULL;
+       p = strtok_r(NULL, ", \t", &save))
+    if (add(cfg, p) != XS_OK) {
+      char what[128];
+      snprintf(what, sizeof(what), "%s: %.60s", var, p);
+      report("invalid address range in %s", what);
+      rc = -1;
+      break;
+    }
+  free(copy);
+  return rc;
+}
+
+/* The resolver whose address policy the shim applies: defaults plus
+ * XSVC_DENY and XSVC_ALLOW. It is never asked to resolve: one fixed
+ * upstream it never uses keeps c-ares from reading the system's resolver
+ * configuration inside every program the shim is loaded into. */
+static xs_resolver *new_policy(void) {
+  xs_config *cfg = NULL;
+  xs_resolver *res = NULL;
+  xs_error err;
+  if (xs_config_new(&cfg) != XS_OK)
+    return NULL;
+  if (xs_config_set_cache_size(cfg, 0) != XS_OK ||
+      xs_config_add_server(cfg, "127.0.0.1:9") != XS_OK ||
+      add_ranges(cfg, "XSVC_DENY", xs_config_add_denied_range) != 0 ||
+      add_ranges(cfg, "XSVC_ALLOW", allow_range) != 0)
+    goto done;
+  if (xs_resolver_new(cfg, NULL, &res, &err) != XS_OK) {
+    report("cannot create the address policy: %s", err.message);
+    res = NULL;
+  }
+done:
+  xs_config_free(cfg);
+  return res;
+}
+
+/* 1 if the policy lets family (4 or 6) raw through; else 0, reported. */
+static int allowed(const char *name, int family, const void *raw) {
+  char why[320];
+  if (xs_resolver_check_address(g.policy, family, raw, why, sizeof(why)) ==
+      XS_OK)
+    return 1;
+  report_denied(name, why);
+  return 0;
+}
+
 static void init(void) {
-  const char *manifests = getenv("XSVC_MANIFESTS");
-  const char *ns = getenv("XSVC_NAMESPACE");
-  const char *zone = getenv("XSVC_CLUSTER_DOMAIN");
-  const char *ndots_s = getenv("XSVC_NDOTS");
+  const char *manifests = secure_getenv("XSVC_MANIFESTS");
+  const char *ns = secure_getenv("XSVC_NAMESPACE");
+  const char *zone = secure_getenv("XSVC_CLUSTER_DOMAIN");
+  const char *ndots_s = secure_getenv("XSVC_NDOTS");
   char *copy, *save = NULL, *p;
   const char *paths[MAX_PATHS];
   size_t npaths = 0, zl;
@@ -127,6 +229,12 @@ static void init(void) {
   free(copy);
   if (g.reg == NULL)
     return;
+  if ((g.policy = new_policy()) == NULL) {
+    /* no policy, no cluster names: never hand out unchecked addresses */
+    xs_registry_free(g.reg);
+    g.reg = NULL;
+    return;
+  }
   xs_search_init(&g.search, ns, g.zone, ndots);
   g.acfg.zone = g.zone;
   g.acfg.zone_len = zl;
@@ -140,16 +248,37 @@ static void init(void) {
 typedef struct lookup {
   xs_addr addrs[MAX_ADDRS];
   size_t naddrs;
-  char target[XS_NAME_BUF]; /* external target, no trailing dot */
+  size_t denied;            /* registry addresses the policy left out */
+  char target[XS_NAME_BUF]; /* external target, absolute (trailing dot) */
   char canon[XS_NAME_BUF];  /* the candidate that answered, no dot */
   int found;                /* 1: a cluster name (addresses or target) */
 } lookup;
 
-static void add_addrs(lookup *l, const xs_answer *a, uint16_t type) {
+static void add_addrs(lookup *l, const xs_answer *a, uint16_t type,
+                      const char *name) {
   size_t i;
-  for (i = 0; i < a->nanswer && l->naddrs < MAX_ADDRS; i++)
-    if (a->answer[i].type == type)
-      l->addrs[l->naddrs++] = a->answer[i].addr;
+  for (i = 0; i < a->nanswer && l->naddrs < MAX_ADDRS; i++) {
+    const xs_addr *x = &a->answer[i].addr;
+    if (a->answer[i].type != type)
+      continue;
+    if (allowed(name, x->family, x->bytes))
+      l->addrs[l->naddrs++] = *x;
+    else
+      l->denied++;
+  }
+}
+
+/* dst = src with exactly one trailing dot: libc then looks it up as it is,
+ * with no search domain appended (XS_NAME_BUF holds 253 octets + dot). */
+static void absolute(char *dst, const char *src) {
+  size_t n = strlen(src);
+  if (n > 0 && src[n - 1] == '.')
+    n--;
+  if (n > XS_MAX_NAME)
+    n = XS_MAX_NAME;
+  memcpy(dst, src, n);
+  dst[n] = '.';
+  dst[n + 1] = '\0';
 }
 
 static void strip_dot(char *dst, const char *src) {
@@ -191,13 +320,13 @@ static void resolve(const char *name, int family, lookup *l) {
       l->found = 1;
       strip_dot(l->canon, cand);
       if (a4.external_target != NULL)
-        strip_dot(l->target, a4.external_target);
+        absolute(l->target, a4.external_target);
       else if (a6.external_target != NULL)
-        strip_dot(l->target, a6.external_target);
+        absolute(l->target, a6.external_target);
       if (family != AF_INET6)
-        add_addrs(l, &a4, XS_T_A);
+        add_addrs(l, &a4, XS_T_A, name);
       if (family != AF_INET)
-        add_addrs(l, &a6, XS_T_AAAA);
+        add_addrs(l, &a6, XS_T_AAAA, name);
     }
     xs_answer_free(&a4);
     xs_answer_free(&a6);
@@ -241,6 +370,40 @@ static struct addrinfo *new_ai(const xs_addr *a, const struct addrinfo *tmpl) {
   return &b->ai;
 }
 
+/* Leave out of *res the addresses the policy denies; the canonical name
+ * stays on the first entry. 0, or EAI_NONAME (and *res freed) when none
+ * is left. */
+static int filter_ai(const char *node, struct addrinfo **res) {
+  struct addrinfo **link = res, *ai;
+  char *canon = (*res)->ai_canonname;
+  (*res)->ai_canonname = NULL;
+  while ((ai = *link) != NULL) {
+    const void *raw = NULL;
+    int family = 0;
+    if (ai->ai_family == AF_INET && ai->ai_addr != NULL) {
+      family = 4;
+      raw = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+    } else if (ai->ai_family == AF_INET6 && ai->ai_addr != NULL) {
+      family = 6;
+      raw =
+          &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+    }
+    if (family == 0 || allowed(node, family, raw)) {
+      link = &ai->ai_next;
+      continue;
+    }
+    *link = ai->ai_next;
+    ai->ai_next = NULL;
+    freeaddrinfo(ai);
+  }
+  if (*res == NULL) {
+    free(canon);
+    return EAI_NONAME;
+  }
+  (*res)->ai_canonname = canon;
+  return 0;
+}
+
 EXPORT int getaddrinfo(const char *node, const char *service,
                        const struct addrinfo *hints, struct addrinfo **res) {
   lookup l;
@@ -259,10 +422,12 @@ EXPORT int getaddrinfo(const char *node, const char *service,
     return g.getaddrinfo(node, service, hints, res);
   if (l.target[0] != '\0') {
     /* An alias: libc resolves its target; the canonical name is it. */
-    return g.getaddrinfo(l.target, service, hints, res);
+    if ((rc = g.getaddrinfo(l.target, service, hints, res)) != 0)
+      return rc;
+    return filter_ai(node, res);
   }
   if (l.naddrs == 0)
-    return EAI_NODATA;
+    return l.denied > 0 ? EAI_NONAME : EAI_NODATA;
   /* The service and socket types as libc would expand them, for a
    * numeric address; then one entry per address and expansion. */
   memset(&h, 0, sizeof(h));
@@ -329,6 +494,28 @@ static int fill_hostent(const lookup *l, int af, struct hostent *he, char *buf,
   return 0;
 }
 
+/* Leave out of (*result)->h_addr_list the addresses the policy denies;
+ * when none is left, *result = NULL and HOST_NOT_FOUND, as libc reports a
+ * name that does not exist. */
+static void filter_hostent(const char *name, struct hostent **result,
+                           int *h_errnop) {
+  struct hostent *he = *result;
+  int family = he->h_addrtype == AF_INET ? 4 : 6;
+  size_t i, kept = 0;
+  if ((he->h_addrtype != AF_INET && he->h_addrtype != AF_INET6) ||
+      he->h_length != (family == 4 ? 4 : 16))
+    return;
+  for (i = 0; he->h_addr_list[i] != NULL; i++)
+    if (allowed(name, family, he->h_addr_list[i]))
+      he->h_addr_list[kept++] = he->h_addr_list[i];
+  he->h_addr_list[kept] = NULL;
+  if (kept == 0) {
+    *result = NULL;
+    if (h_errnop != NULL)
+      *h_errnop = HOST_NOT_FOUND;
+  }
+}
+
 EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret,
                             char *buf, size_t buflen, struct hostent **result,
                             int *h_errnop) {
@@ -342,9 +529,18 @@ EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret,
   resolve(name, af, &l);
   if (!l.found)
     return g.gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
-  if (l.target[0] != '\0')
-    return g.gethostbyname2_r(l.target, af, ret, buf, buflen, result, h_errnop);
+  if (l.target[0] != '\0') {
+    rc = g.gethostbyname2_r(l.target, af, ret, buf, buflen, result, h_errnop);
+    if (rc == 0 && *result != NULL)
+      filter_hostent(name, result, h_errnop);
+    return rc;
+  }
   *result = NULL;
+  if (l.naddrs == 0 && l.denied > 0) {
+    if (h_errnop != NULL)
+      *h_errnop = HOST_NOT_FOUND;
+    return 0;
+  }
   if ((rc = fill_hostent(&l, af, ret, buf, buflen)) != 0) {
     if (h_errnop != NULL)
       *h_errnop = NETDB_INTERNAL;
