@@ -164,9 +164,12 @@ typedef struct xs_load_options {
   const char *default_namespace; /* for objects without one; "default" */
   xs_diag_fn diag;               /* optional: every error and warning */
   void *diag_arg;
-  /* 0 (default): a manifest file, or a directory given as a path, that
-   * group or others may write is refused (XS_EPOLICY): whoever can change
-   * a manifest can repoint an alias. 1: load them anyway. */
+  /* 0 (default): a manifest is refused (XS_EPOLICY) unless only root and
+   * the user loading it (the effective uid) can change it: the file, and
+   * every directory and symbolic link on its resolved path up to /, must
+   * be owned by root or that user, and no directory may be writable by
+   * group or others unless it is sticky (as /tmp). Whoever can change a
+   * manifest can repoint an alias. 1: load them anyway. */
   int allow_insecure_permissions;
 } xs_load_options;
 
@@ -186,8 +189,20 @@ XS_EXTERN void xs_load_options_init(xs_load_options *opts);
  *  All or nothing: on any error *out is untouched, no registry exists, err
  *  (if non-NULL) describes the first error, and opts->diag saw them all.
  *
- *  Files and directories writable by group or others are refused
- *  (XS_EPOLICY) unless opts->allow_insecure_permissions.
+ *  Permissions, as OpenSSH's StrictModes (unless
+ *  opts->allow_insecure_permissions): each path is followed as the kernel
+ *  follows it, one component at a time from / (a relative path from the
+ *  working directory's resolved path), and every directory a name is
+ *  looked up in, every symbolic link followed (a ConfigMap's
+ *  x.yaml -> ..data/x.yaml, ..data -> ..2026_01_01) and each manifest file
+ *  read (each file of a directory too) must be owned by root or the
+ *  effective uid; files must not be writable by group or others, nor
+ *  directories unless sticky. Otherwise XS_EPOLICY, with err->file the
+ *  manifest and err->message naming the offending directory or link and
+ *  why, e.g. "directory /srv/manifests is writable by others (mode 0777):
+ *  ..." or "file is owned by uid 1001, neither root nor the user loading it
+ *  (uid 0): ..."; a path whose permissions cannot be checked (a component
+ *  that cannot be read) is refused the same way.
  *
  *  Returns XS_OK, XS_EINVAL, XS_ENOMEM, XS_EIO, XS_EMANIFEST, XS_ELIMIT,
  *  XS_EPOLICY (permissions) or XS_EEXIST (duplicate namespace/name). Blocks on

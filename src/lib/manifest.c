@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -89,6 +90,9 @@ struct xs_loader {
   char **files; /* owned copies of file names used in positions */
   size_t nfiles;
   const char *file; /* current file name */
+  /* the directory whose path was last checked (as given, and resolved):
+   * the files listed in it are checked from there on */
+  char perm_dir[PATH_MAX], perm_real[PATH_MAX];
 };
 
 /* ---- diagnostics ----------------------------------------------------------
@@ -1373,19 +1377,193 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
   return l->nerrors == before ? XS_OK : l->first.status;
 }
 
-/* Group- or world-writable: refused unless the caller opted out. */
-static int insecure(xs_loader *l, const char *path, const struct stat *st) {
-  if (l->opts.allow_insecure_permissions ||
-      (st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
+/* Who may be trusted with a manifest or a directory on its way: root and
+ * the user loading it (OpenSSH's StrictModes rule). A directory others
+ * may write is fine when it is sticky (/tmp): there they can add entries
+ * of their own, which fail the owner check, but not replace ours. Fills
+ * why and returns 1 when obj (lstat of path; path NULL: the manifest file
+ * itself, named by the error's file) is not to be trusted. */
+static int untrusted(const char *path, const struct stat *obj, char *why,
+                     size_t whylen) {
+  unsigned me = (unsigned)geteuid();
+  const char *what = S_ISDIR(obj->st_mode)   ? "directory"
+                     : S_ISLNK(obj->st_mode) ? "symbolic link"
+                                             : "file";
+  const char *sep = path != NULL ? " " : "";
+  if (path == NULL)
+    path = "";
+  if (obj->st_uid != 0 && obj->st_uid != me) {
+    snprintf(why, whylen,
+             "%s%s%s is owned by uid %u, neither root nor the user loading "
+             "it (uid %u): its owner can repoint an alias; change the owner "
+             "or allow insecure permissions",
+             what, sep, path, (unsigned)obj->st_uid, me);
+    return 1;
+  }
+  if (S_ISLNK(obj->st_mode) || (obj->st_mode & (S_IWGRP | S_IWOTH)) == 0 ||
+      (S_ISDIR(obj->st_mode) && (obj->st_mode & S_ISVTX)))
     return 0;
+  snprintf(why, whylen,
+           "%s%s%s is writable by %s (mode %04o): whoever can write it can "
+           "repoint an alias; remove that permission (chmod go-w) or allow "
+           "insecure permissions",
+           what, sep, path, (obj->st_mode & S_IWOTH) ? "others" : "group",
+           (unsigned)(obj->st_mode & 07777));
+  return 1;
+}
+
+#define XS_PATH_LINKS 40 /* symbolic links followed on one path (Linux's) */
+
+/* Resolve path as the kernel does, one component at a time, from real (a
+ * resolved, already checked directory; "" for the root, which is checked
+ * too), and check every directory a name is looked up in and every
+ * symbolic link followed: the route realpath takes, so the directories a
+ * ConfigMap's links (x.yaml -> ..data/x.yaml, ..data -> ..2024_01_01)
+ * lead to are the ones checked. The last component, when not a directory,
+ * is left to the caller (it checks the file it opened). real[PATH_MAX]
+ * becomes the resolved path. 0: trusted; 1: not (why says what); -1: the
+ * path cannot be followed (errno). */
+static int walk_path(char *real, const char *path, char *why, size_t whylen) {
+  char todo[2 * PATH_MAX], link[PATH_MAX];
+  size_t rlen = strlen(real);
+  const char *p;
+  struct stat st;
+  int links = 0;
+  if (rlen == 0) {
+    if (lstat("/", &st) != 0)
+      return -1;
+    if (untrusted("/", &st, why, whylen))
+      return 1;
+  }
+  if (snprintf(todo, sizeof(todo), "%s", path) >= (int)sizeof(todo)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  p = todo;
+  for (;;) {
+    size_t n;
+    while (*p == '/')
+      p++;
+    if (*p == '\0')
+      return 0;
+    n = strcspn(p, "/");
+    if (n == 1 && p[0] == '.') {
+      p += n;
+      continue;
+    }
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      while (rlen > 0 && real[rlen - 1] != '/')
+        rlen--;
+      if (rlen > 0)
+        rlen--; /* the parent: checked on the way down */
+      real[rlen] = '\0';
+      p += n;
+      continue;
+    }
+    if (rlen + 1 + n >= PATH_MAX) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    real[rlen] = '/';
+    memcpy(real + rlen + 1, p, n);
+    real[rlen + 1 + n] = '\0';
+    p += n;
+    if (lstat(real, &st) != 0)
+      return -1;
+    if (S_ISLNK(st.st_mode)) {
+      ssize_t len;
+      if (untrusted(real, &st, why, whylen))
+        return 1;
+      if (++links > XS_PATH_LINKS) {
+        errno = ELOOP;
+        return -1;
+      }
+      len = readlink(real, link, sizeof(link) - 1);
+      if (len < 0)
+        return -1;
+      link[len] = '\0';
+      /* the rest of the path now follows the link's target */
+      if ((size_t)len + 1 + strlen(p) >= sizeof(todo)) {
+        errno = ENAMETOOLONG;
+        return -1;
+      }
+      memmove(todo + len + 1, p, strlen(p) + 1);
+      memcpy(todo, link, (size_t)len);
+      todo[len] = '/';
+      p = todo;
+      if (link[0] == '/')
+        rlen = 0;
+      real[rlen] = '\0';
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (untrusted(real, &st, why, whylen))
+        return 1;
+      rlen += 1 + n;
+      continue;
+    }
+    while (*p == '/')
+      p++;
+    if (*p != '\0') {
+      errno = ENOTDIR;
+      return -1;
+    }
+    return 0;
+  }
+}
+
+/* A manifest file (st: fstat of the opened file) or a directory given as
+ * a path (st: its stat) that someone other than root or this user could
+ * change, directly or through a directory or link on its path: refused
+ * unless the caller opted out. A directory's resolved path is kept, so
+ * the files listed in it are checked from there (one lstat each, plus
+ * their links) rather than from the root again. */
+static int insecure(xs_loader *l, const char *path, const struct stat *st) {
+  char why[XS_ERROR_MESSAGE_MAX], real[PATH_MAX];
+  const char *rest = path;
+  size_t dl = strlen(l->perm_dir);
+  int rc;
+  if (l->opts.allow_insecure_permissions)
+    return 0;
+  real[0] = '\0';
+  if (!S_ISDIR(st->st_mode)) {
+    if (untrusted(NULL, st, why, sizeof(why)))
+      goto refuse;
+    if (dl > 0 && strncmp(path, l->perm_dir, dl) == 0 &&
+        (path[dl] == '/' || l->perm_dir[dl - 1] == '/') &&
+        strchr(path + dl + 1, '/') == NULL) {
+      memcpy(real, l->perm_real, strlen(l->perm_real) + 1);
+      rest = path + dl;
+    }
+  }
+  if (rest == path && path[0] != '/') {
+    /* a relative path continues from the working directory, whose
+     * resolved name getcwd gives: walk it from the root too */
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+      goto fail;
+    if ((rc = walk_path(real, cwd, why, sizeof(why))) != 0)
+      goto checked;
+  }
+  rc = walk_path(real, rest, why, sizeof(why));
+checked:
+  if (rc < 0)
+    goto fail;
+  if (rc > 0)
+    goto refuse;
+  if (S_ISDIR(st->st_mode) && strlen(path) < sizeof(l->perm_dir)) {
+    memcpy(l->perm_dir, path, strlen(path) + 1);
+    memcpy(l->perm_real, real, strlen(real) + 1);
+  }
+  return 0;
+fail: /* what cannot be checked is refused as well */
   remember_file(l, path);
-  diag(l, 0, XS_EPOLICY, 0, 0,
-       "%s is writable by %s (mode %04o): whoever can write it can repoint "
-       "an alias; remove that permission (chmod go-w) or allow insecure "
-       "permissions",
-       S_ISDIR(st->st_mode) ? "directory" : "file",
-       (st->st_mode & S_IWOTH) ? "others" : "group",
-       (unsigned)(st->st_mode & 07777));
+  diag(l, 0, XS_EPOLICY, 0, 0, "cannot check the permissions on its path: %s",
+       strerror(errno));
+  return 1;
+refuse:
+  remember_file(l, path);
+  diag(l, 0, XS_EPOLICY, 0, 0, "%s", why);
   return 1;
 }
 

@@ -543,15 +543,216 @@ static void test_load_insecure_permissions_refused(void **s) {
   assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
   xs_registry_free(reg);
   reg = NULL;
-  assert_int_equal(chmod(dir, 01777), 0); /* sticky does not help */
+  assert_int_equal(chmod(dir, 0757), 0);
   assert_int_equal(xs_registry_load(dir, &reg, &err), XS_EPOLICY);
-  assert_non_null(strstr(err.message, "directory is writable by others "
-                                      "(mode 1777)"));
+  assert_string_equal(err.file, dir);
+  assert_non_null(strstr(err.message, " is writable by others (mode 0757)"));
+  /* sticky: others may add entries (which fail the owner check), not
+   * replace ours */
+  assert_int_equal(chmod(dir, 01777), 0);
+  assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
   assert_int_equal(chmod(dir, 0755), 0);
   assert_int_equal(xs_registry_load(dir, &reg, &err), XS_OK);
   xs_registry_free(reg);
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   assert_int_equal(system(cmd), 0);
+}
+
+/* A temporary tree for the path checks, below the sticky /tmp:
+ * top (0755) / mid (mode) / a.yaml (0644). top and mid receive the paths;
+ * file the manifest's. */
+static void perm_tree(char *top, char *mid, size_t midsize, char *file,
+                      size_t filesize, mode_t mode) {
+  assert_non_null(mkdtemp(top));
+  assert_int_equal(chmod(top, 0755), 0);
+  snprintf(mid, midsize, "%s/mid", top);
+  assert_int_equal(mkdir(mid, 0755), 0);
+  write_file(mid, "a.yaml", EXT("a", "a.example.com"));
+  snprintf(file, filesize, "%s/a.yaml", mid);
+  assert_int_equal(chmod(file, 0644), 0);
+  assert_int_equal(chmod(mid, mode), 0);
+}
+
+static void remove_tree(const char *top) {
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* The directories above a manifest count, not only the file and the
+ * directory named: a 0644 file in a directory others may write is
+ * refused, the offending directory named, through every way of naming the
+ * file (absolute, relative, the directory) and the opt-out still works. */
+static void test_load_writable_directory_above_file_refused(void **s) {
+  char top[] = "/tmp/xsvc-perm-XXXXXX", mid[200], file[400], sub[300];
+  char want[900], cwd[4096];
+  xs_registry *reg = NULL;
+  xs_error err;
+  xs_load_options opts;
+  const char *paths[1];
+  (void)s;
+  perm_tree(top, mid, sizeof(mid), file, sizeof(file), 0777);
+  snprintf(want, sizeof(want),
+           "directory %s is writable by others (mode 0777): whoever can "
+           "write it can repoint an alias; remove that permission (chmod "
+           "go-w) or allow insecure permissions",
+           mid);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_EPOLICY);
+  assert_null(reg);
+  assert_string_equal(err.file, file);
+  assert_string_equal(err.message, want);
+  assert_int_equal(xs_registry_load(mid, &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.message, want);
+  /* relative to the working directory: its path is checked too */
+  assert_non_null(getcwd(cwd, sizeof(cwd)));
+  assert_int_equal(chdir(mid), 0);
+  assert_int_equal(xs_registry_load("a.yaml", &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.message, want);
+  assert_int_equal(chdir(cwd), 0);
+  /* group-writable, two levels up */
+  assert_int_equal(chmod(mid, 0775), 0);
+  snprintf(sub, sizeof(sub), "%s/sub", mid);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  write_file(sub, "b.yaml", EXT("b", "b.example.com"));
+  snprintf(file, sizeof(file), "%s/b.yaml", sub);
+  assert_int_equal(chmod(file, 0644), 0);
+  assert_int_equal(chmod(sub, 0755), 0);
+  assert_int_equal(xs_registry_load(sub, &reg, &err), XS_EPOLICY);
+  assert_non_null(strstr(err.message, " is writable by group (mode 0775)"));
+  assert_non_null(strstr(err.message, mid));
+  xs_load_options_init(&opts);
+  opts.allow_insecure_permissions = 1;
+  paths[0] = file;
+  assert_int_equal(xs_registry_load_paths(paths, 1, &opts, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
+  assert_int_equal(chmod(mid, 0755), 0);
+  assert_int_equal(xs_registry_load(sub, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  remove_tree(top);
+}
+
+/* A sticky directory others may write (as /tmp, mode 1777) above or as
+ * the directory named is fine. */
+static void test_load_sticky_directory_above_file_accepted(void **s) {
+  char top[] = "/tmp/xsvc-perm-XXXXXX", mid[600], file[600];
+  xs_registry *reg = NULL;
+  xs_error err;
+  (void)s;
+  perm_tree(top, mid, sizeof(mid), file, sizeof(file), 01777);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(reg), 1);
+  xs_registry_free(reg);
+  reg = NULL;
+  assert_int_equal(xs_registry_load(mid, &reg, &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(reg), 1);
+  xs_registry_free(reg);
+  remove_tree(top);
+}
+
+#define NOBODY 65534
+
+/* Only root and the user loading may own a manifest or a directory above
+ * it; in a sticky directory, that is what keeps others' files out. */
+static void test_load_owned_by_another_user_refused(void **s) {
+  char top[] = "/tmp/xsvc-perm-XXXXXX", mid[600], file[600], want[900];
+  xs_registry *reg = NULL;
+  xs_error err;
+  (void)s;
+  if (geteuid() != 0) {
+    print_message("not root: cannot chown a file to another user\n");
+    skip();
+  }
+  perm_tree(top, mid, sizeof(mid), file, sizeof(file), 0755);
+  assert_int_equal(chown(file, NOBODY, NOBODY), 0);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_EPOLICY);
+  assert_null(reg);
+  assert_string_equal(err.file, file);
+  assert_string_equal(err.message,
+                      "file is owned by uid 65534, neither root nor the user "
+                      "loading it (uid 0): its owner can repoint an alias; "
+                      "change the owner or allow insecure permissions");
+  /* put there by another user in a sticky directory */
+  assert_int_equal(chmod(mid, 01777), 0);
+  assert_int_equal(xs_registry_load(mid, &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.file, file);
+  /* a directory above owned by another user */
+  assert_int_equal(chown(file, 0, 0), 0);
+  assert_int_equal(chmod(mid, 0755), 0);
+  assert_int_equal(chown(mid, NOBODY, NOBODY), 0);
+  snprintf(want, sizeof(want),
+           "directory %s is owned by uid 65534, neither root nor the user "
+           "loading it (uid 0): its owner can repoint an alias; change the "
+           "owner or allow insecure permissions",
+           mid);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.message, want);
+  assert_int_equal(chown(mid, 0, 0), 0);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  remove_tree(top);
+}
+
+/* Symbolic links are followed as the kernel follows them and checked
+ * where they lead: a ConfigMap volume (a.yaml -> ..data/a.yaml, ..data ->
+ * ..2026_01_01) loads; a link into a directory others may write is
+ * refused, naming that directory; a link another user owns is refused. */
+static void test_load_symlinks_checked_where_they_lead(void **s) {
+  char top[] = "/tmp/xsvc-perm-XXXXXX", mid[600], file[600];
+  char cm[100], ver[200], link[300], want[900];
+  xs_registry *reg = NULL;
+  xs_error err;
+  (void)s;
+  perm_tree(top, mid, sizeof(mid), file, sizeof(file), 0755);
+  snprintf(cm, sizeof(cm), "%s/config", top);
+  assert_int_equal(mkdir(cm, 0755), 0);
+  assert_int_equal(chmod(cm, 0755), 0);
+  snprintf(ver, sizeof(ver), "%s/..2026_01_01", cm);
+  assert_int_equal(mkdir(ver, 0755), 0);
+  assert_int_equal(chmod(ver, 0755), 0);
+  write_file(ver, "c.yaml", EXT("c", "c.example.com"));
+  snprintf(link, sizeof(link), "%s/c.yaml", ver);
+  assert_int_equal(chmod(link, 0644), 0);
+  snprintf(link, sizeof(link), "%s/..data", cm);
+  assert_int_equal(symlink("..2026_01_01", link), 0);
+  snprintf(link, sizeof(link), "%s/c.yaml", cm);
+  assert_int_equal(symlink("..data/c.yaml", link), 0);
+  assert_int_equal(xs_registry_load(cm, &reg, &err), XS_OK);
+  assert_int_equal(xs_registry_service_count(reg), 1);
+  xs_registry_free(reg);
+  reg = NULL;
+  assert_int_equal(xs_registry_load(link, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
+  /* a link to a manifest in a directory others may write, and a
+   * directory reached through ".." after a link */
+  snprintf(link, sizeof(link), "%s/a.yaml", cm);
+  assert_int_equal(symlink(file, link), 0);
+  assert_int_equal(chmod(mid, 0777), 0);
+  snprintf(want, sizeof(want),
+           "directory %s is writable by others (mode 0777): whoever can "
+           "write it can repoint an alias; remove that permission (chmod "
+           "go-w) or allow insecure permissions",
+           mid);
+  assert_int_equal(xs_registry_load(cm, &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.file, link);
+  assert_string_equal(err.message, want);
+  snprintf(file, sizeof(file), "%s/..data/../../mid/a.yaml", cm);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_EPOLICY);
+  assert_string_equal(err.message, want);
+  assert_int_equal(chmod(mid, 0755), 0);
+  assert_int_equal(xs_registry_load(file, &reg, &err), XS_OK);
+  xs_registry_free(reg);
+  reg = NULL;
+  if (geteuid() == 0) {
+    assert_int_equal(lchown(link, NOBODY, NOBODY), 0);
+    assert_int_equal(xs_registry_load(cm, &reg, &err), XS_EPOLICY);
+    assert_non_null(strstr(err.message, "symbolic link "));
+    assert_non_null(strstr(err.message, " is owned by uid 65534"));
+  }
+  remove_tree(top);
 }
 
 static void test_load_bad_arguments(void **s) {
@@ -594,6 +795,10 @@ int main(void) {
       cmocka_unit_test(test_load_directory_sorted_and_all_or_nothing),
       cmocka_unit_test(test_load_document_and_file_limits),
       cmocka_unit_test(test_load_insecure_permissions_refused),
+      cmocka_unit_test(test_load_writable_directory_above_file_refused),
+      cmocka_unit_test(test_load_sticky_directory_above_file_accepted),
+      cmocka_unit_test(test_load_owned_by_another_user_refused),
+      cmocka_unit_test(test_load_symlinks_checked_where_they_lead),
       cmocka_unit_test(test_load_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
