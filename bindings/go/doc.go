@@ -74,4 +74,8 @@
 //
 // Registry, Resolver and Server are safe for concurrent use by many
 // goroutines. Package xsvctest has a fake cluster DNS for test suites.
+//
+// # License
+//
+// MIT, as libxsvc: see LICENSE at the root of the xsvc repository.
 package xsvc

@@ -13,6 +13,8 @@ test -n "$libdir"
 bad=$(nm -D --defined-only "$libdir/libxsvc.so.0" | awk '$2 ~ /[TDB]/ {print $3}' | grep -v '^xs_' || true)
 if [ -n "$bad" ]; then echo "unexpected exported symbols: $bad"; exit 1; fi
 readelf -d "$libdir/libxsvc.so" | grep -q 'SONAME.*libxsvc.so.0'
+# the license notice is installed with the library
+grep -q '^MIT License' "$tmp/prefix/share/doc/xsvc/LICENSE"
 cmake -S "$src/consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/cmake-build/consumer"

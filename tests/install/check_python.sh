@@ -18,6 +18,8 @@ import xsvc
 where = os.path.dirname(xsvc.__file__)
 assert (sys.argv[1] == "site") == ("site-packages" in where), where
 assert os.path.exists(os.path.join(where, "py.typed"))
+from importlib.metadata import metadata
+assert metadata("xsvc")["License"] == "MIT", metadata("xsvc")["License"]
 reg = xsvc.Registry()
 reg.add_cluster_ip("prod", "db", "10.96.0.7")
 with xsvc.Resolver(registry=reg, namespace="prod") as r:

@@ -33,6 +33,8 @@ def _metadata(p):
              "Summary: " + p.get("description", "")]
     if "requires-python" in p:
         lines.append("Requires-Python: " + p["requires-python"])
+    if isinstance(p.get("license"), str):
+        lines.append("License: " + p["license"])
     return "\n".join(lines) + "\n"
 
 
