@@ -692,14 +692,18 @@ XS_EXTERN const char *xs_result_chain_name(const xs_result *result, size_t i);
 XS_EXTERN const char *xs_result_chain_target(const xs_result *result, size_t i);
 XS_EXTERN unsigned xs_result_chain_ttl(const xs_result *result, size_t i);
 XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
-/** The final name the addresses belong to (the chain's last target, or the
- *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
 /** Why the policy refused the answer (status XS_EPOLICY), e.g. "address
  *  169.254.169.254 is in denied range 169.254.0.0/16" or "target
  *  evil.example. is not below an allowed suffix (example.com)"; "" when it
  *  did not. */
 XS_EXTERN const char *xs_result_policy(const xs_result *r);
+/** The final name the addresses belong to (the chain's last target, or the
+ *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
 XS_EXTERN const char *xs_result_target(const xs_result *result);
+/** The name the addresses belong to: the last target of the whole chain
+ *  (upstream CNAMEs included), or the answering candidate; absolute, with
+ *  the trailing dot; "" if no candidate was tried. */
+XS_EXTERN const char *xs_result_final_name(const xs_result *result);
 
 /** Addresses: IPv4 first in answer order, then IPv6. family is 4 or 6;
  *  raw points to 4 or 16 network-order bytes; text is the printable form. */

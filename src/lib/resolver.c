@@ -86,6 +86,7 @@ struct xs_result {
   xs_status status;
   unsigned ttl;
   size_t query, name, target; /* offsets into text */
+  size_t final_name;          /* the name the addresses belong to */
   size_t why;                 /* the policy refusal ("" if none) */
   size_t ncandidates, nchain, naddrs;
   size_t o_chain, o_cand, o_addrs, o_text; /* offsets from the header */
@@ -753,6 +754,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
     ttl = min_u(ttl, neg);
   }
   s->r->target = sink_name(s, target);
+  s->r->final_name = s->r->target;
   s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
   s->r->why = sink_text(s, status == XS_EPOLICY ? w->why : "",
                         status == XS_EPOLICY ? strlen(w->why) : 0);
@@ -777,6 +779,10 @@ static void emit_copy(sink *s, const xs_result *src) {
     sink_addr(s, &a, addrs[i].ttl, addrs[i].source, NULL);
   }
   s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
+  s->r->final_name =
+      src->final_name == src->target
+          ? s->r->target
+          : sink_text(s, text + src->final_name, strlen(text + src->final_name));
   s->r->why = sink_text(s, text + src->why, strlen(text + src->why));
 }
 
@@ -810,7 +816,7 @@ static void emit(sink *s, const walk *w, int part, xs_status status) {
   } else {
     size_t e = sink_text(s, "", 0);
     s->r->status = status;
-    s->r->name = s->r->target = s->r->why = e;
+    s->r->name = s->r->target = s->r->final_name = s->r->why = e;
     s->r->ttl = 0;
   }
 }
@@ -1760,6 +1766,9 @@ const char *xs_result_policy(const xs_result *r) {
 }
 const char *xs_result_target(const xs_result *r) {
   return r != NULL ? TEXT(r, r->target) : "";
+}
+const char *xs_result_final_name(const xs_result *r) {
+  return r != NULL ? TEXT(r, r->final_name) : "";
 }
 size_t xs_result_candidate_count(const xs_result *r) {
   return r != NULL ? r->ncandidates : 0;
