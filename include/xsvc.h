@@ -611,8 +611,11 @@ typedef struct xs_connect_info {
   int family;          /* 4 or 6 */
   char address[46];    /* the peer's address, as text */
   unsigned port;       /* the port connected to (a named port resolved) */
-  char target[254];    /* the final target name, without the trailing dot:
-                        * for TLS SNI and the HTTP Host header */
+  char target[254];    /* the name for TLS SNI, the certificate check and
+                        * the HTTP Host header: xs_result_target without
+                        * the trailing dot (the registry's ExternalName or
+                        * the name asked, never an upstream CNAME's
+                        * target); "" when no address resolved */
   unsigned attempts;   /* connection attempts started */
   unsigned elapsed_ms; /* resolution and connection */
   int error;           /* XS_ECONNECT: errno of the last failed attempt */
@@ -697,12 +700,34 @@ XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
  *  evil.example. is not below an allowed suffix (example.com)"; "" when it
  *  did not. */
 XS_EXTERN const char *xs_result_policy(const xs_result *r);
-/** The final name the addresses belong to (the chain's last target, or the
- *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
+/** The name to check the peer against: TLS SNI, the certificate's
+ *  reference identity (RFC 6125) and the HTTP Host header (without the
+ *  trailing dot). Absolute, with the trailing dot. It is a name the
+ *  registry or the caller gave, never one learned from upstream DNS:
+ *  - an ExternalName Service, also reached through in-cluster aliases: its
+ *    externalName as the registry holds it (the first name of the chain
+ *    outside the cluster domain), whatever upstream CNAMEs follow it;
+ *  - a name outside the cluster domain: the answering candidate (the name
+ *    asked, absolute, as spelled), whatever upstream CNAMEs follow it;
+ *  - a ClusterIP or headless Service (also through aliases), and an
+ *    IP-like externalName answered as an address
+ *    (xs_config_set_ip_literal_targets): the in-cluster name the
+ *    registry's addresses are at, e.g. "web.prod.svc.cluster.local." or
+ *    "pet-0.pets.prod.svc.cluster.local.".
+ *  Upstream CNAMEs carry no authority without DNSSEC (RFC 7525 6.1: names
+ *  learned from DNS are not reference identities), and services behind
+ *  one (load balancers, managed databases) present certificates for the
+ *  name asked, not the CNAME's target. On failure the same rule over what
+ *  was found (e.g. the refused externalName of XS_EPOLICY); "" if no
+ *  candidate was tried. Owned by the result. (It used to be the chain's
+ *  final name, now xs_result_final_name: CHANGELOG.md, Security.) */
 XS_EXTERN const char *xs_result_target(const xs_result *result);
-/** The name the addresses belong to: the last target of the whole chain
- *  (upstream CNAMEs included), or the answering candidate; absolute, with
- *  the trailing dot; "" if no candidate was tried. */
+/** For diagnostics and DNS answers, not for TLS: the name the addresses
+ *  belong to, i.e. the last target of the whole chain (upstream CNAMEs
+ *  included; the load balancer's name behind a database's CNAME), or the
+ *  answering candidate when there is no chain. Equal to xs_result_target
+ *  when nothing upstream was a CNAME. Absolute, with the trailing dot; ""
+ *  if no candidate was tried. Owned by the result. */
 XS_EXTERN const char *xs_result_final_name(const xs_result *result);
 
 /** Addresses: IPv4 first in answer order, then IPv6. family is 4 or 6;

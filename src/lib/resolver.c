@@ -691,12 +691,21 @@ static unsigned min_u(unsigned a, unsigned b) {
   return a < b ? a : b;
 }
 
-/* The answer part of a result from the walk's current candidate. */
+/* The answer part of a result from the walk's current candidate.
+ *
+ * Two names come out of the chain. The target, for TLS and HTTP Host, is
+ * the candidate followed through the registry's links only: an
+ * ExternalName's target as the registry holds it (the first name outside
+ * the cluster domain), an in-cluster Service's name, or the candidate
+ * itself outside the cluster. Upstream CNAMEs never move it: without
+ * DNSSEC they are no reference identity (RFC 6125, RFC 7525 6.1), and the
+ * servers behind them hold certificates for the name asked. The final
+ * name, which the addresses belong to, follows the whole chain. */
 static void emit_outcome(sink *s, const walk *w, xs_status status) {
   const xs_answer *reg = w->have4 ? &w->a4 : w->have6 ? &w->a6 : NULL;
   const xs_upstream_answer *up = NULL;
   xs_source usrc = XS_SOURCE_UPSTREAM;
-  const char *target = w->cand;
+  const char *target = w->cand, *tls_name;
   unsigned ttl = (unsigned)-1;
   size_t i;
 
@@ -709,6 +718,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       ttl = min_u(ttl, l->ttl);
       target = l->target;
     }
+  tls_name = target;
   if (w->asked4 && (w->u4.nchain > 0 || !w->asked6 || w->u6.nchain == 0)) {
     up = &w->u4;
     usrc = w->src4;
@@ -723,12 +733,13 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       ttl = min_u(ttl, up->chain[i].ttl);
       target = up->chain[i].target;
     }
-  /* Registry addresses (in-zone final records), then upstream ones. */
+  /* Registry addresses (in-zone final records, at names the registry
+   * vouches for), then upstream ones. */
   for (i = 0; w->have4 && i < w->a4.nanswer; i++)
     if (w->a4.answer[i].type == XS_T_A) {
       sink_addr(s, &w->a4.answer[i].addr, w->a4.answer[i].ttl,
                 XS_SOURCE_REGISTRY, &ttl);
-      target = w->a4.answer[i].owner;
+      target = tls_name = w->a4.answer[i].owner;
     }
   for (i = 0; w->asked4 && i < w->u4.naddrs; i++) {
     sink_addr(s, &w->u4.addrs[i].addr, w->u4.addrs[i].ttl, w->src4, &ttl);
@@ -737,7 +748,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
     if (w->a6.answer[i].type == XS_T_AAAA) {
       sink_addr(s, &w->a6.answer[i].addr, w->a6.answer[i].ttl,
                 XS_SOURCE_REGISTRY, &ttl);
-      target = w->a6.answer[i].owner;
+      target = tls_name = w->a6.answer[i].owner;
     }
   for (i = 0; w->asked6 && i < w->u6.naddrs; i++) {
     sink_addr(s, &w->u6.addrs[i].addr, w->u6.addrs[i].ttl, w->src6, &ttl);
@@ -753,8 +764,8 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       neg = min_u(neg, reg->soa_ttl);
     ttl = min_u(ttl, neg);
   }
-  s->r->target = sink_name(s, target);
-  s->r->final_name = s->r->target;
+  s->r->target = sink_name(s, tls_name);
+  s->r->final_name = sink_name(s, target);
   s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
   s->r->why = sink_text(s, status == XS_EPOLICY ? w->why : "",
                         status == XS_EPOLICY ? strlen(w->why) : 0);

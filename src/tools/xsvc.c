@@ -404,8 +404,10 @@ static void print_json(const query_info *q, const xs_result *r,
   json_string(f, xs_strerror(xs_result_status(r)));
   fputs(",\"name\":", f);
   json_string(f, xs_result_name(r));
-  fputs(",\"target\":", f);
+  fputs(",\"target\":", f); /* for TLS and Host */
   json_string(f, xs_result_target(r));
+  fputs(",\"final_name\":", f); /* where the addresses are */
+  json_string(f, xs_result_final_name(r));
   fprintf(f, ",\"ttl\":%u,\"candidates\":[", xs_result_ttl(r));
   n = xs_result_candidate_count(r);
   for (i = 0; i < n; i++) {
@@ -469,7 +471,7 @@ static void print_text(const query_info *q, const xs_result *r,
            xs_result_chain_ttl(r, i), xs_result_chain_target(r, i));
   n = xs_result_address_count(r);
   for (i = 0; i < n; i++)
-    printf("%s\t%u\tIN\t%s\t%s\n", xs_result_target(r),
+    printf("%s\t%u\tIN\t%s\t%s\n", xs_result_final_name(r),
            xs_result_address_ttl(r, i),
            xs_result_address_family(r, i) == 6 ? "AAAA" : "A",
            xs_result_address_text(r, i));

@@ -277,6 +277,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "success",
                 "name": "backend.prod.svc.cluster.local.",
                 "target": "backend.prod.svc.cluster.local.",
+                "final_name": "backend.prod.svc.cluster.local.",
                 "ttl": 5,
                 "candidates": ["backend.prod.svc.cluster.local."],
                 "chain": [],
@@ -326,6 +327,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "name not found",
                 "name": "nope.prod.svc.cluster.local.",
                 "target": "nope.prod.svc.cluster.local.",
+                "final_name": "nope.prod.svc.cluster.local.",
                 "ttl": 5,
                 "candidates": ["nope.prod.svc.cluster.local."],
                 "chain": [],
@@ -440,6 +442,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "upstream DNS timed out",
                 "name": "my-service.prod.svc.cluster.local.",
                 "target": "my.database.example.com.",
+                "final_name": "my.database.example.com.",
                 "ttl": 5,
                 "candidates": ["my-service.prod.svc.cluster.local."],
                 "chain": [

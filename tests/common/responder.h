@@ -13,7 +13,11 @@
  * tests that connect to them). `truncate` answers every UDP query with an empty
  * TC=1 reply, so clients retry over TCP: the same port also listens on TCP and
  * answers there as above (one connection at a time; queries there count in
- * `queries_tcp` too). All knobs are atomics the test may change while it runs.
+ * `queries_tcp` too). `cname_on` answers A/AAAA questions for `cname_from`
+ * (case-insensitive) with `cname_from CNAME cname_to` followed by
+ * cname_to's address as above, like a load balancer's DNS name behind a
+ * CNAME; write both names while cname_on is 0. All other
+ * knobs are atomics the test may change while it runs.
  * Header-only: static functions for one test program. */
 #ifndef XS_TEST_RESPONDER_H
 #define XS_TEST_RESPONDER_H
@@ -38,6 +42,8 @@ typedef struct responder {
   atomic_int queries_tcp;
   atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms, truncate;
   atomic_int loopback, nx_outside, delay_aaaa_ms;
+  atomic_int cname_on;
+  char cname_from[256], cname_to[256]; /* text, no trailing dot */
   pthread_t thread;
 } responder;
 
@@ -53,17 +59,61 @@ static size_t rsp_put32(unsigned char *p, uint32_t v) {
   return 4;
 }
 
-/* An RR whose owner is the question name (pointer to offset 12). */
-static size_t rsp_rr(unsigned char *p, unsigned type, uint32_t ttl,
-                     const unsigned char *rdata, unsigned rdlen) {
+/* An RR whose owner is the name at offset owner of the message. */
+static size_t rsp_rr_at(unsigned char *p, unsigned owner, unsigned type,
+                        uint32_t ttl, const unsigned char *rdata,
+                        unsigned rdlen) {
   size_t n = 0;
-  n += rsp_put16(p + n, 0xc00c);
+  n += rsp_put16(p + n, 0xc000 | owner);
   n += rsp_put16(p + n, type);
   n += rsp_put16(p + n, 1);
   n += rsp_put32(p + n, ttl);
   n += rsp_put16(p + n, rdlen);
   memcpy(p + n, rdata, rdlen);
   return n + rdlen;
+}
+
+/* An RR whose owner is the question name (offset 12). */
+static size_t rsp_rr(unsigned char *p, unsigned type, uint32_t ttl,
+                     const unsigned char *rdata, unsigned rdlen) {
+  return rsp_rr_at(p, 12, type, ttl, rdata, rdlen);
+}
+
+/* text ("a.b", at most 253 octets) in wire form into out (255 octets);
+ * returns its length, the root label included. */
+static size_t rsp_wire_name(const char *text, unsigned char *out) {
+  size_t n = 0;
+  while (*text != '\0') {
+    size_t label = strcspn(text, ".");
+    out[n++] = (unsigned char)label;
+    memcpy(out + n, text, label);
+    n += label;
+    text += label;
+    if (*text == '.')
+      text++;
+  }
+  out[n++] = 0;
+  return n;
+}
+
+/* Whether the question name q[12..] (wire form, n octets in all) is
+ * cname_from. */
+static int rsp_is_cname_from(const responder *r, const unsigned char *q,
+                             size_t n) {
+  unsigned char want[256];
+  size_t len = rsp_wire_name(r->cname_from, want), i;
+  if (12 + len > n)
+    return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char a = q[12 + i], b = want[i];
+    if (a >= 'A' && a <= 'Z')
+      a = (unsigned char)(a + 32);
+    if (b >= 'A' && b <= 'Z')
+      b = (unsigned char)(b + 32);
+    if (a != b)
+      return 0;
+  }
+  return 1;
 }
 
 static size_t rsp_soa(unsigned char *p, uint32_t neg) {
@@ -89,7 +139,7 @@ static void rsp_sleep_ms(int ms) {
 static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
                         unsigned char *out, int udp) {
   size_t qend = 12, len;
-  unsigned qtype, an = 0, ns = 0, rcode, tc = 0;
+  unsigned qtype, an = 0, ns = 0, rcode, tc = 0, owner = 12;
   int nx, delay;
   if (n < 17)
     return 0;
@@ -120,6 +170,15 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
   rcode = (unsigned)atomic_load(&r->rcode);
   memcpy(out, q, qend);
   len = qend;
+  if (!(udp && atomic_load(&r->truncate)) && rcode == 0 && !nx &&
+      (qtype == 1 || qtype == 28) && atomic_load(&r->cname_on) &&
+      rsp_is_cname_from(r, q, qend)) {
+    unsigned char to[256];
+    unsigned tlen = (unsigned)rsp_wire_name(r->cname_to, to);
+    owner = (unsigned)len + 12; /* the CNAME's RDATA: the target's name */
+    len += rsp_rr(out + len, 5, (uint32_t)atomic_load(&r->ttl), to, tlen);
+    an = 1;
+  }
   if (udp && atomic_load(&r->truncate)) {
     rcode = 0;
     tc = 0x02;
@@ -133,8 +192,8 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
       a[0] = 127;
       a[1] = a[2] = 0;
     }
-    len += rsp_rr(out + len, 1, (uint32_t)atomic_load(&r->ttl), a, 4);
-    an = 1;
+    len += rsp_rr_at(out + len, owner, 1, (uint32_t)atomic_load(&r->ttl), a, 4);
+    an++;
   } else if (rcode == 0 && qtype == 28 && !atomic_load(&r->no_aaaa)) {
     unsigned char a[16] = {0x20, 0x01, 0x0d, 0xb8};
     a[15] = (unsigned char)atomic_load(&r->addr4);
@@ -142,8 +201,9 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
       memset(a, 0, sizeof(a));
       a[15] = 1;
     }
-    len += rsp_rr(out + len, 28, (uint32_t)atomic_load(&r->ttl), a, 16);
-    an = 1;
+    len +=
+        rsp_rr_at(out + len, owner, 28, (uint32_t)atomic_load(&r->ttl), a, 16);
+    an++;
   } else if (rcode == 0) {
     len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
     ns = 1;

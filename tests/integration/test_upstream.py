@@ -89,6 +89,9 @@ class UpstreamTests(unittest.TestCase):
         self.assertEqual([(c["name"], c["target"], c["ttl"], c["source"]) for c in r["chain"]], [
             ("via-alias.prod.svc.cluster.local.", "alias.example.com.", 5, "registry"),
             ("alias.example.com.", "my.database.example.com.", 120, "upstream")])
+        # the name for TLS stays the alias's target; the CNAME's is the final
+        self.assertEqual((r["target"], r["final_name"]),
+                         ("alias.example.com.", "my.database.example.com."))
         self.assertEqual([a["address"] for a in r["addresses"]], ["192.0.2.10"])
         self.assertEqual(r["addresses"][0]["ttl"], 300)
 
