@@ -317,6 +317,70 @@ func TestResolveAliasChainThroughUpstream(t *testing.T) {
 	}
 }
 
+// An upstream that answers lb.ext.svc.example.test with a CNAME, as a load
+// balancer's DNS does (-> target.ext.svc.example.test, 127.0.0.1), and a
+// resolver whose registry has db -> lb.ext.svc.example.test and the
+// in-cluster alias a -> db.prod.svc.cluster.local.
+func cnameResolver(t *testing.T, f *fixture) *xsvc.Resolver {
+	t.Helper()
+	up, err := xsvc.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	if err := up.AddClusterIP("ext", "target", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddExternal("ext", "lb", "target.ext.svc.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	dns := xsvctest.Start(t, up, xsvctest.Options{ClusterDomain: "example.test"})
+	reg := f.registry(t)
+	if err := reg.AddExternal("prod", "db", "lb.ext.svc.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.AddExternal("prod", "a", "db.prod.svc.cluster.local."); err != nil {
+		t.Fatal(err)
+	}
+	return f.resolver(t, xsvc.Options{Registry: reg, Servers: []string{dns.Addr}})
+}
+
+func TestTargetIsNotTheUpstreamCNAMETarget(t *testing.T) {
+	f := newFixture(t)
+	r := cnameResolver(t, f)
+	for _, c := range []struct{ name, target, final string }{
+		{"db", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"a", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"lb.ext.svc.example.test.", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"web", "web.prod.svc.cluster.local.", "web.prod.svc.cluster.local."},
+	} {
+		a, err := r.ResolveFamily(context.Background(), c.name, xsvc.FamilyIPv4)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if a.Target != c.target || a.FinalName != c.final {
+			t.Fatalf("%s: Target %q FinalName %q, want %q %q", c.name, a.Target, a.FinalName, c.target, c.final)
+		}
+	}
+}
+
+func TestConnTargetIsTheExternalName(t *testing.T) {
+	f := newFixture(t)
+	r := cnameResolver(t, f)
+	for _, ctx := range []context.Context{context.Background(), cancellableCtx(t)} {
+		for _, host := range []string{"db", "a", "lb.ext.svc.example.test."} {
+			c, err := r.Connect(ctx, net.JoinHostPort(host, f.port))
+			if err != nil {
+				t.Fatalf("%s: %v", host, err)
+			}
+			c.Close()
+			if c.Target != "lb.ext.svc.example.test" {
+				t.Fatalf("%s: Target %q", host, c.Target)
+			}
+		}
+	}
+}
+
 func TestResolveNotFoundKeepsTheAnswer(t *testing.T) {
 	f := newFixture(t)
 	r := f.resolver(t, xsvc.Options{})

@@ -52,9 +52,11 @@ class Fixture(unittest.TestCase):
         with open(path, "w") as f:
             f.write(SERVICE % cls.port)
         os.chmod(path, 0o644)
-        # upstream: a fake DNS of another cluster (domain example.test)
+        # upstream: a fake DNS of another cluster (domain example.test);
+        # "lb" answers as a name behind a load balancer's CNAME does
         cls.up_reg = xsvc.Registry()
         cls.up_reg.add_cluster_ip("ext", "target", "127.0.0.2")
+        cls.up_reg.add_external("ext", "lb", "target.ext.svc.example.test.")
         cls.upstream = xsvc.testing.FakeDNS(cls.up_reg, cluster_domain="example.test")
 
     @classmethod
@@ -126,6 +128,28 @@ class ResolveTests(Fixture):
             self.assertEqual(ans.addresses[0].address, "127.0.0.2")
             self.assertEqual(ans.target, "target.ext.svc.example.test.")
             self.assertIn("alias", repr(ans))
+
+    def test_target_is_not_the_upstream_cname_target(self):
+        # upstream: lb.ext.svc.example.test CNAME target.ext.svc.example.test
+        with self.registry() as reg, self.resolver(reg) as r:
+            reg.add_external("prod", "db", "lb.ext.svc.example.test.")
+            ans = r.resolve("db", "ipv4")
+            self.assertEqual([(l.target, l.source) for l in ans.chain], [
+                ("lb.ext.svc.example.test.", "registry"),
+                ("target.ext.svc.example.test.", "upstream")])
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            reg.add_external("prod", "a", "db.prod.svc.cluster.local.")  # in-cluster alias
+            ans = r.resolve("a", "ipv4")
+            self.assertEqual(len(ans.chain), 3)
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            ans = r.resolve("lb.ext.svc.example.test.", "ipv4")  # outside the cluster
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            ans = r.resolve("web", "ipv4")
+            self.assertEqual((ans.target, ans.final_name),
+                             ("web.prod.svc.cluster.local.", "web.prod.svc.cluster.local."))
 
     def test_not_found_keeps_the_answer(self):
         with self.registry() as reg, self.resolver(reg) as r:
@@ -227,6 +251,20 @@ class ConnectTests(Fixture):
             finally:
                 conn.close()
                 sock.close()
+
+    def test_connect_target_is_the_external_name(self):
+        with self.registry() as reg, self.resolver(reg) as r:
+            reg.add_external("prod", "db", "lb.ext.svc.example.test.")
+            for name, want in (("db", "lb.ext.svc.example.test"),
+                               ("lb.ext.svc.example.test.", "lb.ext.svc.example.test")):
+                sock = r.connect(name, self.port)
+                conn, _ = self.listener.accept()
+                try:
+                    self.assertEqual(sock.target, want)
+                    self.assertEqual(sock.getpeername(), ("127.0.0.2", self.port))
+                finally:
+                    conn.close()
+                    sock.close()
 
     def test_connect_errors(self):
         closed = socket.socket()

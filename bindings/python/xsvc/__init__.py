@@ -4,7 +4,7 @@
     with xsvc.Resolver(registry=reg, namespace="prod",
                        servers=["127.0.0.1:5353"]) as r:
         ans = r.resolve("my-service")      # ans.chain, ans.addresses, ans.target
-        sock = r.connect("my-service", "pg")
+        sock = r.connect("my-service", "pg")  # sock.target: TLS server_hostname, Host
         ans = await r.resolve_async("my-service")
 
 Memory at the boundary: every C object is owned by exactly one Python object
@@ -155,9 +155,10 @@ _SOURCES = tuple(_s(_lib.xs_source_name(i)) for i in range(4))
 
 class Answer:
     """What a resolution found: query, name (the candidate that answered),
-    target (the name for TLS SNI and the HTTP Host header), ttl, status,
-    chain (Links), addresses (Addresses), candidates (tried, in order) and
-    policy (why the policy refused, or ""). Immutable. The fields are read
+    target (the name for TLS SNI, the certificate check and the HTTP Host
+    header), final_name (where the addresses are, for diagnostics), ttl,
+    status, chain (Links), addresses (Addresses), candidates (tried, in
+    order) and policy (why the policy refused, or ""). Immutable. The fields are read
     from the library's result when first used, so a resolve costs little
     more than the C call; the result is freed with the Answer."""
 
@@ -182,7 +183,19 @@ class Answer:
 
     @property
     def target(self) -> str:
+        """The name to check the peer against (xs_result_target), with the
+        trailing dot: the ExternalName's target as the registry holds it
+        (after in-cluster aliases), the name asked when it is outside the
+        cluster, or a ClusterIP/headless Service's in-cluster name. Never a
+        name learned from an upstream CNAME."""
         return _s(_lib.xs_result_target(self._r))
+
+    @property
+    def final_name(self) -> str:
+        """The chain's last name, upstream CNAMEs included: the name the
+        addresses belong to (xs_result_final_name). For diagnostics only,
+        not for TLS."""
+        return _s(_lib.xs_result_final_name(self._r))
 
     @property
     def ttl(self) -> int:
@@ -336,8 +349,10 @@ class Registry:
 # ---- resolver ------------------------------------------------------------------------
 
 class Connection(socket.socket):
-    """A connected socket.socket; .target is the name it reached (use it for
-    TLS server_hostname and the HTTP Host header)."""
+    """A connected socket.socket; .target is the name for TLS server_hostname,
+    the certificate check and the HTTP Host header (xs_connect_info.target:
+    Answer.target without the trailing dot, never an upstream CNAME's
+    target)."""
     target: str = ""
 
 
