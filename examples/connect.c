@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
   }
   printf("connected to %s port %u for %s (%u ms)\n", info.address, info.port,
          info.target, info.elapsed_ms);
+  /* info.target is the name the server's certificate and virtual host
+   * carry: the ExternalName's target, never an upstream CNAME's. */
   len = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
                  argv[5], info.target);

@@ -37,7 +37,8 @@ func TestExampleProgramBuildsAndRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example: %v\n%s", err, out)
 	}
-	for _, want := range []string{"127.0.0.1 ttl 5s (registry)", "200 OK", "hello web:" + f.port} {
+	for _, want := range []string{"127.0.0.1 ttl 5s (registry)", "200 OK", "hello web:" + f.port,
+		"TLS/Host name web.prod.svc.cluster.local. (addresses at web.prod.svc.cluster.local.)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -71,6 +71,9 @@ func run(manifests, namespace, server, get, name string) error {
 	for _, a := range ans.Addrs {
 		fmt.Printf("%s ttl %v (%s)\n", a.IP, a.TTL, a.Source)
 	}
+	// Target: for tls.Config.ServerName and Host (never an upstream CNAME's
+	// target); FinalName: where the addresses are, for diagnostics.
+	fmt.Printf("TLS/Host name %s (addresses at %s)\n", ans.Target, ans.FinalName)
 
 	if get != "" {
 		client := &http.Client{Transport: &http.Transport{DialContext: r.DialContext}}
