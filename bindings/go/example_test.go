@@ -33,7 +33,7 @@ func TestExampleProgramBuildsAndRuns(t *testing.T) {
 	}
 	f := newFixture(t)
 	out, err := exec.Command(bin, "-f", f.dir, "-n", "prod", "-server", f.upstream.Addr,
-		"-get", "http://web:"+f.port+"/", "web").CombinedOutput()
+		"-allow", "127.0.0.0/8", "-get", "http://web:"+f.port+"/", "web").CombinedOutput()
 	if err != nil {
 		t.Fatalf("example: %v\n%s", err, out)
 	}

@@ -99,6 +99,9 @@ func (f *fixture) resolver(t *testing.T, opts xsvc.Options) *xsvc.Resolver {
 		opts.Registry = f.registry(t)
 	}
 	opts.Namespace = "prod"
+	if opts.AllowedRanges == nil {
+		opts.AllowedRanges = loopback // the fixtures live there
+	}
 	if opts.Servers == nil {
 		opts.Servers = []string{f.upstream.Addr}
 	}
@@ -415,17 +418,38 @@ func cancellableCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+var loopback = []string{"127.0.0.0/8", "::1"}
+
+// Loopback is denied unless lifted; a lifted range can be denied again,
+// more specifically.
+func TestLoopbackDeniedByDefault(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t, xsvc.Options{AllowedRanges: []string{}})
+	_, err := r.Resolve(context.Background(), "web")
+	if !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(err.Error(), "127.0.0.0/8 (loopback)") {
+		t.Fatalf("default: %v", err)
+	}
+	r = f.resolver(t, xsvc.Options{})
+	if _, err := r.Resolve(context.Background(), "web"); err != nil {
+		t.Fatalf("lifted: %v", err)
+	}
+	if _, err := xsvc.NewResolver(xsvc.Options{AllowedRanges: []string{"bad"}}); err == nil ||
+		!strings.Contains(err.Error(), "AllowedRanges") {
+		t.Fatalf("bad range: %v", err)
+	}
+}
+
 func TestPolicyRefusalIsErrPolicy(t *testing.T) {
 	f := newFixture(t)
-	r := f.resolver(t, xsvc.Options{DeniedRanges: []string{"127.0.0.0/8"}})
+	r := f.resolver(t, xsvc.Options{DeniedRanges: []string{"127.0.0.1"}})
 	_, err := r.Resolve(context.Background(), "web")
 	var e *xsvc.Error
-	if !errors.As(err, &e) || !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(e.Message, "127.0.0.0/8") {
+	if !errors.As(err, &e) || !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(e.Message, "127.0.0.1/32") {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = r.LookupHost(context.Background(), "web")
 	var d *net.DNSError
-	if !errors.As(err, &d) || d.IsNotFound || !strings.Contains(d.Err, "127.0.0.0/8") {
+	if !errors.As(err, &d) || d.IsNotFound || !strings.Contains(d.Err, "127.0.0.1/32") {
 		t.Fatalf("LookupHost: %#v", err)
 	}
 	_, err = r.DialContext(context.Background(), "tcp", "web:"+f.port)

@@ -241,6 +241,10 @@ xs_status xs_config_add_denied_range(xs_config *cfg, const char *cidr) {
   return cfg == NULL ? XS_EINVAL : xs_policy_deny_range(&cfg->policy, cidr);
 }
 
+xs_status xs_config_allow_range(xs_config *cfg, const char *cidr) {
+  return cfg == NULL ? XS_EINVAL : xs_policy_allow_range(&cfg->policy, cidr);
+}
+
 xs_status xs_config_clear_denied_ranges(xs_config *cfg) {
   if (cfg == NULL)
     return XS_EINVAL;
@@ -564,6 +568,7 @@ typedef struct sink {
   const char *memo[SINK_MEMO];
   size_t memo_off[SINK_MEMO], nmemo;
   const xs_policy *policy; /* addresses it denies are left out */
+  int refused;             /* the policy refused a target: no address */
 } sink;
 
 static int sink_seen(const sink *s, const char *str, size_t *off) {
@@ -666,7 +671,8 @@ static void format_v4(const uint8_t *b, char *out) {
  * the TTL of an address that is kept. */
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
                       unsigned *min_ttl) {
-  if (s->policy->ndenied > 0 && xs_policy_denies(s->policy, a) != NULL)
+  if (s->refused ||
+      (xs_policy_has_ranges(s->policy) && xs_policy_denies(s->policy, a) != NULL))
     return;
   if (min_ttl != NULL && ttl < *min_ttl)
     *min_ttl = ttl;
@@ -850,6 +856,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   sink s;
   s.nchain = s.naddrs = s.ncand = s.text = s.nmemo = 0;
   s.policy = &w->res->cfg.policy;
+  s.refused = w->refused;
   s.r = &hdr;
   s.tbuf = text;
   s.lbuf = chain;
@@ -1033,6 +1040,51 @@ static int candidate_ask(walk *w, int q4, int q6) {
   return atomic_fetch_sub(&w->waiting, 1) == 1;
 }
 
+/* With allowed target suffixes set, every target an alias chain names
+ * must be below one: each ExternalName's target in the registry (inside the
+ * cluster domain too) and an IP-literal target. Else 0 with w->why. */
+static int registry_targets_ok(walk *w) {
+  const xs_policy *p = &w->res->cfg.policy;
+  int f;
+  if (p->nallowed == 0)
+    return 1;
+  for (f = 0; f < 2; f++) {
+    const xs_answer *a = f == 0 ? &w->a4 : &w->a6;
+    size_t i;
+    if (!(f == 0 ? w->have4 : w->have6))
+      continue;
+    for (i = 0; i < a->nchain; i++)
+      if (!xs_policy_target_ok(p, a->chain[i].target,
+                               strlen(a->chain[i].target), w->why))
+        return 0;
+    if (a->literal_target != NULL &&
+        !xs_policy_target_ok(p, a->literal_target, strlen(a->literal_target),
+                             w->why))
+      return 0;
+  }
+  return 1;
+}
+
+/* The same for the CNAMEs upstream added after an alias: every name the
+ * chain passes through outside the cluster domain is checked. */
+static int upstream_targets_ok(walk *w) {
+  const xs_policy *p = &w->res->cfg.policy;
+  int f;
+  if (p->nallowed == 0 || !(w->have4 || w->have6))
+    return 1;
+  for (f = 0; f < 2; f++) {
+    const xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+    size_t i;
+    if (!(f == 0 ? w->asked4 : w->asked6))
+      continue;
+    for (i = 0; i < u->nchain; i++)
+      if (!xs_policy_target_ok(p, u->chain[i].target,
+                               strlen(u->chain[i].target), w->why))
+        return 0;
+  }
+  return 1;
+}
+
 /* Registry answers for the current candidate, then the upstream questions
  * they leave. Returns as candidate_ask. */
 static int candidate_start(walk *w) {
@@ -1065,8 +1117,7 @@ static int candidate_start(walk *w) {
     }
     /* An alias may only point where the policy allows: refused targets
      * are never asked upstream. */
-    if (up != NULL &&
-        !xs_policy_target_ok(&res->cfg.policy, up, strlen(up), w->why)) {
+    if (!registry_targets_ok(w)) {
       w->refused = 1;
       return 1;
     }
@@ -1139,10 +1190,7 @@ static xs_status addr_policy(walk *w, int f, xs_status st) {
     }
   }
   if (first != NULL) {
-    char text[48];
-    xs_addr_format(first, text, sizeof(text));
-    snprintf(w->why, sizeof(w->why), "address %s is in denied range %s", text,
-             rule->text);
+    xs_policy_explain(rule, first, w->why, sizeof(w->why));
     return XS_EPOLICY;
   }
   return st;
@@ -1204,9 +1252,11 @@ static int candidate_end(walk *w) {
     s4 = w->u4.status;
   if (w->asked6)
     s6 = w->u6.status;
+  if (!w->refused && !upstream_targets_ok(w))
+    w->refused = 1;
   if (w->refused) {
     s4 = s6 = XS_EPOLICY;
-  } else if (w->res->cfg.policy.ndenied > 0) {
+  } else if (xs_policy_has_ranges(&w->res->cfg.policy)) {
     s4 = addr_policy(w, 0, s4);
     s6 = addr_policy(w, 1, s6);
   }

@@ -159,7 +159,8 @@ class UpstreamTests(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # one name fails
         self.assertIn("my-service: ok -> my.database.example.com.", p.stdout)
         self.assertIn("  192.0.2.10 ttl 300 (upstream)", p.stdout)
-        self.assertIn("httpbin-service.default: ok -> httpbin.org.", p.stdout)
+        # the stand-in httpbin.org is on 127.0.0.1: loopback is denied
+        self.assertIn("httpbin-service.default: policy -> httpbin.org.", p.stdout)
         self.assertIn("nope.prod.svc.cluster.local.: nxdomain", p.stdout)
 
 

@@ -40,6 +40,9 @@ def dns_query(host, port, name, qtype=1):
         s.close()
 
 
+
+LOOPBACK = ["127.0.0.0/8", "::1"]
+
 class Fixture(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -74,6 +77,7 @@ class Fixture(unittest.TestCase):
         return reg
 
     def resolver(self, reg, **kw):
+        kw.setdefault("allow", LOOPBACK)  # the fixtures live on loopback
         return xsvc.Resolver(registry=reg, namespace="prod",
                              servers=[self.upstream.address], timeout_ms=500, attempts=1, **kw)
 
@@ -205,7 +209,7 @@ class AsyncTests(Fixture):
             self.assertEqual(ans.addresses[0].address, "127.0.0.2")
         try:
             with self.registry() as reg, xsvc.Resolver(registry=reg, namespace="prod",
-                                                       servers=[server],
+                                                       servers=[server], allow=LOOPBACK,
                                                        timeout_ms=5000) as r:
                 asyncio.run(main(r))
         finally:
@@ -292,6 +296,40 @@ class FakeDNSTests(Fixture):
             self.assertEqual(reply[3] & 0x0F, 3)  # NXDOMAIN
             self.assertIn("127.0.0.1:", repr(dns))
         reg.close()
+
+
+
+class PolicyTests(Fixture):
+    def test_loopback_denied_by_default_and_lifted_by_allow(self):
+        with self.registry() as reg:
+            with self.resolver(reg, allow=()) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("web", "ipv4")
+                self.assertIn("127.0.0.0/8 (loopback)", str(cm.exception))
+            with self.resolver(reg) as r:
+                self.assertEqual(r.resolve("web", "ipv4").addresses[0].address, "127.0.0.2")
+            with self.resolver(reg, allow=LOOPBACK, deny=["127.0.0.2"]) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("web", "ipv4")
+                self.assertIn("127.0.0.2/32", str(cm.exception))
+            with self.resolver(reg, allow=(), default_denied=False) as r:
+                self.assertEqual(r.resolve("web", "ipv4").addresses[0].address, "127.0.0.2")
+
+    def test_allowed_targets_refuse_other_aliases(self):
+        with self.registry() as reg:
+            with self.resolver(reg, allowed_targets=["elsewhere.test"]) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("alias", "ipv4")
+                self.assertIn("not below an allowed suffix (elsewhere.test)",
+                              str(cm.exception))
+
+    def test_bad_policy_arguments(self):
+        with self.assertRaises(xsvc.InvalidArgument):
+            xsvc.Resolver(deny=["10.0.0.0/33"])
+        with self.assertRaises(xsvc.InvalidArgument):
+            xsvc.Resolver(allowed_targets=["bad name"])
+        with self.assertRaises(TypeError):
+            xsvc.Resolver(allow="127.0.0.0/8")
 
 
 if __name__ == "__main__":

@@ -360,12 +360,22 @@ class Resolver:
     """A pod's view of a registry plus upstream DNS (cache, engine thread).
 
     resolve() and connect() may be called from many threads at once;
-    resolve_async() belongs to the asyncio loop that first calls it."""
+    resolve_async() belongs to the asyncio loop that first calls it.
+
+    Policy (see the README's policy section): loopback, unspecified,
+    link-local, cloud metadata, multicast and broadcast addresses are denied
+    by default. allow lifts ranges ("127.0.0.0/8", "::1"), deny adds ranges,
+    default_denied=False drops the defaults, allowed_targets restricts the
+    names aliases may point at ("example.com" and below). A refusal raises
+    PolicyError."""
 
     def __init__(self, registry: Optional[Registry] = None, namespace: str = "default",
                  servers: Optional[Sequence[str]] = None, timeout_ms: Optional[int] = None,
                  attempts: Optional[int] = None, cluster_domain: Optional[str] = None,
-                 max_pending: Optional[int] = None) -> None:
+                 max_pending: Optional[int] = None,
+                 allow: Sequence[str] = (), deny: Sequence[str] = (),
+                 allowed_targets: Sequence[str] = (),
+                 default_denied: bool = True) -> None:
         cfg = ctypes.c_void_p()
         _check_err(_lib.xs_config_new(ctypes.byref(cfg)), _lib.XsError())
         try:
@@ -381,6 +391,18 @@ class Resolver:
                 _check_err(_lib.xs_config_set_attempts(cfg, attempts), _lib.XsError())
             if max_pending is not None:  # resolve_async beyond it: LimitError
                 _check_err(_lib.xs_config_set_max_pending(cfg, max_pending), _lib.XsError())
+            if not default_denied:
+                _check_err(_lib.xs_config_clear_denied_ranges(cfg), _lib.XsError())
+            for what, fn in (("allow", _lib.xs_config_allow_range),
+                             ("deny", _lib.xs_config_add_denied_range),
+                             ("allowed_targets", _lib.xs_config_add_allowed_target)):
+                items = {"allow": allow, "deny": deny, "allowed_targets": allowed_targets}[what]
+                if isinstance(items, str):
+                    raise TypeError(f"{what} takes a sequence of strings, not a string")
+                for item in items:
+                    st = fn(cfg, item.encode())
+                    if st != 0:
+                        raise _error(st, f"{what}: invalid {item!r}")
             # completions of resolve_async are queued for this process's loop
             _check_err(_lib.xs_config_set_dispatch(cfg, _lib.DISPATCH_QUEUE), _lib.XsError())
             h = ctypes.c_void_p()
