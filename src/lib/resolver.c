@@ -796,10 +796,10 @@ static void emit_copy(sink *s, const xs_result *src) {
     sink_addr(s, &a, addrs[i].ttl, addrs[i].source, NULL);
   }
   s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
-  s->r->final_name =
-      src->final_name == src->target
-          ? s->r->target
-          : sink_text(s, text + src->final_name, strlen(text + src->final_name));
+  s->r->final_name = src->final_name == src->target
+                         ? s->r->target
+                         : sink_text(s, text + src->final_name,
+                                     strlen(text + src->final_name));
   s->r->why = sink_text(s, text + src->why, strlen(text + src->why));
 }
 
