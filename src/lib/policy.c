@@ -5,8 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define V4(a, b, c, d) {4, {a, b, c, d}}
-#define V6(...) {6, {__VA_ARGS__}}
+#define V4(a, b, c, d)                                                         \
+  {                                                                            \
+    4, {                                                                       \
+      a, b, c, d                                                               \
+    }                                                                          \
+  }
+#define V6(...)                                                                \
+  {                                                                            \
+    6, {                                                                       \
+      __VA_ARGS__                                                              \
+    }                                                                          \
+  }
 
 /* Denied unless lifted: what no alias should reach. Private ranges
  * (10/8, 172.16/12, 192.168/16, fc00::/7) are not here: databases behind
@@ -145,8 +155,8 @@ static int in_range(const xs_range *r, const xs_addr *a) {
 
 /* The most specific range of list[0..n) holding a, if more specific than
  * *best_prefix (or as specific, when ties win). */
-static const xs_range *best_of(const xs_range *list, size_t n,
-                               const xs_addr *a, int *best_prefix, int ties) {
+static const xs_range *best_of(const xs_range *list, size_t n, const xs_addr *a,
+                               int *best_prefix, int ties) {
   const xs_range *best = NULL;
   size_t i;
   for (i = 0; i < n; i++)

@@ -10,14 +10,15 @@
 #include "validate.h"
 
 #define XS_POLICY_MAX_SUFFIXES 32
-#define XS_POLICY_MAX_RANGES 64 /* per list (denied, allowed); defaults apart */
+#define XS_POLICY_MAX_RANGES 64 /* per list (denied, allowed); defaults apart  \
+                                 */
 /* room for a refusal's explanation */
 #define XS_POLICY_WHY 320
 
 typedef struct xs_range {
   xs_addr net; /* host bits zero */
   unsigned prefix;
-  char text[52]; /* normalised: "169.254.0.0/16" */
+  char text[52];      /* normalised: "169.254.0.0/16" */
   const char *reason; /* why a default range is denied; NULL for the user's */
 } xs_range;
 

@@ -671,8 +671,8 @@ static void format_v4(const uint8_t *b, char *out) {
  * the TTL of an address that is kept. */
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
                       unsigned *min_ttl) {
-  if (s->refused ||
-      (xs_policy_has_ranges(s->policy) && xs_policy_denies(s->policy, a) != NULL))
+  if (s->refused || (xs_policy_has_ranges(s->policy) &&
+                     xs_policy_denies(s->policy, a) != NULL))
     return;
   if (min_ttl != NULL && ttl < *min_ttl)
     *min_ttl = ttl;

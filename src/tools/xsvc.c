@@ -816,17 +816,17 @@ static int configure(const resolve_opts *o, xs_config *cfg) {
   }
   for (i = 0; i < o->npolicy; i++) {
     const policy_arg *p = &o->policy[i];
-    xs_status st = p->kind == OPT_DENY ? xs_config_add_denied_range(cfg, p->text)
-                   : p->kind == OPT_ALLOW
-                       ? xs_config_allow_range(cfg, p->text)
-                       : xs_config_add_allowed_target(cfg, p->text);
+    xs_status st =
+        p->kind == OPT_DENY    ? xs_config_add_denied_range(cfg, p->text)
+        : p->kind == OPT_ALLOW ? xs_config_allow_range(cfg, p->text)
+                               : xs_config_add_allowed_target(cfg, p->text);
     if (st != XS_OK) {
       fprintf(stderr, "xsvc: invalid --%s '%s' (%s)\n",
               p->kind == OPT_DENY    ? "deny"
               : p->kind == OPT_ALLOW ? "allow"
                                      : "allow-target",
               p->text,
-              st == XS_ELIMIT           ? "at most 64 ranges or 32 suffixes"
+              st == XS_ELIMIT               ? "at most 64 ranges or 32 suffixes"
               : p->kind == OPT_ALLOW_TARGET ? "a DNS name"
                                             : "ADDRESS[/PREFIX]");
       return 0;

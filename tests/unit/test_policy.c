@@ -40,12 +40,17 @@ static int setup(void **state) {
   must(xs_registry_add_cluster_ip(reg, "prod", "internal", internal, 1, &err));
   {
     static const char *const aliases[][2] = {
-        {"local", "local.attacker.test"},   {"hop", "hop.attacker.test"},
-        {"zero", "zero.attacker.test"},     {"nat64", "nat64.attacker.test"},
-        {"sixtofour", "6to4.attacker.test"}, {"compat", "compat.attacker.test"},
-        {"mixed", "mixed.attacker.test"},   {"cloud", "cloud.attacker.test"},
+        {"local", "local.attacker.test"},
+        {"hop", "hop.attacker.test"},
+        {"zero", "zero.attacker.test"},
+        {"nat64", "nat64.attacker.test"},
+        {"sixtofour", "6to4.attacker.test"},
+        {"compat", "compat.attacker.test"},
+        {"mixed", "mixed.attacker.test"},
+        {"cloud", "cloud.attacker.test"},
         {"to-backend", "backend.prod.svc.cluster.local"},
-        {"lit", "10.0.0.5"},                {"meta-lit", "169.254.169.254"},
+        {"lit", "10.0.0.5"},
+        {"meta-lit", "169.254.169.254"},
         {"chain", "chain.example.test"},
     };
     const char *backend[] = {"10.0.0.8"};
@@ -189,10 +194,10 @@ static void test_policy_defaults_deny_what_no_alias_should_reach(void **st) {
       {"255.255.255.255", "255.255.255.255/32 (broadcast)"},
   };
   static const char *const allowed[] = {
-      "10.0.0.7",    "172.16.0.1", "172.31.255.255", "192.168.1.1", "fc00::1",
-      "fd12::5",     "8.8.8.8",    "2001:db8::a",    "100.100.100.201",
-      "168.63.129.17", "1.0.0.0",  "223.255.255.255", "fd00:ec2::253",
-      "64:ff9b::a00:7", /* NAT64 of 10.0.0.7 */
+      "10.0.0.7",        "172.16.0.1",     "172.31.255.255", "192.168.1.1",
+      "fc00::1",         "fd12::5",        "8.8.8.8",        "2001:db8::a",
+      "100.100.100.201", "168.63.129.17",  "1.0.0.0",        "223.255.255.255",
+      "fd00:ec2::253",   "64:ff9b::a00:7", /* NAT64 of 10.0.0.7 */
   };
   size_t i;
   (void)st;
@@ -399,7 +404,6 @@ static void test_resolve_ranges_cleared(void **st) {
   xs_config_free(cfg);
 }
 
-
 /* What the attacker's DNS answers for the aliases' targets. */
 static const rsp_record attacker[] = {
     {"local.attacker.test.", 1, "127.0.0.1"},
@@ -519,8 +523,8 @@ static void literal_only(xs_config *cfg) {
   must(xs_config_set_ip_literal_targets(cfg, 1));
 }
 
-static void test_resolve_allowed_targets_pass_when_every_link_allowed(
-    void **st) {
+static void
+test_resolve_allowed_targets_pass_when_every_link_allowed(void **st) {
   xs_resolver *res = make(allow_example_and_cluster);
   xs_result *r;
   (void)st;
