@@ -2,9 +2,14 @@
  * alias's addresses) and fetch a path over HTTP/1.1, with the Host header
  * set to the alias's final target, as TLS SNI would be.
  *
- *   connect MANIFESTS NAMESPACE SERVER NAME:PORT PATH
+ *   connect MANIFESTS NAMESPACE SERVER NAME:PORT PATH [ALLOW-CIDR...]
  *   connect examples/manifests default 127.0.0.1:5353 httpbin-service:8080
- * /uuid
+ * /uuid 127.0.0.0/8
+ *
+ * The resolver's policy denies loopback (and metadata, link-local, ...)
+ * addresses by default, so that an alias cannot be turned against the
+ * application's host; ALLOW-CIDR lifts a range, as the demo's stand-in
+ * for httpbin.org on 127.0.0.1 needs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,10 +25,12 @@ int main(int argc, char **argv) {
   xs_status st;
   char req[1024], buf[4096];
   ssize_t n;
-  int fd = -1, rc = 2, len;
+  int fd = -1, rc = 2, len, i;
 
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s MANIFESTS NAMESPACE SERVER NAME:PORT PATH\n",
+  if (argc < 6) {
+    fprintf(stderr,
+            "usage: %s MANIFESTS NAMESPACE SERVER NAME:PORT PATH "
+            "[ALLOW-CIDR...]\n",
             argv[0]);
     return 2;
   }
@@ -38,6 +45,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "invalid namespace or server\n");
     goto done;
   }
+  for (i = 6; i < argc; i++)
+    if (xs_config_allow_range(cfg, argv[i]) != XS_OK) {
+      fprintf(stderr, "invalid range %s\n", argv[i]);
+      goto done;
+    }
   if (xs_resolver_new(cfg, reg, &res, &err) != XS_OK) {
     fprintf(stderr, "resolver: %s\n", err.message);
     goto done;
@@ -51,6 +63,8 @@ int main(int argc, char **argv) {
   }
   printf("connected to %s port %u for %s (%u ms)\n", info.address, info.port,
          info.target, info.elapsed_ms);
+  /* info.target is the name the server's certificate and virtual host
+   * carry: the ExternalName's target, never an upstream CNAME's. */
   len = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
                  argv[5], info.target);

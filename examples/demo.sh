@@ -29,7 +29,12 @@ server="127.0.0.1:$KNOT_PORT"
 
 echo
 echo "== 3. A pod in namespace default resolves httpbin-service"
-step "$xsvc" resolve -f "$manifests" -n default --server "$server" httpbin-service
+echo "(its stand-in lives on 127.0.0.1: loopback is denied by default, so that"
+echo " no alias can reach the host's own ports; --allow lifts that here)"
+step "$xsvc" resolve -f "$manifests" -n default --server "$server" \
+  --allow 127.0.0.0/8 httpbin-service
+step "$xsvc" resolve -f "$manifests" -n default --server "$server" \
+  httpbin-service || echo "(refused by the default policy, as it should be)"
 
 echo
 echo "== 4. A pod in namespace prod resolves my-service (the database alias)"
@@ -52,9 +57,9 @@ http_pid=$!
 for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.05; done
 http_port=$(cat "$work/http.port")
 step "$xsvc" connect -f "$manifests" -n default --server "$server" \
-  "httpbin-service:$http_port"
+  --allow 127.0.0.0/8 "httpbin-service:$http_port"
 step "$build/examples/example_connect" "$manifests" default "$server" \
-  "httpbin-service:$http_port" /uuid
+  "httpbin-service:$http_port" /uuid 127.0.0.0/8
 
 echo
 echo "demo: done"

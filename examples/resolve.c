@@ -47,11 +47,13 @@ int main(int argc, char **argv) {
            xs_result_chain_ttl(result, i), xs_result_chain_target(result, i),
            xs_source_name(xs_result_chain_source(result, i)));
   for (i = 0; i < xs_result_address_count(result); i++)
-    printf("  %s %u IN %s %s  (%s)\n", xs_result_target(result),
+    printf("  %s %u IN %s %s  (%s)\n", xs_result_final_name(result),
            xs_result_address_ttl(result, i),
            xs_result_address_family(result, i) == 4 ? "A" : "AAAA",
            xs_result_address_text(result, i),
            xs_source_name(xs_result_address_source(result, i)));
+  /* The name to check the peer against is the alias's target (or the name
+   * asked), not where upstream CNAMEs led: that is only the final name. */
   printf("  connect to %s (use it for TLS SNI and the Host header)\n",
          xs_result_target(result));
   rc = st == XS_OK ? 0 : 1;

@@ -483,26 +483,65 @@ XS_EXTERN xs_status xs_config_set_clock(xs_config *cfg, xs_clock_ms_fn fn,
                                         void *arg);
 
 /* Policy: where aliases may point and which addresses a resolution may hand
- * out (a guard against an alias repointed at cloud metadata or internal
- * admin endpoints). Checked by xs_resolve and xs_connect; a refusal is
- * XS_EPOLICY and xs_result_policy() names the rule that fired. */
+ * out. An ExternalName is a pointer that whoever can edit a Service can
+ * move (CVE-2021-25740, CVE-2021-32783: an alias to localhost reached an
+ * admin port), so the defaults deny what no alias should reach. Checked by
+ * xs_resolve, xs_resolve_async and xs_connect on every address of a result,
+ * registry addresses included; a refusal is XS_EPOLICY and
+ * xs_result_policy() names the rule that fired.
+ *
+ * Denied by default (each lifted with xs_config_allow_range, all of them
+ * with xs_config_clear_denied_ranges):
+ *   0.0.0.0/8           unspecified ("this host" on Linux)
+ *   127.0.0.0/8, ::1    loopback: local admin ports, sidecars, debuggers
+ *   ::/128              unspecified
+ *   169.254.0.0/16      link-local: cloud metadata at 169.254.169.254
+ *   fe80::/10           IPv6 link-local
+ *   fd00:ec2::254       AWS instance metadata over IPv6
+ *   100.100.100.200     Alibaba Cloud metadata
+ *   168.63.129.16       Azure WireServer
+ *   224.0.0.0/4, ff00::/8   multicast
+ *   255.255.255.255     broadcast
+ * An IPv6 address that carries an IPv4 address is judged as that IPv4
+ * address too, and denied when either judgement denies it: IPv4-mapped
+ * ::ffff:0:0/96, IPv4-compatible ::/96 (but :: and ::1), NAT64
+ * 64:ff9b::/96 and 6to4 2002::/16. Private ranges (10/8, 172.16/12,
+ * 192.168/16, fc00::/7) stay allowed: databases behind ExternalNames live
+ * there. Deny them with xs_config_add_denied_range where they should not
+ * be reached.
+ *
+ * Tests and demos with loopback upstreams or listeners opt in:
+ *   xs_config_allow_range(cfg, "127.0.0.0/8");
+ *   xs_config_allow_range(cfg, "::1"); */
 
-/** Allow ExternalName targets equal to suffix or below it (a DNS name,
- *  e.g. "example.com"; up to 32). Once any suffix is set, an alias to any
- *  other name is refused (XS_EPOLICY) without asking upstream. Names asked
- *  directly (not through an alias) are not affected. XS_EINVAL for a bad
- *  name, XS_ELIMIT past 32. */
+/** Allow alias targets equal to suffix or below it (a DNS name, e.g.
+ *  "example.com"; up to 32). Once any suffix is set, a chain that starts at
+ *  an ExternalName Service is refused (XS_EPOLICY, without asking upstream
+ *  where the registry already tells) unless every name it points at is
+ *  below an allowed suffix: each ExternalName target in the registry
+ *  (in-cluster targets too: allow "svc.cluster.local" to let aliases point
+ *  at other Services), each CNAME target upstream adds, and an IP-literal
+ *  target (xs_config_set_ip_literal_targets), which is never below a
+ *  suffix. Names asked directly (not through an alias) are not affected.
+ *  XS_EINVAL for a bad name, XS_ELIMIT past 32. */
 XS_EXTERN xs_status xs_config_add_allowed_target(xs_config *cfg,
                                                  const char *suffix);
 /** Deny addresses in "addr/prefix" (or one address), IPv4 or IPv6, e.g.
- *  "10.0.0.0/8", "127.0.0.0/8", "::1/128"; up to 64. Denied addresses are
- *  left out of results; when every address of an answer is denied the
- *  status is XS_EPOLICY. IPv4-mapped IPv6 addresses are checked as IPv4.
- *  Default: 169.254.0.0/16 and fe80::/10 (link-local, where cloud metadata
- *  endpoints are). XS_EINVAL for bad text, XS_ELIMIT past 64. */
+ *  "10.0.0.0/8", "192.0.2.1", "fc00::/7"; up to 64 besides the defaults.
+ *  Denied addresses are left out of results; when every address of an
+ *  answer is denied the status is XS_EPOLICY. XS_EINVAL for bad text,
+ *  XS_ELIMIT past 64. */
 XS_EXTERN xs_status xs_config_add_denied_range(xs_config *cfg,
                                                const char *cidr);
-/** Remove every denied range, the defaults included. */
+/** Allow addresses in "addr/prefix" (or one address) that a denied range,
+ *  a default or one added, would refuse; up to 64. The most specific range
+ *  holding an address decides, and an allowed range wins over a denied one
+ *  of the same length: allowing "127.0.0.0/8" lifts the loopback default,
+ *  denying "127.0.0.53" on top of it refuses that one address again.
+ *  XS_EINVAL for bad text, XS_ELIMIT past 64. */
+XS_EXTERN xs_status xs_config_allow_range(xs_config *cfg, const char *cidr);
+/** Remove every denied range, the defaults included (allowed ranges stay,
+ *  with nothing left to lift). */
 XS_EXTERN xs_status xs_config_clear_denied_ranges(xs_config *cfg);
 
 /* xs_connect settings (Happy Eyeballs v2, RFC 8305). */
@@ -627,8 +666,11 @@ typedef struct xs_connect_info {
   int family;          /* 4 or 6 */
   char address[46];    /* the peer's address, as text */
   unsigned port;       /* the port connected to (a named port resolved) */
-  char target[254];    /* the final target name, without the trailing dot:
-                        * for TLS SNI and the HTTP Host header */
+  char target[254];    /* the name for TLS SNI, the certificate check and
+                        * the HTTP Host header: xs_result_target without
+                        * the trailing dot (the registry's ExternalName or
+                        * the name asked, never an upstream CNAME's
+                        * target); "" when no address resolved */
   unsigned attempts;   /* connection attempts started */
   unsigned elapsed_ms; /* resolution and connection */
   int error;           /* XS_ECONNECT: errno of the last failed attempt */
@@ -696,9 +738,10 @@ XS_EXTERN size_t xs_resolver_dispatch(xs_resolver *res);
  *  denied ranges; IPv4-mapped IPv6 addresses are checked as IPv4).
  *  family 4 with raw[0..4), or 6 with raw[0..16), network byte order;
  *  raw is read during the call only. Returns XS_OK (allowed), XS_EPOLICY
- *  (denied; why, when non-NULL, receives a sentence such as "address
- *  127.0.0.1 is in denied range 127.0.0.0/8", truncated to why_len
- *  including the NUL; 320 octets always suffice) or XS_EINVAL (res or raw
+ *  (denied; why, when non-NULL, receives the sentence xs_result_policy
+ *  would give, such as "address 127.0.0.1 is in denied range 127.0.0.0/8
+ *  (loopback)", truncated to why_len including the NUL; 320 octets always
+ *  suffice) or XS_EINVAL (res or raw
  *  NULL, family not 4 or 6). why, when non-NULL and why_len > 0, is ""
  *  unless XS_EPOLICY. Does not block, sends nothing, reads only the
  *  configuration the resolver was created with. Any thread, also from a
@@ -727,14 +770,40 @@ XS_EXTERN const char *xs_result_chain_name(const xs_result *result, size_t i);
 XS_EXTERN const char *xs_result_chain_target(const xs_result *result, size_t i);
 XS_EXTERN unsigned xs_result_chain_ttl(const xs_result *result, size_t i);
 XS_EXTERN xs_source xs_result_chain_source(const xs_result *result, size_t i);
-/** The final name the addresses belong to (the chain's last target, or the
- *  answering candidate), with the trailing dot: use it for TLS SNI/Host. */
 /** Why the policy refused the answer (status XS_EPOLICY), e.g. "address
  *  169.254.169.254 is in denied range 169.254.0.0/16" or "target
  *  evil.example. is not below an allowed suffix (example.com)"; "" when it
  *  did not. */
 XS_EXTERN const char *xs_result_policy(const xs_result *r);
+/** The name to check the peer against: TLS SNI, the certificate's
+ *  reference identity (RFC 6125) and the HTTP Host header (without the
+ *  trailing dot). Absolute, with the trailing dot. It is a name the
+ *  registry or the caller gave, never one learned from upstream DNS:
+ *  - an ExternalName Service, also reached through in-cluster aliases: its
+ *    externalName as the registry holds it (the first name of the chain
+ *    outside the cluster domain), whatever upstream CNAMEs follow it;
+ *  - a name outside the cluster domain: the answering candidate (the name
+ *    asked, absolute, as spelled), whatever upstream CNAMEs follow it;
+ *  - a ClusterIP or headless Service (also through aliases), and an
+ *    IP-like externalName answered as an address
+ *    (xs_config_set_ip_literal_targets): the in-cluster name the
+ *    registry's addresses are at, e.g. "web.prod.svc.cluster.local." or
+ *    "pet-0.pets.prod.svc.cluster.local.".
+ *  Upstream CNAMEs carry no authority without DNSSEC (RFC 7525 6.1: names
+ *  learned from DNS are not reference identities), and services behind
+ *  one (load balancers, managed databases) present certificates for the
+ *  name asked, not the CNAME's target. On failure the same rule over what
+ *  was found (e.g. the refused externalName of XS_EPOLICY); "" if no
+ *  candidate was tried. Owned by the result. (It used to be the chain's
+ *  final name, now xs_result_final_name: CHANGELOG.md, Security.) */
 XS_EXTERN const char *xs_result_target(const xs_result *result);
+/** For diagnostics and DNS answers, not for TLS: the name the addresses
+ *  belong to, i.e. the last target of the whole chain (upstream CNAMEs
+ *  included; the load balancer's name behind a database's CNAME), or the
+ *  answering candidate when there is no chain. Equal to xs_result_target
+ *  when nothing upstream was a CNAME. Absolute, with the trailing dot; ""
+ *  if no candidate was tried. Owned by the result. */
+XS_EXTERN const char *xs_result_final_name(const xs_result *result);
 
 /** Addresses: IPv4 first in answer order, then IPv6. family is 4 or 6;
  *  raw points to 4 or 16 network-order bytes; text is the printable form. */

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libc-ares-dev libyaml-dev libcmocka-dev
       knot knot-dnsutils dnsmasq-base python3 curl valgrind clang libclang-rt-14-dev
-      golang-go)
+      golang-go iproute2 util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

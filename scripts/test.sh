@@ -30,7 +30,7 @@ TSAN_OPTIONS=halt_on_error=1 \
 if command -v valgrind >/dev/null; then
   for t in build/tests/test_*; do
     [ -x "$t" ] || continue
-    XSVC_TEST_VALGRIND=1 run valgrind -q --error-exitcode=99 --leak-check=full \
+    XSVC_TEST_VALGRIND=1 run tests/netns.sh valgrind -q --error-exitcode=99 --leak-check=full \
         --soname-synonyms=somalloc=nouserintercepts \
         --errors-for-leak-kinds=definite,indirect "$t" >/dev/null
   done

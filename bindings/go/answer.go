@@ -49,10 +49,19 @@ type Address struct {
 // Answer is what a resolution found, copied out of the library's result
 // (it owns no C memory). Names are absolute, with the trailing dot.
 type Answer struct {
-	Status     Status // StatusOK, or why it failed (on an *Error's Answer)
-	Query      string // the name as asked
-	Name       string // the candidate that answered
-	Target     string // the name the addresses belong to: for TLS SNI and the HTTP Host header
+	Status Status // StatusOK, or why it failed (on an *Error's Answer)
+	Query  string // the name as asked
+	Name   string // the candidate that answered
+	// Target is the name for TLS ServerName, the certificate check and the
+	// HTTP Host header (xs_result_target): the ExternalName's target as the
+	// registry holds it (after in-cluster aliases), the name asked when it
+	// is outside the cluster, or a ClusterIP/headless Service's in-cluster
+	// name. Never a name learned from an upstream CNAME.
+	Target string
+	// FinalName is the chain's last name, upstream CNAMEs included: the
+	// name the addresses belong to (xs_result_final_name). For
+	// diagnostics, not for TLS.
+	FinalName  string
 	TTL        time.Duration
 	Chain      []Link    // the answering candidate's CNAME chain, in order
 	Addrs      []Address // IPv4 first in answer order, then IPv6
@@ -134,6 +143,7 @@ func parseAnswer(st Status, data []byte) *Answer {
 	a.Query = r.str()
 	a.Name = r.str()
 	a.Target = r.str()
+	a.FinalName = r.str()
 	a.Policy = r.str()
 	if n := r.u16(); n > 0 {
 		if n <= len(b.cand) {

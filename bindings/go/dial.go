@@ -23,8 +23,11 @@ import (
 // about it.
 type Conn struct {
 	*net.TCPConn
-	// Target is the final name reached (no trailing dot): for TLS
-	// ServerName and the HTTP Host header.
+	// Target is the name for TLS ServerName, the certificate check and
+	// the HTTP Host header (xs_connect_info.target): Answer.Target without
+	// the trailing dot, never an upstream CNAME's target; the host as
+	// given for an IP literal. Resolve's Answer.FinalName has the chain's
+	// last name for diagnostics.
 	Target   string
 	Attempts int           // connection attempts started
 	Elapsed  time.Duration // resolution and connection

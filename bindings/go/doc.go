@@ -9,6 +9,17 @@
 //	hosts, err := r.LookupHost(ctx, "my-service") // as net.Resolver
 //	client := &http.Client{Transport: &http.Transport{DialContext: r.DialContext}}
 //
+// # The name for TLS
+//
+// Answer.Target and Conn.Target are the names for tls.Config.ServerName, the
+// certificate check and the HTTP Host header: an ExternalName's target as
+// the registry holds it (after in-cluster aliases), the name asked when it
+// is outside the cluster, a ClusterIP or headless Service's in-cluster
+// name. They never come from an upstream CNAME: DNS without DNSSEC names no
+// reference identity (RFC 6125, RFC 7525 section 6.1), and services behind
+// a CNAME (load balancers, managed databases) present certificates for the
+// name asked. Answer.FinalName is the chain's last name, for diagnostics.
+//
 // # Errors
 //
 // Resolve and the Registry's methods return *Error (errors.Is against

@@ -33,11 +33,12 @@ func TestExampleProgramBuildsAndRuns(t *testing.T) {
 	}
 	f := newFixture(t)
 	out, err := exec.Command(bin, "-f", f.dir, "-n", "prod", "-server", f.upstream.Addr,
-		"-get", "http://web:"+f.port+"/", "web").CombinedOutput()
+		"-allow", "127.0.0.0/8", "-get", "http://web:"+f.port+"/", "web").CombinedOutput()
 	if err != nil {
 		t.Fatalf("example: %v\n%s", err, out)
 	}
-	for _, want := range []string{"127.0.0.1 ttl 5s (registry)", "200 OK", "hello web:" + f.port} {
+	for _, want := range []string{"127.0.0.1 ttl 5s (registry)", "200 OK", "hello web:" + f.port,
+		"TLS/Host name web.prod.svc.cluster.local. (addresses at web.prod.svc.cluster.local.)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

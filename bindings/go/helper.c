@@ -68,6 +68,7 @@ static size_t pack(const xs_result *r, int mode, unsigned char *p, size_t cap) {
   put_str(&w, xs_result_query(r));
   put_str(&w, xs_result_name(r));
   put_str(&w, xs_result_target(r));
+  put_str(&w, xs_result_final_name(r));
   put_str(&w, xs_result_policy(r));
   n = xs_result_candidate_count(r);
   put_u16(&w, n);

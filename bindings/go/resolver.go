@@ -55,12 +55,17 @@ type Options struct {
 	// Strict answers as RFC 6604 (the chain kept, the final rcode) instead
 	// of as CoreDNS does.
 	Strict bool
-	// AllowedTargets: once set, an ExternalName may only point at these
-	// names or below them.
+	// AllowedTargets: once set, every name an alias chain points at (its
+	// ExternalName targets, in-cluster ones too, and upstream CNAMEs) must
+	// be one of these names or below one.
 	AllowedTargets []string
-	// DeniedRanges ("10.0.0.0/8", "::1/128") are left out of answers, in
-	// addition to the default link-local ranges unless NoDefaultDeniedRanges.
+	// DeniedRanges ("10.0.0.0/8", "192.0.2.1") are left out of answers, in
+	// addition to the default denied ranges (loopback, unspecified,
+	// link-local, cloud metadata, multicast, broadcast; IPv4 carried in
+	// IPv6 judged as IPv4) unless NoDefaultDeniedRanges. AllowedRanges
+	// ("127.0.0.0/8", "::1") lift denials: the most specific range decides.
 	DeniedRanges          []string
+	AllowedRanges         []string
 	NoDefaultDeniedRanges bool
 	// ConnectAttemptDelay is DialContext's Happy Eyeballs delay between
 	// connection attempts (default 250ms); PreferIPv4 tries IPv4 first.
@@ -138,6 +143,9 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	for _, s := range opts.DeniedRanges {
 		errs = append(errs, set("DeniedRanges", C.xs_config_add_denied_range(cfg, cs.add(s))))
+	}
+	for _, s := range opts.AllowedRanges {
+		errs = append(errs, set("AllowedRanges", C.xs_config_allow_range(cfg, cs.add(s))))
 	}
 	if opts.ConnectAttemptDelay != 0 {
 		errs = append(errs, set("ConnectAttemptDelay",

@@ -99,6 +99,9 @@ func (f *fixture) resolver(t *testing.T, opts xsvc.Options) *xsvc.Resolver {
 		opts.Registry = f.registry(t)
 	}
 	opts.Namespace = "prod"
+	if opts.AllowedRanges == nil {
+		opts.AllowedRanges = loopback // the fixtures live there
+	}
 	if opts.Servers == nil {
 		opts.Servers = []string{f.upstream.Addr}
 	}
@@ -317,6 +320,70 @@ func TestResolveAliasChainThroughUpstream(t *testing.T) {
 	}
 }
 
+// An upstream that answers lb.ext.svc.example.test with a CNAME, as a load
+// balancer's DNS does (-> target.ext.svc.example.test, 127.0.0.1), and a
+// resolver whose registry has db -> lb.ext.svc.example.test and the
+// in-cluster alias a -> db.prod.svc.cluster.local.
+func cnameResolver(t *testing.T, f *fixture) *xsvc.Resolver {
+	t.Helper()
+	up, err := xsvc.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	if err := up.AddClusterIP("ext", "target", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.AddExternal("ext", "lb", "target.ext.svc.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	dns := xsvctest.Start(t, up, xsvctest.Options{ClusterDomain: "example.test"})
+	reg := f.registry(t)
+	if err := reg.AddExternal("prod", "db", "lb.ext.svc.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.AddExternal("prod", "a", "db.prod.svc.cluster.local."); err != nil {
+		t.Fatal(err)
+	}
+	return f.resolver(t, xsvc.Options{Registry: reg, Servers: []string{dns.Addr}})
+}
+
+func TestTargetIsNotTheUpstreamCNAMETarget(t *testing.T) {
+	f := newFixture(t)
+	r := cnameResolver(t, f)
+	for _, c := range []struct{ name, target, final string }{
+		{"db", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"a", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"lb.ext.svc.example.test.", "lb.ext.svc.example.test.", "target.ext.svc.example.test."},
+		{"web", "web.prod.svc.cluster.local.", "web.prod.svc.cluster.local."},
+	} {
+		a, err := r.ResolveFamily(context.Background(), c.name, xsvc.FamilyIPv4)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if a.Target != c.target || a.FinalName != c.final {
+			t.Fatalf("%s: Target %q FinalName %q, want %q %q", c.name, a.Target, a.FinalName, c.target, c.final)
+		}
+	}
+}
+
+func TestConnTargetIsTheExternalName(t *testing.T) {
+	f := newFixture(t)
+	r := cnameResolver(t, f)
+	for _, ctx := range []context.Context{context.Background(), cancellableCtx(t)} {
+		for _, host := range []string{"db", "a", "lb.ext.svc.example.test."} {
+			c, err := r.Connect(ctx, net.JoinHostPort(host, f.port))
+			if err != nil {
+				t.Fatalf("%s: %v", host, err)
+			}
+			c.Close()
+			if c.Target != "lb.ext.svc.example.test" {
+				t.Fatalf("%s: Target %q", host, c.Target)
+			}
+		}
+	}
+}
+
 func TestResolveNotFoundKeepsTheAnswer(t *testing.T) {
 	f := newFixture(t)
 	r := f.resolver(t, xsvc.Options{})
@@ -351,17 +418,38 @@ func cancellableCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+var loopback = []string{"127.0.0.0/8", "::1"}
+
+// Loopback is denied unless lifted; a lifted range can be denied again,
+// more specifically.
+func TestLoopbackDeniedByDefault(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t, xsvc.Options{AllowedRanges: []string{}})
+	_, err := r.Resolve(context.Background(), "web")
+	if !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(err.Error(), "127.0.0.0/8 (loopback)") {
+		t.Fatalf("default: %v", err)
+	}
+	r = f.resolver(t, xsvc.Options{})
+	if _, err := r.Resolve(context.Background(), "web"); err != nil {
+		t.Fatalf("lifted: %v", err)
+	}
+	if _, err := xsvc.NewResolver(xsvc.Options{AllowedRanges: []string{"bad"}}); err == nil ||
+		!strings.Contains(err.Error(), "AllowedRanges") {
+		t.Fatalf("bad range: %v", err)
+	}
+}
+
 func TestPolicyRefusalIsErrPolicy(t *testing.T) {
 	f := newFixture(t)
-	r := f.resolver(t, xsvc.Options{DeniedRanges: []string{"127.0.0.0/8"}})
+	r := f.resolver(t, xsvc.Options{DeniedRanges: []string{"127.0.0.1"}})
 	_, err := r.Resolve(context.Background(), "web")
 	var e *xsvc.Error
-	if !errors.As(err, &e) || !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(e.Message, "127.0.0.0/8") {
+	if !errors.As(err, &e) || !errors.Is(err, xsvc.ErrPolicy) || !strings.Contains(e.Message, "127.0.0.1/32") {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = r.LookupHost(context.Background(), "web")
 	var d *net.DNSError
-	if !errors.As(err, &d) || d.IsNotFound || !strings.Contains(d.Err, "127.0.0.0/8") {
+	if !errors.As(err, &d) || d.IsNotFound || !strings.Contains(d.Err, "127.0.0.1/32") {
 		t.Fatalf("LookupHost: %#v", err)
 	}
 	_, err = r.DialContext(context.Background(), "tcp", "web:"+f.port)

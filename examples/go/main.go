@@ -3,7 +3,12 @@
 // is the resolver's.
 //
 //	cd examples/go && go run . -f ../manifests -n default \
-//	    -server 127.0.0.1:5353 -get http://httpbin-service:8080/get httpbin-service
+//	    -server 127.0.0.1:5353 -allow 127.0.0.0/8 \
+//	    -get http://httpbin-service:8080/get httpbin-service
+//
+// -allow lifts a range the resolver's policy denies by default (loopback,
+// link-local, cloud metadata, ...): needed only where the target really
+// lives there, as a local stand-in does.
 //
 // The library is found through pkg-config (xsvc.pc, or
 // xsvc-uninstalled.pc for a build tree; see bindings/go/README.md).
@@ -28,24 +33,29 @@ func main() {
 	namespace := flag.String("n", "default", "the client's namespace")
 	server := flag.String("server", "", "upstream DNS server HOST:PORT (default: /etc/resolv.conf's)")
 	get := flag.String("get", "", "a URL to fetch through the resolver")
+	var allow []string
+	flag.Func("allow", "lift a denied address range, e.g. 127.0.0.0/8 (repeatable)", func(s string) error {
+		allow = append(allow, s)
+		return nil
+	})
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: example [-f manifests] [-n namespace] [-server HOST:PORT] [-get URL] NAME")
 		os.Exit(2)
 	}
-	if err := run(*manifests, *namespace, *server, *get, flag.Arg(0)); err != nil {
+	if err := run(*manifests, *namespace, *server, *get, flag.Arg(0), allow); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(manifests, namespace, server, get, name string) error {
+func run(manifests, namespace, server, get, name string, allow []string) error {
 	reg, err := xsvc.Load(manifests)
 	if err != nil {
 		return err // a *xsvc.ManifestError: file:line:column: why
 	}
 	defer reg.Close()
-	opts := xsvc.Options{Registry: reg, Namespace: namespace}
+	opts := xsvc.Options{Registry: reg, Namespace: namespace, AllowedRanges: allow}
 	if server != "" {
 		opts.Servers = []string{server}
 	}
@@ -71,6 +81,9 @@ func run(manifests, namespace, server, get, name string) error {
 	for _, a := range ans.Addrs {
 		fmt.Printf("%s ttl %v (%s)\n", a.IP, a.TTL, a.Source)
 	}
+	// Target: for tls.Config.ServerName and Host (never an upstream CNAME's
+	// target); FinalName: where the addresses are, for diagnostics.
+	fmt.Printf("TLS/Host name %s (addresses at %s)\n", ans.Target, ans.FinalName)
 
 	if get != "" {
 		client := &http.Client{Transport: &http.Transport{DialContext: r.DialContext}}

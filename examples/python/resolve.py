@@ -22,6 +22,9 @@ def main(manifests, namespace, server, name, port=None):
             print("%s -> %s (ttl %d, %s)" % (link.name, link.target, link.ttl, link.source))
         for a in ans.addresses:
             print("%s ttl %d (%s)" % (a.address, a.ttl, a.source))
+        # target: for TLS server_hostname and Host (never an upstream CNAME's
+        # target); final_name: where the addresses are, for diagnostics
+        print("TLS/Host name %s (addresses at %s)" % (ans.target, ans.final_name))
         if port:
             with r.connect(name, int(port) if port.isdigit() else port) as sock:
                 print("connected to %s:%d, Host/SNI %s" % (*sock.getpeername()[:2], sock.target))

@@ -129,6 +129,7 @@ void xs_answer_init(xs_answer *ans, const xs_snapshot *snap,
   ans->chunks = NULL;
   ans->nchain = 0;
   ans->external_target = NULL;
+  ans->literal_target = NULL;
   ans->soa = 0;
   ans->soa_owner = NULL;
   ans->soa_ttl = cfg->ttl < XS_SOA_TTL_CAP ? cfg->ttl : XS_SOA_TTL_CAP;
@@ -433,6 +434,7 @@ static xs_status answer_external(qctx *c, const char *owner, const char *name,
     if (qtype != XS_T_A)
       return XS_ENODATA;
     xs_addr_parse(svc->external_name, tlen, &addr);
+    a->literal_target = svc->external_name;
     return add_addr(c, owner, &addr, 0);
   }
   if (qtype != XS_T_CNAME && !strict && qtype != XS_T_A && qtype != XS_T_AAAA)

@@ -65,6 +65,9 @@ typedef struct xs_answer {
    * external_target set: the caller chases it upstream. */
   xs_status status;
   const char *external_target; /* absolute with dot, or NULL */
+  /* An IP-literal externalName answered as A (ip_literal on): its text,
+   * without a dot; else NULL. */
+  const char *literal_target;
   /* The full chain of CNAME links (even where CoreDNS mode drops them from
    * answer[]): chain[i] is the CNAME RR. */
   size_t nchain;

@@ -410,6 +410,9 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
         if (h.st[slot] == XS_OK && h.r[slot] != NULL) {
           resolve_st = XS_OK;
           if (!have_target) {
+            /* The name for TLS and Host (the registry's ExternalName or
+             * the name asked; never an upstream CNAME's target): the same
+             * in either family's result. */
             const char *t = xs_result_target(h.r[slot]);
             size_t tl = strlen(t);
             if (tl > 0 && t[tl - 1] == '.')

@@ -86,6 +86,7 @@ struct xs_result {
   xs_status status;
   unsigned ttl;
   size_t query, name, target; /* offsets into text */
+  size_t final_name;          /* the name the addresses belong to */
   size_t why;                 /* the policy refusal ("" if none) */
   size_t ncandidates, nchain, naddrs;
   size_t o_chain, o_cand, o_addrs, o_text; /* offsets from the header */
@@ -238,6 +239,10 @@ xs_status xs_config_add_allowed_target(xs_config *cfg, const char *suffix) {
 
 xs_status xs_config_add_denied_range(xs_config *cfg, const char *cidr) {
   return cfg == NULL ? XS_EINVAL : xs_policy_deny_range(&cfg->policy, cidr);
+}
+
+xs_status xs_config_allow_range(xs_config *cfg, const char *cidr) {
+  return cfg == NULL ? XS_EINVAL : xs_policy_allow_range(&cfg->policy, cidr);
 }
 
 xs_status xs_config_clear_denied_ranges(xs_config *cfg) {
@@ -563,6 +568,7 @@ typedef struct sink {
   const char *memo[SINK_MEMO];
   size_t memo_off[SINK_MEMO], nmemo;
   const xs_policy *policy; /* addresses it denies are left out */
+  int refused;             /* the policy refused a target: no address */
 } sink;
 
 static int sink_seen(const sink *s, const char *str, size_t *off) {
@@ -665,7 +671,8 @@ static void format_v4(const uint8_t *b, char *out) {
  * the TTL of an address that is kept. */
 static void sink_addr(sink *s, const xs_addr *a, unsigned ttl, xs_source source,
                       unsigned *min_ttl) {
-  if (s->policy->ndenied > 0 && xs_policy_denies(s->policy, a) != NULL)
+  if (s->refused || (xs_policy_has_ranges(s->policy) &&
+                     xs_policy_denies(s->policy, a) != NULL))
     return;
   if (min_ttl != NULL && ttl < *min_ttl)
     *min_ttl = ttl;
@@ -690,12 +697,21 @@ static unsigned min_u(unsigned a, unsigned b) {
   return a < b ? a : b;
 }
 
-/* The answer part of a result from the walk's current candidate. */
+/* The answer part of a result from the walk's current candidate.
+ *
+ * Two names come out of the chain. The target, for TLS and HTTP Host, is
+ * the candidate followed through the registry's links only: an
+ * ExternalName's target as the registry holds it (the first name outside
+ * the cluster domain), an in-cluster Service's name, or the candidate
+ * itself outside the cluster. Upstream CNAMEs never move it: without
+ * DNSSEC they are no reference identity (RFC 6125, RFC 7525 6.1), and the
+ * servers behind them hold certificates for the name asked. The final
+ * name, which the addresses belong to, follows the whole chain. */
 static void emit_outcome(sink *s, const walk *w, xs_status status) {
   const xs_answer *reg = w->have4 ? &w->a4 : w->have6 ? &w->a6 : NULL;
   const xs_upstream_answer *up = NULL;
   xs_source usrc = XS_SOURCE_UPSTREAM;
-  const char *target = w->cand;
+  const char *target = w->cand, *tls_name;
   unsigned ttl = (unsigned)-1;
   size_t i;
 
@@ -708,6 +724,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       ttl = min_u(ttl, l->ttl);
       target = l->target;
     }
+  tls_name = target;
   if (w->asked4 && (w->u4.nchain > 0 || !w->asked6 || w->u6.nchain == 0)) {
     up = &w->u4;
     usrc = w->src4;
@@ -722,12 +739,13 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       ttl = min_u(ttl, up->chain[i].ttl);
       target = up->chain[i].target;
     }
-  /* Registry addresses (in-zone final records), then upstream ones. */
+  /* Registry addresses (in-zone final records, at names the registry
+   * vouches for), then upstream ones. */
   for (i = 0; w->have4 && i < w->a4.nanswer; i++)
     if (w->a4.answer[i].type == XS_T_A) {
       sink_addr(s, &w->a4.answer[i].addr, w->a4.answer[i].ttl,
                 XS_SOURCE_REGISTRY, &ttl);
-      target = w->a4.answer[i].owner;
+      target = tls_name = w->a4.answer[i].owner;
     }
   for (i = 0; w->asked4 && i < w->u4.naddrs; i++) {
     sink_addr(s, &w->u4.addrs[i].addr, w->u4.addrs[i].ttl, w->src4, &ttl);
@@ -736,7 +754,7 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
     if (w->a6.answer[i].type == XS_T_AAAA) {
       sink_addr(s, &w->a6.answer[i].addr, w->a6.answer[i].ttl,
                 XS_SOURCE_REGISTRY, &ttl);
-      target = w->a6.answer[i].owner;
+      target = tls_name = w->a6.answer[i].owner;
     }
   for (i = 0; w->asked6 && i < w->u6.naddrs; i++) {
     sink_addr(s, &w->u6.addrs[i].addr, w->u6.addrs[i].ttl, w->src6, &ttl);
@@ -752,7 +770,8 @@ static void emit_outcome(sink *s, const walk *w, xs_status status) {
       neg = min_u(neg, reg->soa_ttl);
     ttl = min_u(ttl, neg);
   }
-  s->r->target = sink_name(s, target);
+  s->r->target = sink_name(s, tls_name);
+  s->r->final_name = sink_name(s, target);
   s->r->ttl = ttl == (unsigned)-1 ? 0 : ttl;
   s->r->why = sink_text(s, status == XS_EPOLICY ? w->why : "",
                         status == XS_EPOLICY ? strlen(w->why) : 0);
@@ -777,6 +796,10 @@ static void emit_copy(sink *s, const xs_result *src) {
     sink_addr(s, &a, addrs[i].ttl, addrs[i].source, NULL);
   }
   s->r->target = sink_text(s, text + src->target, strlen(text + src->target));
+  s->r->final_name = src->final_name == src->target
+                         ? s->r->target
+                         : sink_text(s, text + src->final_name,
+                                     strlen(text + src->final_name));
   s->r->why = sink_text(s, text + src->why, strlen(text + src->why));
 }
 
@@ -810,7 +833,7 @@ static void emit(sink *s, const walk *w, int part, xs_status status) {
   } else {
     size_t e = sink_text(s, "", 0);
     s->r->status = status;
-    s->r->name = s->r->target = s->r->why = e;
+    s->r->name = s->r->target = s->r->final_name = s->r->why = e;
     s->r->ttl = 0;
   }
 }
@@ -833,6 +856,7 @@ static xs_result *build(const walk *w, int part, xs_status status) {
   sink s;
   s.nchain = s.naddrs = s.ncand = s.text = s.nmemo = 0;
   s.policy = &w->res->cfg.policy;
+  s.refused = w->refused;
   s.r = &hdr;
   s.tbuf = text;
   s.lbuf = chain;
@@ -1016,6 +1040,51 @@ static int candidate_ask(walk *w, int q4, int q6) {
   return atomic_fetch_sub(&w->waiting, 1) == 1;
 }
 
+/* With allowed target suffixes set, every target an alias chain names
+ * must be below one: each ExternalName's target in the registry (inside the
+ * cluster domain too) and an IP-literal target. Else 0 with w->why. */
+static int registry_targets_ok(walk *w) {
+  const xs_policy *p = &w->res->cfg.policy;
+  int f;
+  if (p->nallowed == 0)
+    return 1;
+  for (f = 0; f < 2; f++) {
+    const xs_answer *a = f == 0 ? &w->a4 : &w->a6;
+    size_t i;
+    if (!(f == 0 ? w->have4 : w->have6))
+      continue;
+    for (i = 0; i < a->nchain; i++)
+      if (!xs_policy_target_ok(p, a->chain[i].target,
+                               strlen(a->chain[i].target), w->why))
+        return 0;
+    if (a->literal_target != NULL &&
+        !xs_policy_target_ok(p, a->literal_target, strlen(a->literal_target),
+                             w->why))
+      return 0;
+  }
+  return 1;
+}
+
+/* The same for the CNAMEs upstream added after an alias: every name the
+ * chain passes through outside the cluster domain is checked. */
+static int upstream_targets_ok(walk *w) {
+  const xs_policy *p = &w->res->cfg.policy;
+  int f;
+  if (p->nallowed == 0 || !(w->have4 || w->have6))
+    return 1;
+  for (f = 0; f < 2; f++) {
+    const xs_upstream_answer *u = f == 0 ? &w->u4 : &w->u6;
+    size_t i;
+    if (!(f == 0 ? w->asked4 : w->asked6))
+      continue;
+    for (i = 0; i < u->nchain; i++)
+      if (!xs_policy_target_ok(p, u->chain[i].target,
+                               strlen(u->chain[i].target), w->why))
+        return 0;
+  }
+  return 1;
+}
+
 /* Registry answers for the current candidate, then the upstream questions
  * they leave. Returns as candidate_ask. */
 static int candidate_start(walk *w) {
@@ -1048,8 +1117,7 @@ static int candidate_start(walk *w) {
     }
     /* An alias may only point where the policy allows: refused targets
      * are never asked upstream. */
-    if (up != NULL &&
-        !xs_policy_target_ok(&res->cfg.policy, up, strlen(up), w->why)) {
+    if (!registry_targets_ok(w)) {
       w->refused = 1;
       return 1;
     }
@@ -1122,10 +1190,7 @@ static xs_status addr_policy(walk *w, int f, xs_status st) {
     }
   }
   if (first != NULL) {
-    char text[48];
-    xs_addr_format(first, text, sizeof(text));
-    snprintf(w->why, sizeof(w->why), "address %s is in denied range %s", text,
-             rule->text);
+    xs_policy_explain(rule, first, w->why, sizeof(w->why));
     return XS_EPOLICY;
   }
   return st;
@@ -1187,9 +1252,11 @@ static int candidate_end(walk *w) {
     s4 = w->u4.status;
   if (w->asked6)
     s6 = w->u6.status;
+  if (!w->refused && !upstream_targets_ok(w))
+    w->refused = 1;
   if (w->refused) {
     s4 = s6 = XS_EPOLICY;
-  } else if (w->res->cfg.policy.ndenied > 0) {
+  } else if (xs_policy_has_ranges(&w->res->cfg.policy)) {
     s4 = addr_policy(w, 0, s4);
     s6 = addr_policy(w, 1, s6);
   }
@@ -1761,6 +1828,9 @@ const char *xs_result_policy(const xs_result *r) {
 const char *xs_result_target(const xs_result *r) {
   return r != NULL ? TEXT(r, r->target) : "";
 }
+const char *xs_result_final_name(const xs_result *r) {
+  return r != NULL ? TEXT(r, r->final_name) : "";
+}
 size_t xs_result_candidate_count(const xs_result *r) {
   return r != NULL ? r->ncandidates : 0;
 }
@@ -1809,7 +1879,6 @@ xs_status xs_resolver_check_address(const xs_resolver *res, int family,
                                     size_t why_len) {
   xs_addr a;
   const xs_range *rule;
-  char text[48];
   if (why != NULL && why_len > 0)
     why[0] = '\0';
   if (res == NULL || raw == NULL || (family != 4 && family != 6))
@@ -1819,10 +1888,7 @@ xs_status xs_resolver_check_address(const xs_resolver *res, int family,
   memcpy(a.bytes, raw, family == 4 ? 4 : 16);
   if ((rule = xs_policy_denies(&res->cfg.policy, &a)) == NULL)
     return XS_OK;
-  if (why != NULL && why_len > 0) {
-    xs_addr_format(&a, text, sizeof(text));
-    snprintf(why, why_len, "address %s is in denied range %s", text,
-             rule->text);
-  }
+  if (why != NULL && why_len > 0)
+    xs_policy_explain(rule, &a, why, why_len);
   return XS_EPOLICY;
 }

@@ -268,7 +268,8 @@ static void rc_free(xs_server *s) {
 }
 
 /* The records of a resolution's result, appended to a (owner: the first
- * name when the result has no chain). */
+ * name when the result has no chain, else the chain's final name, not the
+ * result's TLS target). */
 static void append_result(xs_answer *a, const xs_result *r, const char *owner) {
   size_t i;
   for (i = 0; i < xs_result_chain_count(r); i++)
@@ -276,7 +277,7 @@ static void append_result(xs_answer *a, const xs_result *r, const char *owner) {
                         xs_result_chain_target(r, i),
                         xs_result_chain_ttl(r, i));
   if (xs_result_chain_count(r) > 0)
-    owner = xs_result_target(r);
+    owner = xs_result_final_name(r);
   for (i = 0; i < xs_result_address_count(r); i++) {
     xs_addr addr;
     addr.family = (uint8_t)xs_result_address_family(r, i);

@@ -28,8 +28,9 @@
  * "default"), XSVC_CLUSTER_DOMAIN (default "cluster.local"), XSVC_NDOTS
  * (default 5), XSVC_DENY and XSVC_ALLOW (address ranges separated by ','
  * or spaces, "10.0.0.0/8,::1": XSVC_DENY adds denied ranges as
- * xs_config_add_denied_range, XSVC_ALLOW lifts them as
- * xs_config_allow_range), XSVC_QUIET (set: no stderr report).
+ * xs_config_add_denied_range, XSVC_ALLOW lifts denials as
+ * xs_config_allow_range, the most specific range holding an address
+ * deciding), XSVC_QUIET (set: no stderr report).
  *
  * The policy lives in an xs_resolver created on the first lookup; it is
  * only asked about addresses and never sends a query, but it owns an idle
@@ -109,13 +110,6 @@ static void report_denied(const char *name, const char *why) {
           name, why);
 }
 
-/* xs_config_allow_range, until the library has it. */
-static xs_status allow_range(xs_config *cfg, const char *cidr) {
-  (void)cfg;
-  (void)cidr;
-  return XS_EINVAL;
-}
-
 /* Apply each range of list (separated by ',' or blanks) with add. 0, or -1
  * after reporting which range failed. */
 static int add_ranges(xs_config *cfg, const char *var,
@@ -153,7 +147,7 @@ static xs_resolver *new_policy(void) {
   if (xs_config_set_cache_size(cfg, 0) != XS_OK ||
       xs_config_add_server(cfg, "127.0.0.1:9") != XS_OK ||
       add_ranges(cfg, "XSVC_DENY", xs_config_add_denied_range) != 0 ||
-      add_ranges(cfg, "XSVC_ALLOW", allow_range) != 0)
+      add_ranges(cfg, "XSVC_ALLOW", xs_config_allow_range) != 0)
     goto done;
   if (xs_resolver_new(cfg, NULL, &res, &err) != XS_OK) {
     report("cannot create the address policy: %s", err.message);

@@ -77,7 +77,16 @@ static const char usage_resolve[] =
     "      --json                 print one JSON object\n"
     "      --allow-insecure-permissions\n"
     "                             load manifests others may write\n"
+    "      --deny CIDR            refuse addresses in CIDR (repeatable)\n"
+    "      --allow CIDR           lift a denied range, e.g. 127.0.0.0/8 or\n"
+    "                             ::1 for loopback (repeatable; the most\n"
+    "                             specific range decides)\n"
+    "      --allow-target SUFFIX  aliases may only point at SUFFIX or below\n"
+    "                             (repeatable)\n"
     "  -h, --help                 show this help\n"
+    "\n"
+    "Denied by default: loopback, unspecified, link-local, cloud metadata,\n"
+    "multicast and broadcast addresses, also inside IPv6 forms.\n"
     "\n"
     "exit status: 0 ok, 1 nxdomain/nodata, 2 usage or manifest error,\n"
     "3 loop, timeout, servfail, refused or other error\n";
@@ -92,7 +101,8 @@ static const char usage_connect[] =
     "\n"
     "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ndots N,\n"
     "  --search D, --server HOST[:PORT], --timeout MS, --attempts N,\n"
-    "  --allow-insecure-permissions       as for xsvc resolve\n"
+    "  --allow-insecure-permissions, --deny CIDR, --allow CIDR,\n"
+    "  --allow-target SUFFIX              as for xsvc resolve\n"
     "      --connect-timeout MS   the whole connection, 1..600000 (5000)\n"
     "      --attempt-delay MS     between connection attempts, 10..10000 "
     "(250)\n"
@@ -114,8 +124,10 @@ static const char usage_serve[] =
     "cleanly on SIGINT or SIGTERM.\n"
     "\n"
     "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ttl S,\n"
-    "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions\n"
-    "                             as for xsvc resolve\n"
+    "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions,\n"
+    "  --deny CIDR, --allow CIDR, --allow-target SUFFIX\n"
+    "                             as for xsvc resolve (the policy applies\n"
+    "                             to forwarded answers)\n"
     "      --listen HOST:PORT     address to serve on (127.0.0.1:5353; port\n"
     "                             0 picks a free one); repeatable: one\n"
     "                             server per address\n"
@@ -404,8 +416,10 @@ static void print_json(const query_info *q, const xs_result *r,
   json_string(f, xs_strerror(xs_result_status(r)));
   fputs(",\"name\":", f);
   json_string(f, xs_result_name(r));
-  fputs(",\"target\":", f);
+  fputs(",\"target\":", f); /* for TLS and Host */
   json_string(f, xs_result_target(r));
+  fputs(",\"final_name\":", f); /* where the addresses are */
+  json_string(f, xs_result_final_name(r));
   fprintf(f, ",\"ttl\":%u,\"candidates\":[", xs_result_ttl(r));
   n = xs_result_candidate_count(r);
   for (i = 0; i < n; i++) {
@@ -469,7 +483,7 @@ static void print_text(const query_info *q, const xs_result *r,
            xs_result_chain_ttl(r, i), xs_result_chain_target(r, i));
   n = xs_result_address_count(r);
   for (i = 0; i < n; i++)
-    printf("%s\t%u\tIN\t%s\t%s\n", xs_result_target(r),
+    printf("%s\t%u\tIN\t%s\t%s\n", xs_result_final_name(r),
            xs_result_address_ttl(r, i),
            xs_result_address_family(r, i) == 6 ? "AAAA" : "A",
            xs_result_address_text(r, i));
@@ -507,8 +521,17 @@ enum {
   OPT_REPLY_CACHE,
   OPT_FALLTHROUGH,
   OPT_WATCH,
-  OPT_METRICS
+  OPT_METRICS,
+  OPT_DENY,
+  OPT_ALLOW,
+  OPT_ALLOW_TARGET
 };
+
+/* One policy option (--deny, --allow, --allow-target), in order given. */
+typedef struct policy_arg {
+  int kind; /* OPT_DENY, OPT_ALLOW, OPT_ALLOW_TARGET */
+  const char *text;
+} policy_arg;
 
 typedef struct resolve_opts {
   const char **paths;
@@ -530,6 +553,8 @@ typedef struct resolve_opts {
   unsigned fallthrough; /* serve --fallthrough */
   int watch;            /* serve --watch */
   const char *metrics;  /* serve --metrics HOST:PORT */
+  policy_arg *policy;
+  size_t npolicy;
   xs_family family;
   const char *type;
   const char *name;
@@ -560,6 +585,9 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"fallthrough", required_argument, NULL, OPT_FALLTHROUGH},
       {"watch", no_argument, NULL, OPT_WATCH},
       {"metrics", required_argument, NULL, OPT_METRICS},
+      {"deny", required_argument, NULL, OPT_DENY},
+      {"allow", required_argument, NULL, OPT_ALLOW},
+      {"allow-target", required_argument, NULL, OPT_ALLOW_TARGET},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -702,6 +730,12 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
     case '6':
       o->prefer = c - '0';
       break;
+    case OPT_DENY:
+    case OPT_ALLOW:
+    case OPT_ALLOW_TARGET:
+      o->policy[o->npolicy].kind = c;
+      o->policy[o->npolicy++].text = optarg;
+      break;
     case OPT_CONNECT_TIMEOUT:
       if (!parse_int(optarg, 1, 600000, &o->connect_timeout_ms))
         return usage_error(usage, "connect: invalid --connect-timeout '%s'",
@@ -779,6 +813,24 @@ static int configure(const resolve_opts *o, xs_config *cfg) {
   if (o->attempts >= 0 && xs_config_set_attempts(cfg, o->attempts) != XS_OK) {
     fprintf(stderr, "xsvc: invalid attempts %d\n", o->attempts);
     return 0;
+  }
+  for (i = 0; i < o->npolicy; i++) {
+    const policy_arg *p = &o->policy[i];
+    xs_status st =
+        p->kind == OPT_DENY    ? xs_config_add_denied_range(cfg, p->text)
+        : p->kind == OPT_ALLOW ? xs_config_allow_range(cfg, p->text)
+                               : xs_config_add_allowed_target(cfg, p->text);
+    if (st != XS_OK) {
+      fprintf(stderr, "xsvc: invalid --%s '%s' (%s)\n",
+              p->kind == OPT_DENY    ? "deny"
+              : p->kind == OPT_ALLOW ? "allow"
+                                     : "allow-target",
+              p->text,
+              st == XS_ELIMIT               ? "at most 64 ranges or 32 suffixes"
+              : p->kind == OPT_ALLOW_TARGET ? "a DNS name"
+                                            : "ADDRESS[/PREFIX]");
+      return 0;
+    }
   }
   return 1;
 }
@@ -1179,8 +1231,9 @@ static int cmd_resolve(int argc, char **argv, int connect) {
   o.searches = calloc((size_t)argc + 1, sizeof(*o.searches));
   o.servers = calloc((size_t)argc + 1, sizeof(*o.servers));
   o.listens = calloc((size_t)argc + 1, sizeof(*o.listens));
+  o.policy = calloc((size_t)argc + 1, sizeof(*o.policy));
   if (o.paths == NULL || o.searches == NULL || o.servers == NULL ||
-      o.listens == NULL) {
+      o.listens == NULL || o.policy == NULL) {
     fputs("xsvc: out of memory\n", stderr);
     rc = EXIT_FAILED;
     goto done;
@@ -1254,6 +1307,7 @@ done:
   free(o.searches);
   free(o.servers);
   free(o.listens);
+  free(o.policy);
   return rc;
 }
 

@@ -263,6 +263,36 @@ class UsageTests(unittest.TestCase):
         self.assertEqual((rc, out, err), (0, "xsvc 0.1.0 (libxsvc 0.1.0)\n", ""))
 
 
+class PolicyOptionTests(unittest.TestCase):
+    """--deny, --allow and --allow-target on xsvc resolve."""
+
+    def test_deny_refuses_a_range_exit_3(self):
+        rc, obj, _ = resolve_json("-n", "prod", "--deny", "10.96.0.0/16", "backend")
+        self.assertEqual((rc, obj["status"], obj["addresses"]), (3, "policy", []))
+        self.assertEqual(obj["message"], "refused by policy")
+
+    def test_allow_lifts_a_more_general_deny(self):
+        rc, obj, _ = resolve_json("-n", "prod", "--deny", "10.0.0.0/8",
+                                  "--allow", "10.96.0.20", "backend")
+        self.assertEqual((rc, obj["status"]), (0, "ok"))
+
+    def test_allow_target_refuses_an_in_cluster_alias_without_upstream(self):
+        rc, obj, _ = resolve_json("-n", "prod", "--allow-target", "example.com",
+                                  "to-internal")
+        self.assertEqual((rc, obj["status"]), (3, "policy"))
+        rc, obj, _ = resolve_json("-n", "prod", "--allow-target", "example.com",
+                                  "--allow-target", "svc.cluster.local", "to-internal")
+        self.assertEqual((rc, obj["status"]), (0, "ok"))
+
+    def test_bad_policy_values_are_usage_errors(self):
+        for args, msg in ((["--deny", "10.0.0.0/33"], "invalid --deny '10.0.0.0/33'"),
+                          (["--allow", "nope"], "invalid --allow 'nope'"),
+                          (["--allow-target", "bad name"], "invalid --allow-target")):
+            rc, out, err = run("resolve", "-f", "data/valid", *args, "backend.prod")
+            self.assertEqual(rc, 2, err)
+            self.assertIn(msg, err)
+
+
 class ResolveTests(unittest.TestCase):
     def test_cluster_ip_answers_from_registry(self):
         rc, obj, err = resolve_json("-n", "prod", "backend")
@@ -277,6 +307,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "success",
                 "name": "backend.prod.svc.cluster.local.",
                 "target": "backend.prod.svc.cluster.local.",
+                "final_name": "backend.prod.svc.cluster.local.",
                 "ttl": 5,
                 "candidates": ["backend.prod.svc.cluster.local."],
                 "chain": [],
@@ -326,6 +357,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "name not found",
                 "name": "nope.prod.svc.cluster.local.",
                 "target": "nope.prod.svc.cluster.local.",
+                "final_name": "nope.prod.svc.cluster.local.",
                 "ttl": 5,
                 "candidates": ["nope.prod.svc.cluster.local."],
                 "chain": [],
@@ -440,6 +472,7 @@ class ResolveTests(unittest.TestCase):
                 "message": "upstream DNS timed out",
                 "name": "my-service.prod.svc.cluster.local.",
                 "target": "my.database.example.com.",
+                "final_name": "my.database.example.com.",
                 "ttl": 5,
                 "candidates": ["my-service.prod.svc.cluster.local."],
                 "chain": [
@@ -550,7 +583,14 @@ class ConnectTests(unittest.TestCase):
 
     def connect(self, *args):
         return run("connect", "-f", self.dir, "-n", "prod", *upstream_args(),
-                   "--connect-timeout", "2000", *args)
+                   "--connect-timeout", "2000", "--allow", "127.0.0.0/8", *args)
+
+    def test_connect_to_loopback_refused_by_default_exit_3(self):
+        rc, out, err = run("connect", "-f", self.dir, "-n", "prod", *upstream_args(),
+                           "--connect-timeout", "2000", "web:http")
+        self.assertEqual(rc, 3)
+        self.assertIn("refused by policy", err)
+        self.assertIn("127.0.0.0/8 (loopback)", err)
 
     def test_connect_named_port_exit_0(self):
         rc, out, err = self.connect("web:http")

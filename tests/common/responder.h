@@ -13,7 +13,12 @@
  * tests that connect to them). `truncate` answers every UDP query with an empty
  * TC=1 reply, so clients retry over TCP: the same port also listens on TCP and
  * answers there as above (one connection at a time; queries there count in
- * `queries_tcp` too). All knobs are atomics the test may change while it runs.
+ * `queries_tcp` too). `script` (an array ending in {NULL}) replaces all
+ * of that with records of the test's own: a question is answered with the
+ * script's records of its type for its name, following CNAMEs within the
+ * script as a recursive server would; NXDOMAIN when the script has no record
+ * for the name, NODATA when it has others. All knobs are atomics the test
+ * may change while it runs.
  * Header-only: static functions for one test program. */
 #ifndef XS_TEST_RESPONDER_H
 #define XS_TEST_RESPONDER_H
@@ -26,9 +31,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+/* One scripted record: owner and CNAME targets absolute ("a.test."), data
+ * of A/AAAA as text ("127.0.0.1", "64:ff9b::a9fe:a9fe"). */
+typedef struct rsp_record {
+  const char *owner;
+  unsigned type; /* 1 A, 5 CNAME, 28 AAAA */
+  const char *data;
+} rsp_record;
 
 typedef struct responder {
   int fd, tcp, port;
@@ -38,6 +52,7 @@ typedef struct responder {
   atomic_int queries_tcp;
   atomic_int addr4, ttl, neg_ttl, no_aaaa, rcode, silent, delay_ms, truncate;
   atomic_int loopback, nx_outside, delay_aaaa_ms;
+  _Atomic(const rsp_record *) script;
   pthread_t thread;
 } responder;
 
@@ -84,6 +99,70 @@ static void rsp_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/* A name as wire labels ("a.test." -> 1a4test0); returns its length. */
+static size_t rsp_put_name(unsigned char *p, const char *name) {
+  size_t n = 0;
+  while (*name != '\0') {
+    const char *dot = strchr(name, '.');
+    size_t len = dot != NULL ? (size_t)(dot - name) : strlen(name);
+    p[n++] = (unsigned char)len;
+    memcpy(p + n, name, len);
+    n += len;
+    name += len + (dot != NULL);
+  }
+  p[n++] = 0;
+  return n;
+}
+
+static size_t rsp_script_rr(unsigned char *p, const rsp_record *rec,
+                            uint32_t ttl) {
+  unsigned char rd[300];
+  size_t n = rsp_put_name(p, rec->owner), rdlen;
+  if (rec->type == 5)
+    rdlen = rsp_put_name(rd, rec->data);
+  else if (rec->type == 28)
+    rdlen = inet_pton(AF_INET6, rec->data, rd) == 1 ? 16 : 0;
+  else
+    rdlen = inet_pton(AF_INET, rec->data, rd) == 1 ? 4 : 0;
+  n += rsp_put16(p + n, rec->type);
+  n += rsp_put16(p + n, 1);
+  n += rsp_put32(p + n, ttl);
+  n += rsp_put16(p + n, (unsigned)rdlen);
+  memcpy(p + n, rd, rdlen);
+  return n + rdlen;
+}
+
+/* The answer from the script for question name qname (text, with the
+ * trailing dot) and type: records appended at out + *len, *an counted;
+ * returns the rcode (0 or 3). */
+static unsigned rsp_script_answer(const rsp_record *script, const char *qname,
+                                  unsigned qtype, unsigned char *out,
+                                  size_t *len, unsigned *an) {
+  const char *name = qname;
+  int hops, known = 0;
+  for (hops = 0; hops < 8; hops++) {
+    const rsp_record *rec, *cname = NULL;
+    int any = 0;
+    for (rec = script; rec->owner != NULL; rec++) {
+      if (strcasecmp(rec->owner, name) != 0)
+        continue;
+      known = any = 1;
+      if (rec->type == qtype) {
+        *len += rsp_script_rr(out + *len, rec, 300);
+        ++*an;
+      } else if (rec->type == 5) {
+        cname = rec;
+      }
+    }
+    if (!any || cname == NULL || qtype == 5)
+      break;
+    *len += rsp_script_rr(out + *len, cname, 300);
+    ++*an;
+    name = cname->data;
+  }
+  return known ? 0 : 3;
+}
+
 /* The reply to query q[0..n) into out (1024 octets); 0: no reply (a
  * malformed query, or silent). Counts the query. */
 static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
@@ -120,7 +199,23 @@ static size_t rsp_reply(responder *r, const unsigned char *q, size_t n,
   rcode = (unsigned)atomic_load(&r->rcode);
   memcpy(out, q, qend);
   len = qend;
-  if (udp && atomic_load(&r->truncate)) {
+  if (rcode == 0 && atomic_load(&r->script) != NULL) {
+    char qname[256];
+    size_t i = 12, o = 0;
+    while (q[i] != 0 && o + q[i] + 1 < sizeof(qname)) {
+      memcpy(qname + o, q + i + 1, q[i]);
+      o += q[i];
+      qname[o++] = '.';
+      i += (size_t)q[i] + 1;
+    }
+    qname[o] = '\0';
+    rcode = rsp_script_answer(atomic_load(&r->script), qname, qtype, out, &len,
+                              &an);
+    if (an == 0) {
+      len += rsp_soa(out + len, (uint32_t)atomic_load(&r->neg_ttl));
+      ns = 1;
+    }
+  } else if (udp && atomic_load(&r->truncate)) {
     rcode = 0;
     tc = 0x02;
   } else if (rcode == 0 && nx) {

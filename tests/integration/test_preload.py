@@ -71,12 +71,26 @@ def port(ip):
     return SERVERS[ip].server_address[1]
 
 
-def run(*args, env=None, ns="prod"):
-    e = dict(os.environ, LD_PRELOAD=SHIM, XSVC_MANIFESTS=MDIR, XSVC_NAMESPACE=ns)
-    for k in ("XSVC_QUIET", "XSVC_DENY", "XSVC_ALLOW"):
+# The services here live on loopback, which the policy denies by default:
+# every run opts in with XSVC_ALLOW unless the test says otherwise (None
+# removes a variable).
+OPT_IN = {"XSVC_ALLOW": "127.0.0.0/8"}
+
+
+def environment(env, **base):
+    e = dict(os.environ, LD_PRELOAD=SHIM, **base)
+    for k in ("XSVC_QUIET", "XSVC_DENY", "XSVC_ALLOW", "LOCALDOMAIN", "RES_OPTIONS"):
         e.pop(k, None)
-    if env:
-        e.update(env)
+    for k, v in dict(OPT_IN, **(env or {})).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return e
+
+
+def run(*args, env=None, ns="prod"):
+    e = environment(env, XSVC_MANIFESTS=MDIR, XSVC_NAMESPACE=ns)
     return subprocess.run(list(args), capture_output=True, text=True, env=e, timeout=60)
 
 
@@ -96,8 +110,24 @@ class GetentTests(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stdout)
         self.assertIn("xsvc-preload: web: address 127.0.0.2 is in denied range "
                       "127.0.0.2/32", p.stderr)
-        p = run(sys.executable, "-c", PY_LOOKUPS, "web", env={"XSVC_DENY": "127.0.0.0/8"})
+        # without the opt-in, loopback is denied by default
+        p = run(sys.executable, "-c", PY_LOOKUPS, "web", env={"XSVC_ALLOW": None})
         self.assertEqual(p.stdout.splitlines(), ["gaierror True", "gaierror True"])
+        self.assertIn("xsvc-preload: web: address 127.0.0.2 is in denied range "
+                      "127.0.0.0/8 (loopback)", p.stderr)
+
+    def test_allow_knob_lifts_a_default_denial(self):
+        p = run("getent", "hosts", "web", env={"XSVC_ALLOW": None})
+        self.assertEqual(p.returncode, 2, p.stdout)
+        p = run("getent", "hosts", "web", env={"XSVC_ALLOW": "127.0.0.2"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split()[0], "127.0.0.2")
+        p = run("getent", "hosts", "web", env={"XSVC_ALLOW": "::1, 127.0.0.0/8"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run("getent", "hosts", "web", env={"XSVC_ALLOW": "127.0.0.0/33"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("xsvc-preload: invalid address range in XSVC_ALLOW: 127.0.0.0/33",
+                      p.stderr)
 
     def test_bad_policy_range_reports_and_passes_through(self):
         p = run("getent", "hosts", "localhost", env={"XSVC_DENY": "10.0.0.0/8,not-a-range"})
@@ -200,10 +230,7 @@ def in_netns(runs, http=()):
         os.chmod(mdir, 0o755)
         spec = {"resolv_conf": RESOLV_CONF, "dns": DNS, "http": list(http), "runs": []}
         for args, env in runs:
-            e = dict(os.environ, LD_PRELOAD=SHIM, XSVC_MANIFESTS=mdir, XSVC_NAMESPACE="prod")
-            for k in ("XSVC_QUIET", "XSVC_DENY", "XSVC_ALLOW", "LOCALDOMAIN", "RES_OPTIONS"):
-                e.pop(k, None)
-            e.update(env)
+            e = environment(env, XSVC_MANIFESTS=mdir, XSVC_NAMESPACE="prod")
             spec["runs"].append({"args": list(args), "env": e})
         with tempfile.NamedTemporaryFile("w", prefix="xsvc-spec-", suffix=".json",
                                          delete=False) as f:
@@ -264,7 +291,17 @@ class AliasTargetTests(unittest.TestCase):
         self.assertNotIn("good.example.com.evil.test", {n for n, _ in asked})
         self.assertIn(("good.example.com", "A"), asked)
 
+    def test_alias_loopback_denied_by_default(self):
+        runs, asked = in_netns([
+            (["getent", "ahostsv4", "good"], {"XSVC_ALLOW": None}),
+        ])
+        self.assertEqual(runs[0]["rc"], 2, runs[0]["stdout"])
+        self.assertIn("xsvc-preload: good: address 127.0.0.10 is in denied range "
+                      "127.0.0.0/8 (loopback)", runs[0]["stderr"])
+        self.assertIn(("good.example.com", "A"), asked)
+
     def test_alias_denied_addresses_left_out(self):
+        # the denied /32 is more specific than the 127.0.0.0/8 opt-in
         env = {"XSVC_DENY": "127.0.0.5/32"}
         runs, _ = in_netns([
             (["getent", "ahostsv4", "mixed"], env),
@@ -279,7 +316,7 @@ class AliasTargetTests(unittest.TestCase):
         self.assertEqual(runs[1]["stdout"].split()[0], "127.0.0.6")
         self.assertEqual(runs[2]["stdout"].splitlines(),
                          ["['127.0.0.6']", "['127.0.0.6']"])
-        # without the knob both stay
+        # without XSVC_DENY both stay
         self.assertEqual({l.split()[0] for l in runs[3]["stdout"].splitlines()},
                          {"127.0.0.5", "127.0.0.6"})
 

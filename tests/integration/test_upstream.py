@@ -89,6 +89,9 @@ class UpstreamTests(unittest.TestCase):
         self.assertEqual([(c["name"], c["target"], c["ttl"], c["source"]) for c in r["chain"]], [
             ("via-alias.prod.svc.cluster.local.", "alias.example.com.", 5, "registry"),
             ("alias.example.com.", "my.database.example.com.", 120, "upstream")])
+        # the name for TLS stays the alias's target; the CNAME's is the final
+        self.assertEqual((r["target"], r["final_name"]),
+                         ("alias.example.com.", "my.database.example.com."))
         self.assertEqual([a["address"] for a in r["addresses"]], ["192.0.2.10"])
         self.assertEqual(r["addresses"][0]["ttl"], 300)
 
@@ -156,7 +159,8 @@ class UpstreamTests(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # one name fails
         self.assertIn("my-service: ok -> my.database.example.com.", p.stdout)
         self.assertIn("  192.0.2.10 ttl 300 (upstream)", p.stdout)
-        self.assertIn("httpbin-service.default: ok -> httpbin.org.", p.stdout)
+        # the stand-in httpbin.org is on 127.0.0.1: loopback is denied
+        self.assertIn("httpbin-service.default: policy -> httpbin.org.", p.stdout)
         self.assertIn("nope.prod.svc.cluster.local.: nxdomain", p.stdout)
 
 

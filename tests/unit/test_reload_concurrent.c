@@ -206,6 +206,7 @@ static void test_reload_concurrent_set_registry_switches(void **st) {
   const char *ip1[] = {"10.9.0.1"}, *ip2[] = {"10.9.0.2"};
   xs_error err;
   xs_result *r = NULL;
+  xs_config *cfg;
   pthread_t th[2];
   int i, n = rewrites();
   (void)st;
@@ -221,7 +222,13 @@ static void test_reload_concurrent_set_registry_switches(void **st) {
   assert_int_equal(
       xs_registry_add_cluster_ip(regs[1], "default", "api", ip2, 1, &err),
       XS_OK);
-  assert_int_equal(xs_resolver_new(NULL, regs[0], &res, &err), XS_OK);
+  /* the test's own upstream (NXDOMAIN for "api."), never the machine's */
+  assert_int_equal(responder_start(&srv), 0);
+  atomic_store(&srv.nx_outside, 1);
+  assert_int_equal(xs_config_new(&cfg), XS_OK);
+  assert_int_equal(xs_config_add_server(cfg, srv.server), XS_OK);
+  assert_int_equal(xs_resolver_new(cfg, regs[0], &res, &err), XS_OK);
+  xs_config_free(cfg);
   pthread_create(&th[0], NULL, switch_reader, NULL);
   pthread_create(&th[1], NULL, switch_reader, NULL);
   for (i = 1; i <= n; i++) {
@@ -247,6 +254,7 @@ static void test_reload_concurrent_set_registry_switches(void **st) {
   xs_registry_free(regs[0]);
   xs_registry_free(regs[1]);
   xs_resolver_free(res);
+  responder_stop(&srv);
 }
 
 int main(void) {

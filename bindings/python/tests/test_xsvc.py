@@ -40,6 +40,9 @@ def dns_query(host, port, name, qtype=1):
         s.close()
 
 
+
+LOOPBACK = ["127.0.0.0/8", "::1"]
+
 class Fixture(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -52,9 +55,11 @@ class Fixture(unittest.TestCase):
         with open(path, "w") as f:
             f.write(SERVICE % cls.port)
         os.chmod(path, 0o644)
-        # upstream: a fake DNS of another cluster (domain example.test)
+        # upstream: a fake DNS of another cluster (domain example.test);
+        # "lb" answers as a name behind a load balancer's CNAME does
         cls.up_reg = xsvc.Registry()
         cls.up_reg.add_cluster_ip("ext", "target", "127.0.0.2")
+        cls.up_reg.add_external("ext", "lb", "target.ext.svc.example.test.")
         cls.upstream = xsvc.testing.FakeDNS(cls.up_reg, cluster_domain="example.test")
 
     @classmethod
@@ -72,6 +77,7 @@ class Fixture(unittest.TestCase):
         return reg
 
     def resolver(self, reg, **kw):
+        kw.setdefault("allow", LOOPBACK)  # the fixtures live on loopback
         return xsvc.Resolver(registry=reg, namespace="prod",
                              servers=[self.upstream.address], timeout_ms=500, attempts=1, **kw)
 
@@ -127,6 +133,28 @@ class ResolveTests(Fixture):
             self.assertEqual(ans.target, "target.ext.svc.example.test.")
             self.assertIn("alias", repr(ans))
 
+    def test_target_is_not_the_upstream_cname_target(self):
+        # upstream: lb.ext.svc.example.test CNAME target.ext.svc.example.test
+        with self.registry() as reg, self.resolver(reg) as r:
+            reg.add_external("prod", "db", "lb.ext.svc.example.test.")
+            ans = r.resolve("db", "ipv4")
+            self.assertEqual([(l.target, l.source) for l in ans.chain], [
+                ("lb.ext.svc.example.test.", "registry"),
+                ("target.ext.svc.example.test.", "upstream")])
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            reg.add_external("prod", "a", "db.prod.svc.cluster.local.")  # in-cluster alias
+            ans = r.resolve("a", "ipv4")
+            self.assertEqual(len(ans.chain), 3)
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            ans = r.resolve("lb.ext.svc.example.test.", "ipv4")  # outside the cluster
+            self.assertEqual(ans.target, "lb.ext.svc.example.test.")
+            self.assertEqual(ans.final_name, "target.ext.svc.example.test.")
+            ans = r.resolve("web", "ipv4")
+            self.assertEqual((ans.target, ans.final_name),
+                             ("web.prod.svc.cluster.local.", "web.prod.svc.cluster.local."))
+
     def test_not_found_keeps_the_answer(self):
         with self.registry() as reg, self.resolver(reg) as r:
             with self.assertRaises(xsvc.NotFound) as cm:
@@ -181,7 +209,7 @@ class AsyncTests(Fixture):
             self.assertEqual(ans.addresses[0].address, "127.0.0.2")
         try:
             with self.registry() as reg, xsvc.Resolver(registry=reg, namespace="prod",
-                                                       servers=[server],
+                                                       servers=[server], allow=LOOPBACK,
                                                        timeout_ms=5000) as r:
                 asyncio.run(main(r))
         finally:
@@ -228,6 +256,20 @@ class ConnectTests(Fixture):
                 conn.close()
                 sock.close()
 
+    def test_connect_target_is_the_external_name(self):
+        with self.registry() as reg, self.resolver(reg) as r:
+            reg.add_external("prod", "db", "lb.ext.svc.example.test.")
+            for name, want in (("db", "lb.ext.svc.example.test"),
+                               ("lb.ext.svc.example.test.", "lb.ext.svc.example.test")):
+                sock = r.connect(name, self.port)
+                conn, _ = self.listener.accept()
+                try:
+                    self.assertEqual(sock.target, want)
+                    self.assertEqual(sock.getpeername(), ("127.0.0.2", self.port))
+                finally:
+                    conn.close()
+                    sock.close()
+
     def test_connect_errors(self):
         closed = socket.socket()
         closed.bind(("127.0.0.2", 0))
@@ -254,6 +296,40 @@ class FakeDNSTests(Fixture):
             self.assertEqual(reply[3] & 0x0F, 3)  # NXDOMAIN
             self.assertIn("127.0.0.1:", repr(dns))
         reg.close()
+
+
+
+class PolicyTests(Fixture):
+    def test_loopback_denied_by_default_and_lifted_by_allow(self):
+        with self.registry() as reg:
+            with self.resolver(reg, allow=()) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("web", "ipv4")
+                self.assertIn("127.0.0.0/8 (loopback)", str(cm.exception))
+            with self.resolver(reg) as r:
+                self.assertEqual(r.resolve("web", "ipv4").addresses[0].address, "127.0.0.2")
+            with self.resolver(reg, allow=LOOPBACK, deny=["127.0.0.2"]) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("web", "ipv4")
+                self.assertIn("127.0.0.2/32", str(cm.exception))
+            with self.resolver(reg, allow=(), default_denied=False) as r:
+                self.assertEqual(r.resolve("web", "ipv4").addresses[0].address, "127.0.0.2")
+
+    def test_allowed_targets_refuse_other_aliases(self):
+        with self.registry() as reg:
+            with self.resolver(reg, allowed_targets=["elsewhere.test"]) as r:
+                with self.assertRaises(xsvc.PolicyError) as cm:
+                    r.resolve("alias", "ipv4")
+                self.assertIn("not below an allowed suffix (elsewhere.test)",
+                              str(cm.exception))
+
+    def test_bad_policy_arguments(self):
+        with self.assertRaises(xsvc.InvalidArgument):
+            xsvc.Resolver(deny=["10.0.0.0/33"])
+        with self.assertRaises(xsvc.InvalidArgument):
+            xsvc.Resolver(allowed_targets=["bad name"])
+        with self.assertRaises(TypeError):
+            xsvc.Resolver(allow="127.0.0.0/8")
 
 
 if __name__ == "__main__":

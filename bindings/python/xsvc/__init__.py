@@ -4,7 +4,7 @@
     with xsvc.Resolver(registry=reg, namespace="prod",
                        servers=["127.0.0.1:5353"]) as r:
         ans = r.resolve("my-service")      # ans.chain, ans.addresses, ans.target
-        sock = r.connect("my-service", "pg")
+        sock = r.connect("my-service", "pg")  # sock.target: TLS server_hostname, Host
         ans = await r.resolve_async("my-service")
 
 Memory at the boundary: every C object is owned by exactly one Python object
@@ -155,9 +155,10 @@ _SOURCES = tuple(_s(_lib.xs_source_name(i)) for i in range(4))
 
 class Answer:
     """What a resolution found: query, name (the candidate that answered),
-    target (the name for TLS SNI and the HTTP Host header), ttl, status,
-    chain (Links), addresses (Addresses), candidates (tried, in order) and
-    policy (why the policy refused, or ""). Immutable. The fields are read
+    target (the name for TLS SNI, the certificate check and the HTTP Host
+    header), final_name (where the addresses are, for diagnostics), ttl,
+    status, chain (Links), addresses (Addresses), candidates (tried, in
+    order) and policy (why the policy refused, or ""). Immutable. The fields are read
     from the library's result when first used, so a resolve costs little
     more than the C call; the result is freed with the Answer."""
 
@@ -182,7 +183,19 @@ class Answer:
 
     @property
     def target(self) -> str:
+        """The name to check the peer against (xs_result_target), with the
+        trailing dot: the ExternalName's target as the registry holds it
+        (after in-cluster aliases), the name asked when it is outside the
+        cluster, or a ClusterIP/headless Service's in-cluster name. Never a
+        name learned from an upstream CNAME."""
         return _s(_lib.xs_result_target(self._r))
+
+    @property
+    def final_name(self) -> str:
+        """The chain's last name, upstream CNAMEs included: the name the
+        addresses belong to (xs_result_final_name). For diagnostics only,
+        not for TLS."""
+        return _s(_lib.xs_result_final_name(self._r))
 
     @property
     def ttl(self) -> int:
@@ -336,8 +349,10 @@ class Registry:
 # ---- resolver ------------------------------------------------------------------------
 
 class Connection(socket.socket):
-    """A connected socket.socket; .target is the name it reached (use it for
-    TLS server_hostname and the HTTP Host header)."""
+    """A connected socket.socket; .target is the name for TLS server_hostname,
+    the certificate check and the HTTP Host header (xs_connect_info.target:
+    Answer.target without the trailing dot, never an upstream CNAME's
+    target)."""
     target: str = ""
 
 
@@ -345,12 +360,22 @@ class Resolver:
     """A pod's view of a registry plus upstream DNS (cache, engine thread).
 
     resolve() and connect() may be called from many threads at once;
-    resolve_async() belongs to the asyncio loop that first calls it."""
+    resolve_async() belongs to the asyncio loop that first calls it.
+
+    Policy (see the README's policy section): loopback, unspecified,
+    link-local, cloud metadata, multicast and broadcast addresses are denied
+    by default. allow lifts ranges ("127.0.0.0/8", "::1"), deny adds ranges,
+    default_denied=False drops the defaults, allowed_targets restricts the
+    names aliases may point at ("example.com" and below). A refusal raises
+    PolicyError."""
 
     def __init__(self, registry: Optional[Registry] = None, namespace: str = "default",
                  servers: Optional[Sequence[str]] = None, timeout_ms: Optional[int] = None,
                  attempts: Optional[int] = None, cluster_domain: Optional[str] = None,
-                 max_pending: Optional[int] = None) -> None:
+                 max_pending: Optional[int] = None,
+                 allow: Sequence[str] = (), deny: Sequence[str] = (),
+                 allowed_targets: Sequence[str] = (),
+                 default_denied: bool = True) -> None:
         cfg = ctypes.c_void_p()
         _check_err(_lib.xs_config_new(ctypes.byref(cfg)), _lib.XsError())
         try:
@@ -366,6 +391,18 @@ class Resolver:
                 _check_err(_lib.xs_config_set_attempts(cfg, attempts), _lib.XsError())
             if max_pending is not None:  # resolve_async beyond it: LimitError
                 _check_err(_lib.xs_config_set_max_pending(cfg, max_pending), _lib.XsError())
+            if not default_denied:
+                _check_err(_lib.xs_config_clear_denied_ranges(cfg), _lib.XsError())
+            for what, fn in (("allow", _lib.xs_config_allow_range),
+                             ("deny", _lib.xs_config_add_denied_range),
+                             ("allowed_targets", _lib.xs_config_add_allowed_target)):
+                items = {"allow": allow, "deny": deny, "allowed_targets": allowed_targets}[what]
+                if isinstance(items, str):
+                    raise TypeError(f"{what} takes a sequence of strings, not a string")
+                for item in items:
+                    st = fn(cfg, item.encode())
+                    if st != 0:
+                        raise _error(st, f"{what}: invalid {item!r}")
             # completions of resolve_async are queued for this process's loop
             _check_err(_lib.xs_config_set_dispatch(cfg, _lib.DISPATCH_QUEUE), _lib.XsError())
             h = ctypes.c_void_p()
