@@ -369,7 +369,10 @@ static struct addrinfo *new_ai(const xs_addr *a, const struct addrinfo *tmpl) {
  * is left. */
 static int filter_ai(const char *node, struct addrinfo **res) {
   struct addrinfo **link = res, *ai;
-  char *canon = (*res)->ai_canonname;
+  char *canon;
+  if (*res == NULL)
+    return EAI_NONAME;
+  canon = (*res)->ai_canonname;
   (*res)->ai_canonname = NULL;
   while ((ai = *link) != NULL) {
     const void *raw = NULL;
