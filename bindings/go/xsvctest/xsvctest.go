@@ -28,6 +28,11 @@ type Options struct {
 	Upstream      []string // servers for names outside the cluster (none: REFUSED)
 	// TTL of the answers (default 5s, as CoreDNS; negative: 0).
 	TTL time.Duration
+	// The address policy over forwarded answers, as xsvc.Options has it:
+	// AllowedRanges lifts default denials (e.g. "127.0.0.0/8" for an
+	// upstream that answers with loopback addresses), DeniedRanges adds.
+	AllowedRanges []string
+	DeniedRanges  []string
 }
 
 // FakeDNS is a running fake cluster DNS (UDP and TCP on one address).
@@ -43,7 +48,8 @@ type FakeDNS struct {
 // New starts a fake DNS serving reg (which stays the caller's).
 func New(reg *xsvc.Registry, opts Options) (*FakeDNS, error) {
 	res, err := xsvc.NewResolver(xsvc.Options{Registry: reg, Namespace: opts.Namespace,
-		ClusterDomain: opts.ClusterDomain, Servers: opts.Upstream, TTL: opts.TTL})
+		ClusterDomain: opts.ClusterDomain, Servers: opts.Upstream, TTL: opts.TTL,
+		AllowedRanges: opts.AllowedRanges, DeniedRanges: opts.DeniedRanges})
 	if err != nil {
 		return nil, err
 	}

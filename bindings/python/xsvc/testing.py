@@ -21,10 +21,13 @@ class FakeDNS:
 
     def __init__(self, registry: Registry, listen: str = "127.0.0.1:0",
                  namespace: str = "default", upstream: Optional[Sequence[str]] = None,
-                 cluster_domain: Optional[str] = None) -> None:
+                 cluster_domain: Optional[str] = None, allow: Sequence[str] = (),
+                 deny: Sequence[str] = ()) -> None:
         self.registry = registry
+        # allow/deny: the address policy over forwarded answers (Resolver's)
         self._resolver = Resolver(registry=registry, namespace=namespace,
-                                  servers=list(upstream or []), cluster_domain=cluster_domain)
+                                  servers=list(upstream or []), cluster_domain=cluster_domain,
+                                  allow=allow, deny=deny)
         h = ctypes.c_void_p()
         err = _lib.XsError()
         _check_err(_lib.xs_server_start(self._resolver._ptr(), listen.encode(), ctypes.byref(h),
