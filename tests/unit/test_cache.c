@@ -769,8 +769,10 @@ static void test_cache_eviction_of_live_entry_counted(void **st) {
 /* ---- exact round trips ----------------------------------------------------
  */
 
-static void fill_name(char *buf, char ch, size_t len) {
+/* A name of len octets plus the root dot into buf[0..size). */
+static void fill_name(char *buf, size_t size, char ch, size_t len) {
   size_t i;
+  assert_true(len + 2 <= size);
   for (i = 0; i < len; i++)
     buf[i] = (i % 64 == 63) ? '.' : ch; /* labels of 63 */
   buf[len] = '.';
@@ -788,17 +790,21 @@ test_cache_long_chain_mixed_addresses_round_trip_exactly(void **st) {
   size_t i;
   (void)st;
   memset(&in, 0, sizeof(in));
-  fill_name(key, 'k', 253);
+  fill_name(key, sizeof(key), 'k', 253);
   in.status = XS_OK;
   in.nchain = XS_MAX_CHAIN;
-  for (i = 0; i < in.nchain; i++) {
+  /* The bound is the constant, not in.nchain: the names written below
+   * could alias it as far as the compiler knows. */
+  for (i = 0; i < XS_MAX_CHAIN; i++) {
     if (i == 0)
       strcpy(in.chain[i].name, key);
     else if (i % 3 == 2)
-      fill_name(in.chain[i].name, (char)('A' + i), 100 + i); /* not shared */
+      fill_name(in.chain[i].name, sizeof(in.chain[i].name), (char)('A' + i),
+                100 + i); /* not shared */
     else
       strcpy(in.chain[i].name, in.chain[i - 1].target);
-    fill_name(in.chain[i].target, (char)('a' + i), i == 5 ? 253 : 20 + i);
+    fill_name(in.chain[i].target, sizeof(in.chain[i].target), (char)('a' + i),
+              i == 5 ? 253 : 20 + i);
     in.chain[i].ttl = 200 + (uint32_t)i;
   }
   in.naddrs = XS_UPSTREAM_MAX_ADDRS;
