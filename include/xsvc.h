@@ -110,6 +110,7 @@ typedef struct xs_error {
  * laughs" document fails at once with XS_ELIMIT */
 #define XS_MAX_ALIAS_EXPANSION 100000u
 #define XS_MAX_FILES 100000u /* files per directory load */
+/* (a load may tighten each of the six above: xs_load_options.max_*) */
 #define XS_MAX_CHAIN 10      /* CNAME links followed */
 #define XS_MAX_NAME 253      /* DNS name, no trailing dot */
 /* Other bounds, each with its setter or function, and what happens there
@@ -158,7 +159,9 @@ typedef void (*xs_diag_fn)(const xs_error *diag, int is_warning, void *arg);
 
 /** Options for a load; a NULL pointer means all defaults. A plain struct:
  *  initialise it with xs_load_options_init() so fields added later get their
- *  defaults. */
+ *  defaults. Fields are only ever added at the end; the library reads only
+ *  the fields struct_size covers, so a caller built against an older header
+ *  gets the defaults for the rest. */
 typedef struct xs_load_options {
   unsigned struct_size;          /* set by xs_load_options_init */
   const char *default_namespace; /* for objects without one; "default" */
@@ -168,10 +171,30 @@ typedef struct xs_load_options {
    * group or others may write is refused (XS_EPOLICY): whoever can change
    * a manifest can repoint an alias. 1: load them anyway. */
   int allow_insecure_permissions;
+  /* Tighter limits for this load (added after 0.1.0): 0 (the default) is the
+   * bound in the limits block above; a value above that bound is
+   * XS_EINVAL. Past a limit the load fails with XS_ELIMIT, as at the
+   * default bound, and the message names the value in force. */
+  size_t max_file_size;         /* bytes per file: XS_MAX_FILE_SIZE */
+  unsigned max_depth;           /* YAML nesting: XS_MAX_DEPTH */
+  unsigned max_documents;       /* per load: XS_MAX_DOCUMENTS */
+  unsigned max_alias_events;    /* per document: XS_MAX_ALIAS_EVENTS */
+  unsigned max_alias_expansion; /* per document: XS_MAX_ALIAS_EXPANSION */
+  unsigned max_files;           /* per directory: XS_MAX_FILES */
 } xs_load_options;
 
-/** Fill opts with defaults. Any thread. */
+/** Fill opts[0..size) with defaults, size being sizeof(xs_load_options) as
+ *  the caller was compiled (the xs_load_options_init macro passes it): the
+ *  library never writes past it. Any thread. */
+XS_EXTERN void xs_load_options_init_size(xs_load_options *opts, size_t size);
+/** Fill opts with defaults. Through the macro below (C and C++ callers):
+ *  xs_load_options_init_size with sizeof(*opts). The function itself, for
+ *  binaries built against 0.1 and for FFI bindings that call it by name,
+ *  fills only 0.1's fields (struct_size up to allow_insecure_permissions),
+ *  so a structure of that size is never overrun. Any thread. */
 XS_EXTERN void xs_load_options_init(xs_load_options *opts);
+#define xs_load_options_init(opts)                                             \
+  xs_load_options_init_size((opts), sizeof(*(opts)))
 
 /** Load Kubernetes manifests into a new registry.
  *
