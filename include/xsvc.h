@@ -133,6 +133,11 @@ typedef struct xs_error {
  *    complete at once and do not count. Identical questions share one
  *    upstream query, and the engine watches at most 16 upstream sockets at
  *    once (c-ares queues the rest).
+ *  - Fairness: each round the engine starts every question a blocked
+ *    caller waits for (xs_resolve, xs_connect), then at most
+ *    XS_ASYNC_BATCH asynchronous ones in the order asked; so at most
+ *    XS_ASYNC_BATCH other questions are started between a blocking call
+ *    queuing its question and sending it, however many are pending.
  *  - Server: 16 TCP connections at once (a 17th is closed at once, the
  *    client retries), each closed after 2 s idle or a reply it does not
  *    read within 500 ms; one TCP message at most 65,535 octets; a UDP
@@ -429,7 +434,11 @@ XS_EXTERN xs_status xs_config_set_ip_literal_targets(xs_config *cfg, int on);
 /** Add an upstream server "HOST[:PORT]" ("[v6]:port" for IPv6 with a port).
  *  Once any server is added, /etc/resolv.conf is not used. At most 8. */
 XS_EXTERN xs_status xs_config_add_server(xs_config *cfg, const char *server);
-/** Per-attempt timeout, 1..60000 ms, and attempts per server, 1..10. */
+/** Per-attempt timeout, 1..60000 ms, and attempts per server, 1..10.
+ *  c-ares 1.18 tries each server in turn and doubles the timeout every
+ *  round after the first: a question nobody answers ends XS_ETIMEOUT after
+ *  timeout x servers x (2^attempts - 1) (6 s with the defaults and one
+ *  server), having been sent attempts x servers times. */
 XS_EXTERN xs_status xs_config_set_timeout_ms(xs_config *cfg, int timeout_ms);
 XS_EXTERN xs_status xs_config_set_attempts(xs_config *cfg, int attempts);
 
@@ -477,6 +486,9 @@ XS_EXTERN xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots);
 
 #define XS_DEFAULT_MAX_PENDING 10000u
 #define XS_MAX_PENDING 1000000u
+/* Asynchronous questions the engine starts per round (see Fairness in the
+ * limits block): what a blocking call may wait behind at most. */
+#define XS_ASYNC_BATCH 64u
 /** Asynchronous requests (xs_resolve_async) a resolver holds in flight at
  *  once, 1..XS_MAX_PENDING (default XS_DEFAULT_MAX_PENDING, about 200 MiB
  *  at worst): one more is refused with XS_ELIMIT until one completes, so a
@@ -619,9 +631,12 @@ XS_EXTERN xs_status xs_resolver_set_registry(xs_resolver *res,
  *  External names are answered from the cache when fresh there (no upstream
  *  traffic; sources XS_SOURCE_CACHE, or XS_SOURCE_STALE when upstream
  *  failed and an expired entry was served), else asked upstream (identical
- *  questions in flight share one query). Blocks for up to timeout x attempts
- *  x servers per upstream query; a cache hit does not block and allocates
- *  only the result. A question repeated while nothing it depends on has
+ *  questions in flight share one query). Blocks for up to timeout x servers
+ *  x (2^attempts - 1) per upstream query (xs_config_set_attempts), plus
+ *  the wait for its turn in the engine: its questions go ahead of every
+ *  pending asynchronous request, behind at most XS_ASYNC_BATCH of them
+ *  (limits block, Fairness); a cache hit does not block and allocates only
+ *  the result. A question repeated while nothing it depends on has
  *  changed is answered with a copy of the earlier result (the result memo,
  *  see xs_config_set_result_memo): the same result a new resolution would
  *  give. Any thread (not from a callback in XS_DISPATCH_ENGINE
@@ -673,7 +688,11 @@ typedef void (*xs_resolve_cb)(xs_status status, xs_result *result, void *arg);
  *  accepted and cb will run exactly once (see xs_dispatch for where; with
  *  XS_DISPATCH_ENGINE it may run before this returns when the answer needs
  *  no upstream query); *request (if non-NULL) names it for
- *  xs_resolve_cancel. XS_EINVAL (NULL resolver/name/cb, bad family),
+ *  xs_resolve_cancel. Questions that need upstream are started in the
+ *  order asked, XS_ASYNC_BATCH per engine round, each round after the
+ *  questions of blocking calls (xs_resolve, xs_connect): a flood of
+ *  asynchronous requests delays a blocking call by one batch at most, and
+ *  a blocking call delays them by one round at most. XS_EINVAL (NULL resolver/name/cb, bad family),
  *  XS_ELIMIT (xs_config_set_max_pending requests already in flight) or
  *  XS_ENOMEM: cb never runs. An invalid name is accepted and completes with
  *  XS_EBADNAME. Any thread, also from a callback. */

@@ -384,7 +384,8 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
     args[i].h = &h;
     args[i].slot = (int)i;
     if ((st = xs_resolve_start(res, host, (xs_family)fams[i], on_resolved,
-                               &args[i], &h.id[i], 1)) != XS_OK) {
+                               &args[i], &h.id[i],
+                               XS_START_DIRECT | XS_START_BLOCKING)) != XS_OK) {
       pthread_mutex_lock(&h.lock);
       h.st[i] = st;
       h.done[i] = 1;

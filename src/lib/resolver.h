@@ -8,11 +8,18 @@
 #include "registry.h"
 #include "xsvc.h"
 
-/* xs_resolve_async; with direct, the callback runs where the walk ends
- * (this thread or the engine's) even in XS_DISPATCH_QUEUE mode. */
+/* xs_resolve_start flags */
+/* the callback runs where the walk ends (this thread or the engine's) even
+ * in XS_DISPATCH_QUEUE mode */
+#define XS_START_DIRECT 1u
+/* a thread is blocked until the callback runs (xs_connect): the walk's
+ * questions go ahead of asynchronous requests (engine.h, Fairness) */
+#define XS_START_BLOCKING 2u
+
+/* xs_resolve_async, with XS_START_* flags (0: as xs_resolve_async). */
 xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
                            xs_resolve_cb cb, void *arg,
-                           unsigned long long *request, int direct);
+                           unsigned long long *request, unsigned flags);
 
 /* The TCP port named port_name of the Service whose name answered r (its
  * name in the cluster domain: <service>.<namespace>.svc.<zone>.). XS_OK,
@@ -40,5 +47,7 @@ int xs_resolver_forward_cancel(xs_resolver *res, unsigned long long id);
  * only then: a test's fake DNS must not reach /etc/resolv.conf's). */
 int xs_resolver_has_upstream(const xs_resolver *res);
 xs_failmem *xs_resolver_failmem(xs_resolver *res);
+/* The engine's counters (engine.h), for tests. */
+void xs_resolver_engine_stats(xs_resolver *res, xs_engine_stats *out);
 
 #endif
