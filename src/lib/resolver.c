@@ -1697,6 +1697,10 @@ const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res) {
   return &res->cfg.connect;
 }
 
+void xs_resolver_set_resolution_delay(xs_resolver *res, int ms) {
+  res->cfg.connect.resolution_delay_ms = ms;
+}
+
 void xs_resolver_engine_stats(xs_resolver *res, xs_engine_stats *out) {
   xs_engine_stats_get(res->engine, out);
 }

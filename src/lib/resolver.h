@@ -29,6 +29,9 @@ xs_status xs_resolver_named_port(xs_resolver *res, const xs_result *r,
                                  char *why, size_t whylen);
 
 const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res);
+/* For tests, before any xs_connect on res: RFC 8305's resolution delay
+ * (XS_RESOLUTION_DELAY_MS otherwise). */
+void xs_resolver_set_resolution_delay(xs_resolver *res, int ms);
 const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res);
 /* A reference to the registry's current snapshot (NULL: no registry). */
 xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
