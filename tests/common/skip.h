@@ -4,7 +4,13 @@
  * makes the program exit XS_TEST_SKIPPED, which ctest reports as
  * "Skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt) rather than
  * "Passed". A failure still wins: the exit status is then the number of
- * failed tests, as cmocka's. Header-only, for one test program. */
+ * failed tests, as cmocka's.
+ *
+ * XS_RUN_GROUP also takes cmocka filters from the environment:
+ * XSVC_TEST_ONLY runs only the tests matching it, XSVC_TEST_EXCEPT all
+ * others. tests/CMakeLists.txt runs a test that may skip as a ctest of its
+ * own that way, so its skip does not hide its program's other results.
+ * Header-only, for one test program. */
 #ifndef XS_TEST_SKIP_H
 #define XS_TEST_SKIP_H
 
@@ -45,7 +51,18 @@ static inline int xs_test_under_valgrind(void) {
   } while (0)
 
 #define XS_RUN_GROUP(tests, setup, teardown)                                   \
-  xs_test_exit_status(cmocka_run_group_tests((tests), (setup), (teardown)))
+  (xs_test_filters(),                                                          \
+   xs_test_exit_status(cmocka_run_group_tests((tests), (setup), (teardown))))
+
+static inline int xs_test_filters(void) {
+  const char *only = getenv("XSVC_TEST_ONLY"),
+             *except = getenv("XSVC_TEST_EXCEPT");
+  if (only != NULL && only[0] != '\0')
+    cmocka_set_test_filter(only);
+  if (except != NULL && except[0] != '\0')
+    cmocka_set_skip_filter(except);
+  return 0;
+}
 
 static inline int xs_test_exit_status(int failed) {
   if (failed != 0)
