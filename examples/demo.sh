@@ -54,7 +54,8 @@ echo
 echo "== 7. httpbin-service leads to httpbin.org, here an HTTP server on 127.0.0.1"
 python3 "$here/httpbin_standin.py" "$work/http.port" &
 http_pid=$!
-for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.05; done
+# up to a minute for it to start (a busy machine), not a fixed few seconds
+for _ in $(seq 1200); do [ -s "$work/http.port" ] && break; sleep 0.05; done
 http_port=$(cat "$work/http.port")
 step "$xsvc" connect -f "$manifests" -n default --server "$server" \
   --allow 127.0.0.0/8 "httpbin-service:$http_port"

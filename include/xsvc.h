@@ -110,6 +110,7 @@ typedef struct xs_error {
  * laughs" document fails at once with XS_ELIMIT */
 #define XS_MAX_ALIAS_EXPANSION 100000u
 #define XS_MAX_FILES 100000u /* files per directory load */
+/* (a load may tighten each of the six above: xs_load_options.max_*) */
 #define XS_MAX_CHAIN 10      /* CNAME links followed */
 #define XS_MAX_NAME 253      /* DNS name, no trailing dot */
 /* Other bounds, each with its setter or function, and what happens there
@@ -132,6 +133,11 @@ typedef struct xs_error {
  *    complete at once and do not count. Identical questions share one
  *    upstream query, and the engine watches at most 16 upstream sockets at
  *    once (c-ares queues the rest).
+ *  - Fairness: each round the engine starts every question a blocked
+ *    caller waits for (xs_resolve, xs_connect), then at most
+ *    XS_ASYNC_BATCH asynchronous ones in the order asked; so at most
+ *    XS_ASYNC_BATCH other questions are started between a blocking call
+ *    queuing its question and sending it, however many are pending.
  *  - Server: 16 TCP connections at once (a 17th is closed at once, the
  *    client retries), each closed after 2 s idle or a reply it does not
  *    read within 500 ms; one TCP message at most 65,535 octets; a UDP
@@ -158,7 +164,9 @@ typedef void (*xs_diag_fn)(const xs_error *diag, int is_warning, void *arg);
 
 /** Options for a load; a NULL pointer means all defaults. A plain struct:
  *  initialise it with xs_load_options_init() so fields added later get their
- *  defaults. */
+ *  defaults. Fields are only ever added at the end; the library reads only
+ *  the fields struct_size covers, so a caller built against an older header
+ *  gets the defaults for the rest. */
 typedef struct xs_load_options {
   unsigned struct_size;          /* set by xs_load_options_init */
   const char *default_namespace; /* for objects without one; "default" */
@@ -171,10 +179,30 @@ typedef struct xs_load_options {
    * group or others unless it is sticky (as /tmp). Whoever can change a
    * manifest can repoint an alias. 1: load them anyway. */
   int allow_insecure_permissions;
+  /* Tighter limits for this load (added after 0.1.0): 0 (the default) is the
+   * bound in the limits block above; a value above that bound is
+   * XS_EINVAL. Past a limit the load fails with XS_ELIMIT, as at the
+   * default bound, and the message names the value in force. */
+  size_t max_file_size;         /* bytes per file: XS_MAX_FILE_SIZE */
+  unsigned max_depth;           /* YAML nesting: XS_MAX_DEPTH */
+  unsigned max_documents;       /* per load: XS_MAX_DOCUMENTS */
+  unsigned max_alias_events;    /* per document: XS_MAX_ALIAS_EVENTS */
+  unsigned max_alias_expansion; /* per document: XS_MAX_ALIAS_EXPANSION */
+  unsigned max_files;           /* per directory: XS_MAX_FILES */
 } xs_load_options;
 
-/** Fill opts with defaults. Any thread. */
+/** Fill opts[0..size) with defaults, size being sizeof(xs_load_options) as
+ *  the caller was compiled (the xs_load_options_init macro passes it): the
+ *  library never writes past it. Any thread. */
+XS_EXTERN void xs_load_options_init_size(xs_load_options *opts, size_t size);
+/** Fill opts with defaults. Through the macro below (C and C++ callers):
+ *  xs_load_options_init_size with sizeof(*opts). The function itself, for
+ *  binaries built against 0.1 and for FFI bindings that call it by name,
+ *  fills only 0.1's fields (struct_size up to allow_insecure_permissions),
+ *  so a structure of that size is never overrun. Any thread. */
 XS_EXTERN void xs_load_options_init(xs_load_options *opts);
+#define xs_load_options_init(opts)                                             \
+  xs_load_options_init_size((opts), sizeof(*(opts)))
 
 /** Load Kubernetes manifests into a new registry.
  *
@@ -421,7 +449,11 @@ XS_EXTERN xs_status xs_config_set_ip_literal_targets(xs_config *cfg, int on);
 /** Add an upstream server "HOST[:PORT]" ("[v6]:port" for IPv6 with a port).
  *  Once any server is added, /etc/resolv.conf is not used. At most 8. */
 XS_EXTERN xs_status xs_config_add_server(xs_config *cfg, const char *server);
-/** Per-attempt timeout, 1..60000 ms, and attempts per server, 1..10. */
+/** Per-attempt timeout, 1..60000 ms, and attempts per server, 1..10.
+ *  c-ares 1.18 tries each server in turn and doubles the timeout every
+ *  round after the first: a question nobody answers ends XS_ETIMEOUT after
+ *  timeout x servers x (2^attempts - 1) (6 s with the defaults and one
+ *  server), having been sent attempts x servers times. */
 XS_EXTERN xs_status xs_config_set_timeout_ms(xs_config *cfg, int timeout_ms);
 XS_EXTERN xs_status xs_config_set_attempts(xs_config *cfg, int attempts);
 
@@ -469,6 +501,9 @@ XS_EXTERN xs_status xs_config_set_result_memo(xs_config *cfg, size_t slots);
 
 #define XS_DEFAULT_MAX_PENDING 10000u
 #define XS_MAX_PENDING 1000000u
+/* Asynchronous questions the engine starts per round (see Fairness in the
+ * limits block): what a blocking call may wait behind at most. */
+#define XS_ASYNC_BATCH 64u
 /** Asynchronous requests (xs_resolve_async) a resolver holds in flight at
  *  once, 1..XS_MAX_PENDING (default XS_DEFAULT_MAX_PENDING, about 200 MiB
  *  at worst): one more is refused with XS_ELIMIT until one completes, so a
@@ -651,9 +686,12 @@ XS_EXTERN xs_status xs_resolver_set_registry(xs_resolver *res,
  *  External names are answered from the cache when fresh there (no upstream
  *  traffic; sources XS_SOURCE_CACHE, or XS_SOURCE_STALE when upstream
  *  failed and an expired entry was served), else asked upstream (identical
- *  questions in flight share one query). Blocks for up to timeout x attempts
- *  x servers per upstream query; a cache hit does not block and allocates
- *  only the result. A question repeated while nothing it depends on has
+ *  questions in flight share one query). Blocks for up to timeout x servers
+ *  x (2^attempts - 1) per upstream query (xs_config_set_attempts), plus
+ *  the wait for its turn in the engine: its questions go ahead of every
+ *  pending asynchronous request, behind at most XS_ASYNC_BATCH of them
+ *  (limits block, Fairness); a cache hit does not block and allocates only
+ *  the result. A question repeated while nothing it depends on has
  *  changed is answered with a copy of the earlier result (the result memo,
  *  see xs_config_set_result_memo): the same result a new resolution would
  *  give. Any thread (not from a callback in XS_DISPATCH_ENGINE
@@ -708,7 +746,11 @@ typedef void (*xs_resolve_cb)(xs_status status, xs_result *result, void *arg);
  *  accepted and cb will run exactly once (see xs_dispatch for where; with
  *  XS_DISPATCH_ENGINE it may run before this returns when the answer needs
  *  no upstream query); *request (if non-NULL) names it for
- *  xs_resolve_cancel. XS_EINVAL (NULL resolver/name/cb, bad family),
+ *  xs_resolve_cancel. Questions that need upstream are started in the
+ *  order asked, XS_ASYNC_BATCH per engine round, each round after the
+ *  questions of blocking calls (xs_resolve, xs_connect): a flood of
+ *  asynchronous requests delays a blocking call by one batch at most, and
+ *  a blocking call delays them by one round at most. XS_EINVAL (NULL resolver/name/cb, bad family),
  *  XS_ELIMIT (xs_config_set_max_pending requests already in flight) or
  *  XS_ENOMEM: cb never runs. An invalid name is accepted and completes with
  *  XS_EBADNAME. Any thread, also from a callback. */

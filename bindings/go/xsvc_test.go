@@ -93,6 +93,13 @@ func (f *fixture) registry(t *testing.T) *xsvc.Registry {
 	return reg
 }
 
+// Timeouts in these tests are a minute where they are not what is tested:
+// the upstream answers, or a wrong implementation would have to sit this
+// out (it is also the longest the library allows); a loaded machine never
+// makes a working call that slow. Durations get lower bounds only, or are
+// compared with this.
+const answerTimeout = 60 * time.Second
+
 func (f *fixture) resolver(t *testing.T, opts xsvc.Options) *xsvc.Resolver {
 	t.Helper()
 	if opts.Registry == nil {
@@ -106,7 +113,7 @@ func (f *fixture) resolver(t *testing.T, opts xsvc.Options) *xsvc.Resolver {
 		opts.Servers = []string{f.upstream.Addr}
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = 500 * time.Millisecond
+		opts.Timeout = answerTimeout
 		opts.Attempts = 1
 	}
 	r, err := xsvc.NewResolver(opts)
@@ -458,13 +465,13 @@ func TestPolicyRefusalIsErrPolicy(t *testing.T) {
 	}
 }
 
-// The upstream never answers: the context's deadline ends the call in about
-// that time (the library's own timeout is 5 s), the request is cancelled in
-// the library, and the resolver goes on working.
+// The upstream never answers: the context's deadline ends the call (not
+// before it, and long before the library's own timeout of a minute), the
+// request is cancelled in the library, and the resolver goes on working.
 func TestDeadlineCancelsTheRequest(t *testing.T) {
 	f := newFixture(t)
 	silent, queries := silentServer(t)
-	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: 5 * time.Second, Attempts: 1})
+	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: answerTimeout, Attempts: 1})
 	const deadline = 200 * time.Millisecond
 
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -475,7 +482,7 @@ func TestDeadlineCancelsTheRequest(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, xsvc.ErrTimeout) {
 		t.Fatalf("err = %v", err)
 	}
-	if took < deadline || took > deadline+time.Second {
+	if took < deadline || took >= answerTimeout {
 		t.Fatalf("returned after %v, deadline %v", took, deadline)
 	}
 	if queries() == 0 {
@@ -494,7 +501,7 @@ func TestDeadlineCancelsTheRequest(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start = time.Now()
 	_, err = r.Resolve(ctx, "www.example.net.")
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, xsvc.ErrCancelled) || time.Since(start) > time.Second {
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, xsvc.ErrCancelled) || time.Since(start) >= answerTimeout {
 		t.Fatalf("cancel: %v after %v", err, time.Since(start))
 	}
 
@@ -514,7 +521,7 @@ func TestManyGoroutinesResolveAtOnce(t *testing.T) {
 			defer wg.Done()
 			ctx := context.Background()
 			if g%2 == 1 {
-				c, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, cancel := context.WithTimeout(ctx, answerTimeout)
 				defer cancel()
 				ctx = c
 			}
@@ -557,13 +564,13 @@ func TestManyGoroutinesResolveAtOnce(t *testing.T) {
 func TestCloseWhileResolving(t *testing.T) {
 	f := newFixture(t)
 	silent, _ := silentServer(t)
-	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: 5 * time.Second})
+	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: answerTimeout})
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
 			defer cancel()
 			for i := 0; ; i++ {
 				name := "web"
@@ -611,7 +618,7 @@ func TestFinalizersFree(t *testing.T) {
 func TestHTTPTransportReachesClusterNames(t *testing.T) {
 	f := newFixture(t)
 	r := f.resolver(t, xsvc.Options{})
-	client := &http.Client{Transport: &http.Transport{DialContext: r.DialContext}, Timeout: 5 * time.Second}
+	client := &http.Client{Transport: &http.Transport{DialContext: r.DialContext}, Timeout: answerTimeout}
 	defer client.CloseIdleConnections()
 	for _, host := range []string{"web", "alias", "web.prod.svc.cluster.local"} {
 		resp, err := client.Get("http://" + host + ":" + f.port + "/")
@@ -694,7 +701,7 @@ func TestDialErrors(t *testing.T) {
 func TestDialDeadlineWithSilentUpstream(t *testing.T) {
 	f := newFixture(t)
 	silent, _ := silentServer(t)
-	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: 5 * time.Second, Attempts: 1})
+	r := f.resolver(t, xsvc.Options{Servers: []string{silent}, Timeout: answerTimeout, Attempts: 1})
 	const deadline = 300 * time.Millisecond
 	for _, withDeadline := range []bool{true, false} {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -714,7 +721,7 @@ func TestDialDeadlineWithSilentUpstream(t *testing.T) {
 		if !withDeadline && !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancel: %#v", err)
 		}
-		if took < deadline-50*time.Millisecond || took > deadline+time.Second {
+		if took < deadline-50*time.Millisecond || took >= answerTimeout {
 			t.Fatalf("returned after %v (deadline %v)", took, deadline)
 		}
 	}
@@ -734,7 +741,7 @@ func TestFakeDNSAnswersNetResolver(t *testing.T) {
 		t.Fatalf("fake DNS at %q", dns.Addr)
 	}
 	nr := dns.NetResolver()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
 	defer cancel()
 	addrs, err := nr.LookupHost(ctx, "db.prod.svc.cluster.local")
 	if err != nil || strings.Join(addrs, ",") != "10.96.0.20" {

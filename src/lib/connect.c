@@ -29,6 +29,7 @@ void xs_connect_cfg_default(xs_connect_cfg *c) {
   c->prefer = 6;
   c->nonblock = 0;
   c->failover_s = XS_DEFAULT_FAILOVER_S;
+  c->resolution_delay_ms = XS_RESOLUTION_DELAY_MS;
 }
 
 typedef struct failed {
@@ -384,7 +385,8 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
     args[i].h = &h;
     args[i].slot = (int)i;
     if ((st = xs_resolve_start(res, host, (xs_family)fams[i], on_resolved,
-                               &args[i], &h.id[i], 1)) != XS_OK) {
+                               &args[i], &h.id[i],
+                               XS_START_DIRECT | XS_START_BLOCKING)) != XS_OK) {
       pthread_mutex_lock(&h.lock);
       h.st[i] = st;
       h.done[i] = 1;
@@ -454,7 +456,8 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
      * attempt delay, or at once when every earlier attempt failed. */
     can_start =
         k.nc[0] + k.nc[1] > 0 && (h.taken[0] || pending == 0 ||
-                                  now >= first_answer + XS_RESOLUTION_DELAY_MS);
+                                  now >= first_answer + (uint64_t)k.cfg
+                                                            ->resolution_delay_ms);
     if (can_start &&
         (k.na == 0 || now >= last_start + (uint64_t)k.cfg->attempt_delay_ms)) {
       int fd = start_attempt(&k, now, &more);
@@ -496,8 +499,8 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
     if (can_start && k.na > 0 && last_start + k.cfg->attempt_delay_ms < wake)
       wake = last_start + (uint64_t)k.cfg->attempt_delay_ms;
     if (!can_start && first_answer != 0 &&
-        first_answer + XS_RESOLUTION_DELAY_MS < wake)
-      wake = first_answer + XS_RESOLUTION_DELAY_MS;
+        first_answer + (uint64_t)k.cfg->resolution_delay_ms < wake)
+      wake = first_answer + (uint64_t)k.cfg->resolution_delay_ms;
     for (i = 0; i < k.na; i++) {
       pfd[np].fd = k.a[i].fd;
       pfd[np].events = POLLOUT;

@@ -20,6 +20,9 @@ typedef struct xs_connect_cfg {
   int prefer;          /* 6 (default) or 4: the family tried first */
   int nonblock;        /* the returned socket is O_NONBLOCK */
   unsigned failover_s; /* how long a failed address is tried last; 0: never */
+  /* XS_RESOLUTION_DELAY_MS; only tests change it (xs_resolver_set_
+   * resolution_delay), to make "within the delay" hold on any machine */
+  int resolution_delay_ms;
 } xs_connect_cfg;
 
 void xs_connect_cfg_default(xs_connect_cfg *c);

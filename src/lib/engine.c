@@ -1,6 +1,7 @@
-/* The engine thread (see engine.h). Requests are queued under a lock and
- * the thread is woken through an eventfd (a pipe where there is none, or
- * when built with -DXS_ENGINE_PIPE); the thread alone touches the
+/* The engine thread (see engine.h). Requests are queued under a lock, in
+ * two queues (blocking callers' and the rest, see Fairness in engine.h),
+ * and the thread is woken through an eventfd (a pipe where there is none,
+ * or when built with -DXS_ENGINE_PIPE); the thread alone touches the
  * c-ares channel and the table of questions in flight (single-flight).
  *
  * A request is completed exactly once, under the lock: `done` is set there
@@ -39,10 +40,12 @@ typedef struct ereq {
   xs_engine_cb cb;
   xs_engine_raw_cb rcb; /* a raw request (instead of cb) */
   void *arg;
-  int queued;                 /* in e->queue (under lock) */
+  int blocking;               /* a thread waits: e->blocking_q, not bulk_q */
+  uint64_t ahead_mark;        /* blocking: e->bulk_started at submission */
+  int queued;                 /* in its queue (under lock) */
   int cancelled;              /* on e->cancelled (under lock) */
   int done;                   /* completed (under lock) */
-  struct ereq *qprev, *qnext; /* e->queue */
+  struct ereq *qprev, *qnext; /* its queue */
   struct ereq *cnext;         /* e->cancelled */
   struct ereq *idnext;        /* e->ids bucket */
   flight *fl;                 /* the question it waits on (thread only) */
@@ -87,13 +90,18 @@ static void count_answer(const flight *fl, xs_status st) {
            (unsigned)fl->qtype, xs_strerror(st));
 }
 
+typedef struct rqueue {
+  ereq *head, *tail;
+} rqueue;
+
 struct xs_engine {
   xs_upstream *up;
   xs_cache *cache;
   int wake_rd, wake_wr; /* one eventfd twice, or a pipe's two ends */
   pthread_t thread;
   pthread_mutex_t lock;
-  ereq *queue_head, *queue_tail;
+  rqueue blocking_q; /* requests a thread is blocked on: all taken per round */
+  rqueue bulk_q;     /* the rest: XS_ENGINE_BATCH per round */
   ereq *cancelled;
   ereq *ids[ID_BUCKETS];
   uint64_t next_id;
@@ -102,7 +110,56 @@ struct xs_engine {
   flight *flights[FLIGHT_BUCKETS];
   xs_upstream_answer scratch; /* thread: a cached answer being handed out */
   atomic_ullong submitted, queries, joined, ncancelled;
+  atomic_ullong nblocking;
+  atomic_ullong bulk_started; /* bulk requests taken and started (thread) */
+  atomic_ullong most_ahead;   /* see xs_engine_stats (thread) */
 };
+
+/* Under lock. */
+static void rqueue_push(rqueue *q, ereq *r) {
+  r->qnext = NULL;
+  r->qprev = q->tail;
+  if (q->tail != NULL)
+    q->tail->qnext = r;
+  else
+    q->head = r;
+  q->tail = r;
+}
+
+/* Under lock. */
+static void rqueue_unlink(rqueue *q, ereq *r) {
+  if (r->qprev != NULL)
+    r->qprev->qnext = r->qnext;
+  else
+    q->head = r->qnext;
+  if (r->qnext != NULL)
+    r->qnext->qprev = r->qprev;
+  else
+    q->tail = r->qprev;
+  r->qprev = r->qnext = NULL;
+}
+
+/* Take up to max requests (0: all) off the front of q (under lock); they
+ * stay linked by qnext. */
+static ereq *rqueue_take(rqueue *q, size_t max) {
+  ereq *first = q->head, *r = first, *last = NULL;
+  size_t n = 0;
+  while (r != NULL && (max == 0 || n < max)) {
+    r->queued = 0;
+    last = r;
+    r = r->qnext;
+    n++;
+  }
+  if (last == NULL)
+    return NULL;
+  q->head = r;
+  if (r != NULL)
+    r->qprev = NULL;
+  else
+    q->tail = NULL;
+  last->qnext = NULL;
+  return first;
+}
 
 /* ---- wake-up: an eventfd on Linux, a non-blocking pipe elsewhere ---- */
 
@@ -335,39 +392,60 @@ static void attach(xs_engine *e, ereq *r) {
   fl->waiters = r;
 }
 
-/* Take new requests and cancellations (thread). */
-static void drain(xs_engine *e) {
-  ereq *queue, *cancelled, *r;
-  xs_upstream_answer a;
-  pthread_mutex_lock(&e->lock);
-  queue = e->queue_head;
-  e->queue_head = e->queue_tail = NULL;
-  for (r = queue; r != NULL; r = r->qnext)
-    r->queued = 0;
-  cancelled = e->cancelled;
-  e->cancelled = NULL;
-  pthread_mutex_unlock(&e->lock);
-  xs_upstream_answer_status(&a, XS_ECANCELLED);
-  while ((r = queue) != NULL) {
+/* Start the requests of list (taken off a queue), skipping those
+ * cancelled since (thread). */
+static void start_taken(xs_engine *e, ereq *list,
+                        const xs_upstream_answer *cancelled) {
+  ereq *r;
+  while ((r = list) != NULL) {
     int skip;
-    queue = r->qnext;
+    list = r->qnext;
     r->qnext = r->qprev = NULL;
     pthread_mutex_lock(&e->lock);
     skip = r->cancelled; /* completed from the cancelled list */
     pthread_mutex_unlock(&e->lock);
     if (skip)
       continue;
+    if (r->blocking) {
+      uint64_t ahead = atomic_load(&e->bulk_started) - r->ahead_mark;
+      if (ahead > atomic_load(&e->most_ahead))
+        atomic_store(&e->most_ahead, ahead);
+    } else {
+      atomic_fetch_add(&e->bulk_started, 1);
+    }
     if (e->closing)
-      complete(e, r, &a, 0);
+      complete(e, r, cancelled, 0);
     else
       attach(e, r);
   }
+}
+
+/* One round (thread): every blocking request queued, then at most
+ * XS_ENGINE_BATCH of the others, then the cancellations. Returns 1 if
+ * requests are left queued for the next round. */
+static int drain(xs_engine *e) {
+  ereq *blocking, *bulk, *cancelled, *r;
+  xs_upstream_answer a;
+  int more;
+  pthread_mutex_lock(&e->lock);
+  blocking = rqueue_take(&e->blocking_q, 0);
+  bulk = rqueue_take(&e->bulk_q, XS_ENGINE_BATCH);
+  cancelled = e->cancelled;
+  e->cancelled = NULL;
+  pthread_mutex_unlock(&e->lock);
+  xs_upstream_answer_status(&a, XS_ECANCELLED);
+  start_taken(e, blocking, &a);
+  start_taken(e, bulk, &a);
   while ((r = cancelled) != NULL) {
     cancelled = r->cnext;
     if (r->fl != NULL)
       flight_unlink_waiter(r->fl, r); /* the query goes on for the others */
     complete(e, r, &a, 1);
   }
+  pthread_mutex_lock(&e->lock);
+  more = e->blocking_q.head != NULL || e->bulk_q.head != NULL;
+  pthread_mutex_unlock(&e->lock);
+  return more;
 }
 
 /* Stopping (thread): every request completes, cancelled. A cancel (from a
@@ -386,15 +464,16 @@ static void shut_down(xs_engine *e) {
     while (e->flights[i] != NULL)
       on_flight(e->flights[i], &a);
   do {
-    drain(e);
+    more = drain(e);
     pthread_mutex_lock(&e->lock);
-    more = e->queue_head != NULL || e->cancelled != NULL;
+    more |= e->cancelled != NULL;
     pthread_mutex_unlock(&e->lock);
   } while (more);
 }
 
 static void *engine_main(void *arg) {
   xs_engine *e = arg;
+  int more = 0; /* requests left queued by the last round */
   for (;;) {
     struct pollfd pfd[MAX_POLL];
     int n, ms, rc, stop;
@@ -407,14 +486,16 @@ static void *engine_main(void *arg) {
     pfd[0].events = POLLIN;
     pfd[0].revents = 0;
     n = xs_upstream_pollfds(e->up, pfd + 1, MAX_POLL - 1);
-    ms = xs_upstream_timeout_ms(e->up);
+    /* with requests left queued, only look: replies that are in are
+     * handled between rounds, then the next round starts at once */
+    ms = more ? 0 : xs_upstream_timeout_ms(e->up);
     rc = poll(pfd, (nfds_t)n + 1, ms);
     if (rc > 0 && (pfd[0].revents & POLLIN))
       wake_clear(e);
     /* rc < 0 (EINTR): only timeouts are due, if any */
     if (ms >= 0 || n > 0)
       xs_upstream_process(e->up, pfd + 1, rc > 0 ? n : 0);
-    drain(e);
+    more = drain(e);
   }
   shut_down(e);
   return NULL;
@@ -489,7 +570,7 @@ void xs_engine_free(xs_engine *e) {
 
 static xs_status submit(xs_engine *e, const char *name, uint16_t qtype,
                         xs_engine_cb cb, xs_engine_raw_cb rcb, void *arg,
-                        uint64_t *id) {
+                        int blocking, uint64_t *id) {
   size_t len;
   ereq *r;
   if (e == NULL || name == NULL)
@@ -507,6 +588,7 @@ static xs_status submit(xs_engine *e, const char *name, uint16_t qtype,
   r->cb = cb;
   r->rcb = rcb;
   r->arg = arg;
+  r->blocking = blocking;
   pthread_mutex_lock(&e->lock);
   if (e->stopping) {
     pthread_mutex_unlock(&e->lock);
@@ -515,18 +597,20 @@ static xs_status submit(xs_engine *e, const char *name, uint16_t qtype,
   }
   r->id = e->next_id++;
   r->queued = 1;
-  r->qprev = e->queue_tail;
-  if (e->queue_tail != NULL)
-    e->queue_tail->qnext = r;
-  else
-    e->queue_head = r;
-  e->queue_tail = r;
+  if (blocking) {
+    r->ahead_mark = atomic_load(&e->bulk_started);
+    rqueue_push(&e->blocking_q, r);
+  } else {
+    rqueue_push(&e->bulk_q, r);
+  }
   r->idnext = e->ids[r->id & (ID_BUCKETS - 1)];
   e->ids[r->id & (ID_BUCKETS - 1)] = r;
   if (id != NULL)
     *id = r->id;
   pthread_mutex_unlock(&e->lock);
   atomic_fetch_add(&e->submitted, 1);
+  if (blocking)
+    atomic_fetch_add(&e->nblocking, 1);
   wake(e);
   return XS_OK;
 }
@@ -535,14 +619,22 @@ xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
                            xs_engine_cb cb, void *arg, uint64_t *id) {
   if (qtype != 1 && qtype != 28)
     return XS_EINVAL;
-  return submit(e, name, qtype, cb, NULL, arg, id);
+  return submit(e, name, qtype, cb, NULL, arg, 0, id);
+}
+
+xs_status xs_engine_submit_blocking(xs_engine *e, const char *name,
+                                    uint16_t qtype, xs_engine_cb cb, void *arg,
+                                    uint64_t *id) {
+  if (qtype != 1 && qtype != 28)
+    return XS_EINVAL;
+  return submit(e, name, qtype, cb, NULL, arg, 1, id);
 }
 
 xs_status xs_engine_submit_raw(xs_engine *e, const char *name, uint16_t qtype,
                                xs_engine_raw_cb cb, void *arg, uint64_t *id) {
   if (cb == NULL || qtype == 0)
     return XS_EINVAL;
-  return submit(e, name, qtype, NULL, cb, arg, id);
+  return submit(e, name, qtype, NULL, cb, arg, 0, id);
 }
 
 int xs_engine_cancel(xs_engine *e, uint64_t id) {
@@ -559,15 +651,7 @@ int xs_engine_cancel(xs_engine *e, uint64_t id) {
   }
   r->cancelled = 1;
   if (r->queued) { /* not taken by the thread yet: out of the queue */
-    if (r->qprev != NULL)
-      r->qprev->qnext = r->qnext;
-    else
-      e->queue_head = r->qnext;
-    if (r->qnext != NULL)
-      r->qnext->qprev = r->qprev;
-    else
-      e->queue_tail = r->qprev;
-    r->qprev = r->qnext = NULL;
+    rqueue_unlink(r->blocking ? &e->blocking_q : &e->bulk_q, r);
     r->queued = 0;
   }
   r->cnext = e->cancelled;
@@ -586,4 +670,14 @@ void xs_engine_stats_get(xs_engine *e, xs_engine_stats *out) {
   out->queries = atomic_load(&e->queries);
   out->joined = atomic_load(&e->joined);
   out->cancelled = atomic_load(&e->ncancelled);
+  out->blocking = atomic_load(&e->nblocking);
+  out->most_ahead_of_blocking = atomic_load(&e->most_ahead);
+}
+
+int xs_engine_stopping(xs_engine *e) {
+  int stopping;
+  pthread_mutex_lock(&e->lock);
+  stopping = e->stopping;
+  pthread_mutex_unlock(&e->lock);
+  return stopping;
 }

@@ -1,9 +1,19 @@
 /* The resolver's engine: one thread that owns the c-ares channel and drives
  * it with ares_getsock / ares_process_fd / ares_timeout (c-ares 1.18 has no
- * event thread of its own). Requests enter through a locked queue with an
+ * event thread of its own). Requests enter through locked queues with an
  * eventfd wake-up; identical in-flight questions (same lowercase name and
  * type) share one upstream query (single-flight); answers are stored in the
  * cache (when one is given) before the callbacks run.
+ *
+ * Fairness: two queues. Requests a thread is blocked on
+ * (xs_engine_submit_blocking: xs_resolve, xs_connect) are all taken each
+ * round, before any other; the rest (xs_engine_submit: asynchronous
+ * requests, prefetches, a server's forwarding) are taken at most
+ * XS_ENGINE_BATCH per round, in the order submitted. So between a blocking
+ * request's submission and its query going to c-ares (or joining one in
+ * flight), at most XS_ENGINE_BATCH other requests are started, however
+ * many are queued; and no request waits behind blocking ones for more than
+ * a round, since a blocked thread has at most a few questions queued.
  *
  * Fork: the engine thread does not survive fork(). A child process must
  * not use (nor free) an engine, or a resolver, created before the fork:
@@ -26,11 +36,19 @@ typedef struct xs_engine xs_engine;
  * must not call xs_engine_free. It may call xs_engine_submit. */
 typedef void (*xs_engine_cb)(void *arg, const xs_upstream_answer *ans);
 
+/* Queued requests of the non-blocking class taken per round. */
+#define XS_ENGINE_BATCH XS_ASYNC_BATCH
+
 typedef struct xs_engine_stats {
   uint64_t submitted; /* requests accepted */
   uint64_t queries;   /* upstream queries started (after single-flight) */
   uint64_t joined;    /* requests that joined a query already in flight */
   uint64_t cancelled;
+  uint64_t blocking; /* requests submitted with xs_engine_submit_blocking */
+  /* The most non-blocking requests started (sent, joined or answered from
+   * the cache) between a blocking request's submission and its own start:
+   * at most XS_ENGINE_BATCH. */
+  uint64_t most_ahead_of_blocking;
 } xs_engine_stats;
 
 /* Start the engine thread. cache may be NULL; when given it must outlive
@@ -52,6 +70,11 @@ void xs_engine_free(xs_engine *e);
  * xs_engine_free is completing requests) cb never runs. Any thread. */
 xs_status xs_engine_submit(xs_engine *e, const char *name, uint16_t qtype,
                            xs_engine_cb cb, void *arg, uint64_t *id);
+/* The same for a request a thread is blocked on: it goes ahead of those of
+ * xs_engine_submit (see Fairness above). */
+xs_status xs_engine_submit_blocking(xs_engine *e, const char *name,
+                                    uint16_t qtype, xs_engine_cb cb, void *arg,
+                                    uint64_t *id);
 
 /* Runs on the engine thread, exactly once per xs_engine_submit_raw request
  * (see xs_upstream_raw_cb; status XS_ECANCELLED after xs_engine_cancel or
@@ -72,5 +95,7 @@ xs_status xs_engine_submit_raw(xs_engine *e, const char *name, uint16_t qtype,
 int xs_engine_cancel(xs_engine *e, uint64_t id);
 
 void xs_engine_stats_get(xs_engine *e, xs_engine_stats *out);
+/* 1 once xs_engine_free has begun (for tests that must act then). */
+int xs_engine_stopping(xs_engine *e);
 
 #endif

@@ -62,8 +62,15 @@ typedef struct keyslot {
   int32_t idx;
 } keyslot;
 
+/* The limits a load runs with (xs_load_options.max_*, 0 = the bound). */
+typedef struct limits {
+  size_t file_size;
+  unsigned depth, documents, alias_events, alias_expansion, files;
+} limits;
+
 struct xs_loader {
   xs_load_options opts;
+  limits lim;
   xs_snapshot *snap;
   xs_error first;
   size_t nerrors;
@@ -78,6 +85,7 @@ struct xs_loader {
   keyslot *keys;
   size_t keys_mask, keys_used;
   uint32_t gen;
+  xs_loader_work work; /* what the lookups cost (xs_loader_work_get) */
   uint64_t alias_nodes;       /* nodes added by aliases in this document */
   const unsigned char *input; /* the source being parsed, for offsets */
   size_t input_len;
@@ -276,8 +284,11 @@ static int keys_grow(xs_loader *l) {
     if (l->keys[i].gen != l->gen)
       continue;
     j = l->keys[i].hash & (nsize - 1);
-    while (nt[j].gen == l->gen)
+    l->work.moves++;
+    while (nt[j].gen == l->gen) {
       j = (j + 1) & (nsize - 1);
+      l->work.probes++;
+    }
     nt[j] = l->keys[i];
   }
   free(l->keys);
@@ -295,11 +306,13 @@ static int32_t keys_put(xs_loader *l, int32_t owner, const char *s, size_t len,
   size_t j;
   if (keys_grow(l) != 0)
     return -2;
+  l->work.lookups++;
   for (j = h & l->keys_mask; l->keys[j].gen == l->gen;
        j = (j + 1) & l->keys_mask) {
     keyslot *k = &l->keys[j];
     size_t klen;
     const char *ks;
+    l->work.probes++;
     if (k->hash != h || k->owner != owner)
       continue;
     ks = slot_str(l, k, &klen);
@@ -412,11 +425,13 @@ static int32_t find_anchor(xs_loader *l, const unsigned char *name) {
   size_t j;
   if (l->keys == NULL)
     return -1;
+  l->work.lookups++;
   for (j = h & l->keys_mask; l->keys[j].gen == l->gen;
        j = (j + 1) & l->keys_mask) {
     const keyslot *k = &l->keys[j];
     size_t klen;
     const char *ks;
+    l->work.probes++;
     if (k->hash != h || k->owner != ANCHOR_OWNER)
       continue;
     ks = slot_str(l, k, &klen);
@@ -451,6 +466,7 @@ static int link_child(xs_loader *l, int32_t parent_idx, int32_t idx) {
       for (c = parent->first; c != idx && r < 0;
            c = l->nodes[l->nodes[c].next].next) {
         const node *kc = N(l, c);
+        l->work.probes++;
         if (kc != NULL && is_str(l, kc, S(l, k), k->len))
           r = c;
       }
@@ -499,12 +515,14 @@ static int32_t new_alias(xs_loader *l, const yaml_event_t *ev) {
     return -2;
   }
   l->alias_nodes += l->nodes[target].size;
-  if (l->alias_nodes > XS_MAX_ALIAS_EXPANSION) {
+  if (l->alias_nodes > l->lim.alias_expansion) {
     diag(l, 0, XS_ELIMIT, (uint32_t)ev->start_mark.line + 1,
          (uint32_t)ev->start_mark.column + 1,
-         "aliases expand the document by more than %u nodes (limit "
-         "XS_MAX_ALIAS_EXPANSION)",
-         XS_MAX_ALIAS_EXPANSION);
+         "aliases expand the document by more than %u nodes (limit %s)",
+         l->lim.alias_expansion,
+         l->lim.alias_expansion == XS_MAX_ALIAS_EXPANSION
+             ? "XS_MAX_ALIAS_EXPANSION"
+             : "max_alias_expansion");
     return -2;
   }
   idx = new_node(l, N_ALIAS, &ev->start_mark);
@@ -554,11 +572,11 @@ static int32_t parse_document(xs_loader *l, yaml_parser_t *p) {
       anchor_name = ev.data.scalar.anchor;
       break;
     case YAML_ALIAS_EVENT:
-      if (++alias_uses > XS_MAX_ALIAS_EVENTS) {
+      if (++alias_uses > l->lim.alias_events) {
         diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
              (uint32_t)ev.start_mark.column + 1,
              "too many alias uses in one document (limit %u)",
-             XS_MAX_ALIAS_EVENTS);
+             l->lim.alias_events);
         idx = -2;
       } else {
         idx = new_alias(l, &ev);
@@ -566,10 +584,10 @@ static int32_t parse_document(xs_loader *l, yaml_parser_t *p) {
       break;
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT:
-      if (depth >= XS_MAX_DEPTH) {
+      if (depth >= (int)l->lim.depth) { /* <= XS_MAX_DEPTH: stack's size */
         diag(l, 0, XS_ELIMIT, (uint32_t)ev.start_mark.line + 1,
              (uint32_t)ev.start_mark.column + 1,
-             "nesting deeper than %d levels", XS_MAX_DEPTH);
+             "nesting deeper than %u levels", l->lim.depth);
         idx = -2;
         break;
       }
@@ -1283,35 +1301,106 @@ static void load_object(xs_loader *l, node *obj, int depth,
 /* ---- sources --------------------------------------------------------------
  */
 
-xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out) {
+/* 1 if opts (as its caller was compiled) has field: a caller built against
+ * an older header has a shorter struct. */
+#define HAS_FIELD(opts, field)                                                 \
+  ((opts)->struct_size >=                                                      \
+   offsetof(xs_load_options, field) + sizeof((opts)->field))
+
+/* A limit from the options: 0 is the bound, above it is refused. */
+static int take_limit(size_t given, size_t bound, const char *field,
+                      const char *bound_name, size_t *out, xs_error *err) {
+  if (given > bound) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "%s %zu is above %s (%zu): a load can only tighten it",
+                 field, given, bound_name, bound);
+    return 0;
+  }
+  *out = given == 0 ? bound : given;
+  return 1;
+}
+
+static int take_limits(const xs_load_options *opts, limits *lim,
+                       xs_error *err) {
+  size_t v[6] = {0, 0, 0, 0, 0, 0}, got[6];
+  static const size_t bound[6] = {
+      XS_MAX_FILE_SIZE,    XS_MAX_DEPTH,           XS_MAX_DOCUMENTS,
+      XS_MAX_ALIAS_EVENTS, XS_MAX_ALIAS_EXPANSION, XS_MAX_FILES};
+  static const char *const field[6] = {
+      "max_file_size",    "max_depth",           "max_documents",
+      "max_alias_events", "max_alias_expansion", "max_files"};
+  static const char *const bound_name[6] = {
+      "XS_MAX_FILE_SIZE",    "XS_MAX_DEPTH",           "XS_MAX_DOCUMENTS",
+      "XS_MAX_ALIAS_EVENTS", "XS_MAX_ALIAS_EXPANSION", "XS_MAX_FILES"};
+  size_t i;
+  if (opts != NULL) {
+    v[0] = HAS_FIELD(opts, max_file_size) ? opts->max_file_size : 0;
+    v[1] = HAS_FIELD(opts, max_depth) ? opts->max_depth : 0;
+    v[2] = HAS_FIELD(opts, max_documents) ? opts->max_documents : 0;
+    v[3] = HAS_FIELD(opts, max_alias_events) ? opts->max_alias_events : 0;
+    v[4] = HAS_FIELD(opts, max_alias_expansion) ? opts->max_alias_expansion : 0;
+    v[5] = HAS_FIELD(opts, max_files) ? opts->max_files : 0;
+  }
+  for (i = 0; i < 6; i++)
+    if (!take_limit(v[i], bound[i], field[i], bound_name[i], &got[i], err))
+      return 0;
+  lim->file_size = got[0];
+  lim->depth = (unsigned)got[1];
+  lim->documents = (unsigned)got[2];
+  lim->alias_events = (unsigned)got[3];
+  lim->alias_expansion = (unsigned)got[4];
+  lim->files = (unsigned)got[5];
+  return 1;
+}
+
+xs_status xs_loader_new(const xs_load_options *opts, xs_loader **out,
+                        xs_error *err) {
   xs_loader *l = calloc(1, sizeof(*l));
-  if (l == NULL)
+  if (l == NULL) {
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
     return XS_ENOMEM;
+  }
   xs_load_options_init(&l->opts);
   if (opts != NULL) {
     if (opts->default_namespace != NULL)
       l->opts.default_namespace = opts->default_namespace;
     l->opts.diag = opts->diag;
     l->opts.diag_arg = opts->diag_arg;
-    /* a caller built against an older header has a shorter struct */
-    if (opts->struct_size >=
-        offsetof(xs_load_options, allow_insecure_permissions) +
-            sizeof(opts->allow_insecure_permissions))
+    if (HAS_FIELD(opts, allow_insecure_permissions))
       l->opts.allow_insecure_permissions = opts->allow_insecure_permissions;
+  }
+  if (!take_limits(opts, &l->lim, err)) {
+    free(l);
+    return XS_EINVAL;
   }
   if (!xs_valid_dns1123_label(l->opts.default_namespace,
                               strlen(l->opts.default_namespace), "namespace", 1,
                               NULL, 0)) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "invalid default namespace");
     free(l);
     return XS_EINVAL;
   }
   l->snap = xs_snapshot_new();
   if (l->snap == NULL) {
+    xs_error_set(err, XS_ENOMEM, NULL, 0, 0, "out of memory");
     free(l);
     return XS_ENOMEM;
   }
   *out = l;
   return XS_OK;
+}
+
+void xs_loader_work_get(const xs_loader *l, xs_loader_work *out) {
+  *out = l->work;
+}
+
+void xs_loader_limits_get(const xs_loader *l, xs_load_options *out) {
+  out->max_file_size = l->lim.file_size;
+  out->max_depth = l->lim.depth;
+  out->max_documents = l->lim.documents;
+  out->max_alias_events = l->lim.alias_events;
+  out->max_alias_expansion = l->lim.alias_expansion;
+  out->max_files = l->lim.files;
 }
 
 void xs_loader_free(xs_loader *l) {
@@ -1350,9 +1439,9 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
     return XS_EINVAL;
   if (remember_file(l, name != NULL ? name : "<buffer>") != 0)
     return XS_ENOMEM;
-  if (len > XS_MAX_FILE_SIZE) {
-    diag(l, 0, XS_ELIMIT, 0, 0, "file is larger than %u bytes",
-         XS_MAX_FILE_SIZE);
+  if (len > l->lim.file_size) {
+    diag(l, 0, XS_ELIMIT, 0, 0, "file is larger than %zu bytes",
+         l->lim.file_size);
     return XS_ELIMIT;
   }
   if (!yaml_parser_initialize(&parser))
@@ -1364,8 +1453,8 @@ xs_status xs_loader_add_buffer(xs_loader *l, const char *data, size_t len,
     int32_t root = parse_document(l, &parser);
     if (root == -3 || root == -2)
       break;
-    if (++l->ndocuments > XS_MAX_DOCUMENTS) {
-      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u documents", XS_MAX_DOCUMENTS);
+    if (++l->ndocuments > l->lim.documents) {
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u documents", l->lim.documents);
       break;
     }
     if (root >= 0)
@@ -1592,10 +1681,10 @@ static xs_status add_file(xs_loader *l, const char *path) {
     s = XS_EPOLICY;
     goto done;
   }
-  if ((uint64_t)st.st_size > XS_MAX_FILE_SIZE) {
+  if ((uint64_t)st.st_size > (uint64_t)l->lim.file_size) {
     s = XS_ELIMIT;
     remember_file(l, path);
-    diag(l, 0, s, 0, 0, "file is larger than %u bytes", XS_MAX_FILE_SIZE);
+    diag(l, 0, s, 0, 0, "file is larger than %zu bytes", l->lim.file_size);
     goto done;
   }
   buf = malloc((size_t)st.st_size + 1);
@@ -1675,9 +1764,9 @@ xs_status xs_loader_add_path(xs_loader *l, const char *path) {
              path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
     if (stat(full, &fst) != 0 || !S_ISREG(fst.st_mode))
       continue;
-    if (n == XS_MAX_FILES) {
+    if (n == l->lim.files) {
       remember_file(l, path);
-      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u manifest files", XS_MAX_FILES);
+      diag(l, 0, XS_ELIMIT, 0, 0, "more than %u manifest files", l->lim.files);
       s = XS_ELIMIT;
       break;
     }
@@ -1733,12 +1822,26 @@ xs_status xs_loader_finish(xs_loader *l, xs_snapshot **out, xs_error *err) {
 /* ---- public entry points --------------------------------------------------
  */
 
-void xs_load_options_init(xs_load_options *opts) {
-  if (opts == NULL)
+void xs_load_options_init_size(xs_load_options *opts, size_t size) {
+  xs_load_options d;
+  if (opts == NULL || size < sizeof(d.struct_size))
     return;
-  memset(opts, 0, sizeof(*opts));
-  opts->struct_size = sizeof(*opts);
-  opts->default_namespace = "default";
+  if (size > sizeof(d))
+    size = sizeof(d);
+  memset(&d, 0, sizeof(d));
+  d.struct_size = (unsigned)size;
+  d.default_namespace = "default";
+  memcpy(opts, &d, size);
+}
+
+/* The exported function is the 0.1 ABI: its callers (binaries built
+ * against 0.1.0, FFI bindings calling it by name) allocated 0.1's struct,
+ * which ended with allow_insecure_permissions. */
+void(xs_load_options_init)(xs_load_options *opts) {
+  xs_load_options_init_size(opts,
+                            offsetof(xs_load_options,
+                                     allow_insecure_permissions) +
+                                sizeof(opts->allow_insecure_permissions));
 }
 
 static xs_status first_failure(xs_status a, xs_status b) {
@@ -1756,13 +1859,9 @@ static xs_status load(const char *const *paths, size_t npaths, const char *data,
     xs_error_set(err, XS_EINVAL, NULL, 0, 0, "invalid argument");
     return XS_EINVAL;
   }
-  st = xs_loader_new(opts, &l);
-  if (st != XS_OK) {
-    xs_error_set(err, st, NULL, 0, 0, "%s",
-                 st == XS_EINVAL ? "invalid default namespace"
-                                 : xs_strerror(st));
+  st = xs_loader_new(opts, &l, err);
+  if (st != XS_OK)
     return st;
-  }
   if (paths != NULL)
     for (i = 0; i < npaths; i++)
       added = first_failure(added, xs_loader_add_path(l, paths[i]));

@@ -402,6 +402,9 @@ struct walk {
   int sync_ready; /* mu and cv initialised */
   int done;
   int direct; /* callback where the walk ends, whatever the dispatch mode */
+  /* a thread waits for the walk (xs_resolve, xs_connect): its questions go
+   * ahead of asynchronous ones in the engine (engine.h, Fairness) */
+  int blocking;
 };
 
 struct xs_resolver {
@@ -1020,8 +1023,9 @@ static int candidate_ask(walk *w, int q4, int q6) {
     xs_status st;
     if (!need[f])
       continue;
-    st = xs_engine_submit(res->engine, w->upname, f == 0 ? XS_T_A : XS_T_AAAA,
-                          on_upstream, f == 0 ? &w->slot4 : &w->slot6, &id);
+    st = (w->blocking ? xs_engine_submit_blocking : xs_engine_submit)(
+        res->engine, w->upname, f == 0 ? XS_T_A : XS_T_AAAA, on_upstream,
+        f == 0 ? &w->slot4 : &w->slot6, &id);
     if (st != XS_OK) {
       xs_upstream_answer_status(f == 0 ? &w->u4 : &w->u6, st);
       atomic_fetch_sub(&w->waiting, 1);
@@ -1384,6 +1388,7 @@ static void walk_init(walk *w, xs_resolver *res, const char *name,
   w->cb = NULL;
   w->arg = NULL;
   w->direct = 0;
+  w->blocking = 0;
   w->snap_owned = 0;
   /* A name too long for the buffer cannot be valid: keep a cut copy for
    * the result. The iterator reads our copy (the caller's may go away). */
@@ -1505,6 +1510,7 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
     pthread_cond_t cv;
     w = &wk;
     walk_init(w, res, name, family);
+    w->blocking = 1;
     w->mu = &mu; /* initialised only if the walk needs the engine */
     w->cv = &cv;
     if (!walk_run(w)) {
@@ -1536,7 +1542,8 @@ xs_status xs_resolve(xs_resolver *res, const char *name, xs_family family,
 
 xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
                            xs_resolve_cb cb, void *arg,
-                           unsigned long long *request, int direct) {
+                           unsigned long long *request, unsigned flags) {
+  int direct = (flags & XS_START_DIRECT) != 0;
   walk *w;
   xs_memo_key key;
   int synced;
@@ -1575,6 +1582,7 @@ xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
   w->cb = cb;
   w->arg = arg;
   w->direct = direct;
+  w->blocking = (flags & XS_START_BLOCKING) != 0;
   pthread_mutex_lock(&res->lock);
   if (res->closing || res->npending >= res->cfg.max_pending) {
     int full = !res->closing;
@@ -1754,6 +1762,14 @@ int xs_resolver_has_upstream(const xs_resolver *res) {
 
 const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res) {
   return &res->cfg.connect;
+}
+
+void xs_resolver_set_resolution_delay(xs_resolver *res, int ms) {
+  res->cfg.connect.resolution_delay_ms = ms;
+}
+
+void xs_resolver_engine_stats(xs_resolver *res, xs_engine_stats *out) {
+  xs_engine_stats_get(res->engine, out);
 }
 
 xs_failmem *xs_resolver_failmem(xs_resolver *res) {

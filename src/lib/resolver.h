@@ -8,11 +8,18 @@
 #include "registry.h"
 #include "xsvc.h"
 
-/* xs_resolve_async; with direct, the callback runs where the walk ends
- * (this thread or the engine's) even in XS_DISPATCH_QUEUE mode. */
+/* xs_resolve_start flags */
+/* the callback runs where the walk ends (this thread or the engine's) even
+ * in XS_DISPATCH_QUEUE mode */
+#define XS_START_DIRECT 1u
+/* a thread is blocked until the callback runs (xs_connect): the walk's
+ * questions go ahead of asynchronous requests (engine.h, Fairness) */
+#define XS_START_BLOCKING 2u
+
+/* xs_resolve_async, with XS_START_* flags (0: as xs_resolve_async). */
 xs_status xs_resolve_start(xs_resolver *res, const char *name, xs_family family,
                            xs_resolve_cb cb, void *arg,
-                           unsigned long long *request, int direct);
+                           unsigned long long *request, unsigned flags);
 
 /* The TCP port named port_name of the Service whose name answered r (its
  * name in the cluster domain: <service>.<namespace>.svc.<zone>.). XS_OK,
@@ -22,6 +29,9 @@ xs_status xs_resolver_named_port(xs_resolver *res, const xs_result *r,
                                  char *why, size_t whylen);
 
 const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res);
+/* For tests, before any xs_connect on res: RFC 8305's resolution delay
+ * (XS_RESOLUTION_DELAY_MS otherwise). */
+void xs_resolver_set_resolution_delay(xs_resolver *res, int ms);
 const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res);
 /* A reference to the registry's current snapshot (NULL: no registry). */
 xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
@@ -40,5 +50,7 @@ int xs_resolver_forward_cancel(xs_resolver *res, unsigned long long id);
  * only then: a test's fake DNS must not reach /etc/resolv.conf's). */
 int xs_resolver_has_upstream(const xs_resolver *res);
 xs_failmem *xs_resolver_failmem(xs_resolver *res);
+/* The engine's counters (engine.h), for tests. */
+void xs_resolver_engine_stats(xs_resolver *res, xs_engine_stats *out);
 
 #endif

@@ -335,10 +335,13 @@ xs_status xs_watch_start(xs_registry *reg, const char *const *paths,
   w->debounce_ms = opts->debounce_ms;
   w->on_reload = opts->on_reload;
   w->arg = opts->arg;
+  /* As much of the caller's load options as its header had (struct_size):
+   * a caller built against an older one has a shorter struct. */
+  xs_load_options_init(&w->load);
   if (opts->load != NULL)
-    w->load = *opts->load;
-  else
-    xs_load_options_init(&w->load);
+    memcpy(&w->load, opts->load,
+           opts->load->struct_size < sizeof(w->load) ? opts->load->struct_size
+                                                     : sizeof(w->load));
   if (w->load.default_namespace != NULL) {
     if ((w->default_ns = strdup(w->load.default_namespace)) == NULL)
       goto fail;

@@ -76,6 +76,10 @@ int xs_failalloc_disarm(void) {
   return atomic_load(&failed_from);
 }
 
+int xs_failalloc_fired(void) {
+  return atomic_load(&failed_from) >= 0;
+}
+
 /* 1: fail this allocation, made from caller. */
 static int inject(void *caller) {
   uintptr_t a = (uintptr_t)caller;

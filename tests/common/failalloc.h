@@ -26,5 +26,7 @@ void xs_failalloc_arm(long nth);
 /* Stop; returns where the failed allocation came from (XS_FAILALLOC_*),
  * or -1 if fewer than nth allocations happened. */
 int xs_failalloc_disarm(void);
+/* 1 once the armed allocation has failed (still armed otherwise). */
+int xs_failalloc_fired(void);
 
 #endif

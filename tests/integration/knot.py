@@ -15,7 +15,7 @@ class KnotServer:
         out = subprocess.run(
             ["bash", "-c", 'source "$0"; knot_start "$1" && echo "$KNOT_PORT $KNOT_PID"',
              os.path.join(HERE, "knot.sh"), os.path.join(self.dir, "dns")],
-            capture_output=True, text=True, check=True, timeout=60)
+            capture_output=True, text=True, check=True, timeout=360)
         self.port, self.pid = (int(x) for x in out.stdout.split())
 
     def running(self):

@@ -140,7 +140,8 @@ knot_start() {
     knotd -c "$dir/knot.conf" </dev/null >/dev/null 2>&1 &
     KNOT_PID=$!
     export KNOT_PORT KNOT_PID
-    for _ in $(seq 1 50); do
+    local end=$((SECONDS + 60)) # a minute to come up: a hang, not slowness
+    while [ "$SECONDS" -lt "$end" ]; do
       knot_running "$KNOT_PID" || break # exited: port taken?
       if knot_ready "$KNOT_PORT"; then
         return 0

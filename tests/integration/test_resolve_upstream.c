@@ -29,7 +29,15 @@
 
 #include "responder.h"
 #include "upstream.h"
+#include "wait.h"
 #include "xsvc.h"
+
+/* Timeouts: a minute where a server answers (never meant to fire, on any
+ * machine); short only against silent servers, where the wait has a lower
+ * bound and no upper one; MIXED_MS where one resolver first gets an
+ * answer, then must time out. */
+#define ANSWER_MS XS_TEST_HANG_MS
+#define MIXED_MS 1000
 
 /* ---- Knot DNS ------------------------------------------------------------
  */
@@ -201,7 +209,7 @@ static int knot_start(void **state) {
     knot_pid = spawn_knotd(conf);
     if (knot_pid < 0)
       return -1;
-    for (i = 0; i < 50; i++) {
+    for (i = 0; i < XS_TEST_HANG_MS / 100; i++) { /* until it serves */
       if (waitpid(knot_pid, NULL, WNOHANG) == knot_pid) {
         knot_pid = -1; /* exited: the port was taken meanwhile? */
         break;
@@ -275,7 +283,7 @@ static const char *text(const xs_addr *a) {
  */
 
 static void test_knot_a_and_aaaa_with_ttls(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "my.database.example.com.");
   assert_int_equal(a4.status, XS_OK);
@@ -295,7 +303,7 @@ static void test_knot_a_and_aaaa_with_ttls(void **s) {
 }
 
 static void test_knot_cname_chain_keeps_distinct_ttls(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "alias.example.com.");
   assert_int_equal(a4.status, XS_OK);
@@ -312,7 +320,7 @@ static void test_knot_cname_chain_keeps_distinct_ttls(void **s) {
 }
 
 static void test_knot_nxdomain_with_negative_ttl(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "nx.example.com.");
   assert_int_equal(a4.status, XS_ENOTFOUND);
@@ -323,7 +331,7 @@ static void test_knot_nxdomain_with_negative_ttl(void **s) {
 }
 
 static void test_knot_nodata_for_missing_family(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "v4only.example.com.");
   assert_int_equal(a4.status, XS_OK);
@@ -336,7 +344,7 @@ static void test_knot_nodata_for_missing_family(void **s) {
 }
 
 static void test_knot_cname_loop_is_eloop(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "loop-a.example.com.");
   assert_int_equal(a4.status, XS_ELOOP);
@@ -346,7 +354,7 @@ static void test_knot_cname_loop_is_eloop(void **s) {
 }
 
 static void test_knot_zone_that_failed_to_load_is_servfail(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "www.broken.example.");
   assert_int_equal(a4.status, XS_ESERVFAIL);
@@ -355,7 +363,7 @@ static void test_knot_zone_that_failed_to_load_is_servfail(void **s) {
 }
 
 static void test_knot_name_outside_its_zones_is_refused(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "www.example.org.");
   assert_int_equal(a4.status, XS_EREFUSED);
@@ -364,7 +372,7 @@ static void test_knot_name_outside_its_zones_is_refused(void **s) {
 }
 
 static void test_knot_truncated_reply_retried_over_tcp(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   query(u, "big.example.com.");
   assert_int_equal(a4.status, XS_OK);
@@ -375,7 +383,7 @@ static void test_knot_truncated_reply_retried_over_tcp(void **s) {
 }
 
 static void test_knot_one_family_only(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   (void)s;
   memset(&a6, 0xa5, sizeof(a6));
   assert_int_equal(
@@ -415,7 +423,7 @@ static void *hammer(void *arg) {
 }
 
 static void test_knot_one_upstream_shared_by_threads(void **s) {
-  xs_upstream *u = upstream_to(knot_server, NULL, 1000, 2);
+  xs_upstream *u = upstream_to(knot_server, NULL, ANSWER_MS, 2);
   pthread_t t[4];
   worker w[4];
   int i;
@@ -439,7 +447,7 @@ static void test_failover_from_servfail_server_to_knot(void **s) {
   scripted_start(&r, 2);
   char bad[64];
   snprintf(bad, sizeof(bad), "127.0.0.1:%d", r.port);
-  u = upstream_to(bad, knot_server, 1000, 1);
+  u = upstream_to(bad, knot_server, ANSWER_MS, 1);
   query(u, "my.database.example.com.");
   assert_int_equal(a4.status, XS_OK);
   assert_int_equal(a6.status, XS_OK);
@@ -456,12 +464,14 @@ static void test_failover_from_silent_server_to_knot(void **s) {
   (void)s;
   scripted_start(&r, -1);
   snprintf(silent, sizeof(silent), "127.0.0.1:%d", r.port);
-  u = upstream_to(silent, knot_server, 200, 1);
+  /* the silent one's 1 s timeout first; Knot's answer then has the
+   * query's remaining 5 s to arrive */
+  u = upstream_to(silent, knot_server, MIXED_MS, 2);
   t0 = now();
   query(u, "my.database.example.com.");
   assert_int_equal(a4.status, XS_OK);
   assert_int_equal(a6.status, XS_OK);
-  assert_true(now() - t0 < 2.0);
+  assert_true(now() - t0 >= MIXED_MS / 1000.0 - 0.001);
   xs_upstream_free(u);
   responder_stop(&r);
 }
@@ -525,7 +535,7 @@ static void assert_my_service(xs_result *r) {
 }
 
 static void test_api_alias_resolves_through_knot(void **s) {
-  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_resolver *res = resolver_for("prod", knot_server, ANSWER_MS, 2);
   xs_result *r = NULL;
   (void)s;
   assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_ANY, &r), XS_OK);
@@ -535,7 +545,7 @@ static void test_api_alias_resolves_through_knot(void **s) {
 }
 
 static void test_api_other_namespace_and_fqdn(void **s) {
-  xs_resolver *res = resolver_for("default", knot_server, 1000, 2);
+  xs_resolver *res = resolver_for("default", knot_server, ANSWER_MS, 2);
   xs_result *r = NULL;
   (void)s;
   assert_int_equal(xs_resolve(res, "my-service.prod", XS_FAMILY_ANY, &r),
@@ -560,7 +570,7 @@ static void test_api_other_namespace_and_fqdn(void **s) {
 }
 
 static void test_api_external_chain_keeps_each_ttl(void **s) {
-  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_resolver *res = resolver_for("prod", knot_server, ANSWER_MS, 2);
   xs_result *r = NULL;
   (void)s;
   assert_int_equal(xs_resolve(res, "via-alias", XS_FAMILY_IPV4, &r), XS_OK);
@@ -582,7 +592,7 @@ static void test_api_external_chain_keeps_each_ttl(void **s) {
 }
 
 static void test_api_negative_answers_keep_the_chain(void **s) {
-  xs_resolver *res = resolver_for("prod", knot_server, 1000, 2);
+  xs_resolver *res = resolver_for("prod", knot_server, ANSWER_MS, 2);
   xs_result *r = NULL;
   (void)s;
   assert_int_equal(xs_resolve(res, "v4only", XS_FAMILY_IPV6, &r), XS_ENODATA);
@@ -614,8 +624,8 @@ static void test_api_silent_upstream_times_out_quickly(void **s) {
   t0 = now();
   assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_ANY, &r),
                    XS_ETIMEOUT);
-  assert_true(now() - t0 < 2.0);
-  assert_true(silent.queries >= 1);
+  assert_true(now() - t0 >= 0.2 - 0.001); /* not before its timeout */
+  assert_int_equal(silent.queries, 2);     /* A and AAAA, one attempt */
   assert_int_equal(xs_result_chain_count(r), 1); /* the alias is still shown */
   assert_string_equal(xs_result_chain_target(r, 0), "my.database.example.com.");
   xs_result_free(r);
@@ -632,7 +642,7 @@ static void expect_rcode_status(int rcode, xs_status want) {
   xs_upstream *u;
   scripted_start(&r, rcode);
   snprintf(server, sizeof(server), "127.0.0.1:%d", r.port);
-  u = upstream_to(server, NULL, 1000, 2);
+  u = upstream_to(server, NULL, ANSWER_MS, 2);
   query(u, "www.example.com.");
   assert_int_equal(a4.status, want);
   assert_int_equal(a6.status, want);
@@ -674,8 +684,7 @@ static void test_silent_server_times_out_quickly(void **s) {
   took = now() - t0;
   assert_int_equal(a4.status, XS_ETIMEOUT);
   assert_int_equal(a6.status, XS_ETIMEOUT);
-  assert_true(took >= 0.15); /* both in flight at once: about one timeout */
-  assert_true(took < 1.0);
+  assert_true(took >= 0.2 - 0.001); /* both in flight at once: one timeout */
   assert_int_equal(r.queries, 2);
   xs_upstream_free(u);
   responder_stop(&r);
@@ -692,10 +701,11 @@ static void test_closed_port_is_erefused_quickly(void **s) {
   u = upstream_to(server, NULL, 1000, 1);
   t0 = now();
   query(u, "www.example.com.");
-  /* ICMP port unreachable: "refused the connection", not a timeout */
+  /* ICMP port unreachable: "refused the connection", not a timeout (the
+   * status tells; the time is not measured) */
   assert_int_equal(a4.status, XS_EREFUSED);
   assert_int_equal(a6.status, XS_EREFUSED);
-  assert_true(now() - t0 < 0.9);
+  (void)t0;
   xs_upstream_free(u);
 }
 
@@ -738,7 +748,7 @@ static void cache_zone(int serial, const char *www, const char *extra,
                              XSVC_KNOT_SH, workdir, serial, www,
                              extra != NULL ? extra : "", workdir),
                    0);
-  for (i = 0; i < 50; i++) {
+  for (i = 0; i < XS_TEST_HANG_MS / 1100; i++) {
     if (run_shell("kdig @127.0.0.1 -p %d +timeout=1 +retry=0 +short %s A | "
                   "grep -qx '%s'",
                   knot_port, probe, want) == 0)
@@ -774,7 +784,7 @@ static xs_result *resolve_a(xs_resolver *res, const char *name,
 }
 
 static void test_cache_knot_expiry_picks_up_reloaded_zone(void **s) {
-  xs_resolver *res = cached_resolver(1000);
+  xs_resolver *res = cached_resolver(ANSWER_MS);
   xs_result *r;
   (void)s;
   cache_zone(10, "192.0.2.50", NULL, "www.cache.test", "192.0.2.50");
@@ -799,7 +809,7 @@ static void test_cache_knot_expiry_picks_up_reloaded_zone(void **s) {
 }
 
 static void test_cache_knot_nxdomain_cached_until_negative_ttl(void **s) {
-  xs_resolver *res = cached_resolver(1000);
+  xs_resolver *res = cached_resolver(ANSWER_MS);
   xs_result *r;
   long before;
   (void)s;
@@ -836,7 +846,7 @@ static void *burst_thread(void *p) {
 
 static void test_cache_knot_concurrent_misses_one_query(void **s) {
   enum { N = 100 };
-  xs_resolver *res = cached_resolver(2000);
+  xs_resolver *res = cached_resolver(ANSWER_MS);
   pthread_t th[N];
   burst_arg b[N];
   pthread_barrier_t start;
@@ -860,7 +870,7 @@ static void test_cache_knot_concurrent_misses_one_query(void **s) {
 
 /* Last in the group: stops Knot. */
 static void test_cache_knot_outage_serves_stale_and_times_out(void **s) {
-  xs_resolver *res = cached_resolver(300);
+  xs_resolver *res = cached_resolver(MIXED_MS);
   xs_result *r;
   double t0, t;
   (void)s;
@@ -874,9 +884,7 @@ static void test_cache_knot_outage_serves_stale_and_times_out(void **s) {
   assert_int_equal(xs_result_address_ttl(r, 0), 30);
   xs_result_free(r);
   /* Nothing listens on the port: the kernel refuses at once. */
-  t0 = now();
   r = resolve_a(res, "never-cached.cache.test.", XS_EREFUSED);
-  assert_true(now() - t0 < 1.0);
   xs_result_free(r);
   /* A server that hangs (the port black-holed by a silent socket): uncached
    * names time out within timeout x attempts; cached ones stay stale. */
@@ -892,7 +900,7 @@ static void test_cache_knot_outage_serves_stale_and_times_out(void **s) {
     t0 = now();
     r = resolve_a(res, "never-cached.cache.test.", XS_ETIMEOUT);
     t = now() - t0;
-    assert_true(t >= 0.25 && t < 2.0);
+    assert_true(t >= MIXED_MS / 1000.0 - 0.001); /* its timeout, no less */
     assert_int_equal(xs_result_address_count(r), 0);
     xs_result_free(r);
     r = resolve_a(res, "www.cache.test.", XS_OK);

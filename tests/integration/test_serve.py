@@ -76,7 +76,7 @@ def start_serve(*extra):
     (process, port)."""
     proc = subprocess.Popen(
         [XSVC, "serve", "-f", MDIR, "--listen", "127.0.0.1:0",
-         "--upstream", "127.0.0.1:%d" % KNOT.port, "--timeout", "1000", *extra],
+         "--upstream", "127.0.0.1:%d" % KNOT.port, "--timeout", "60000", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     m = re.match(r"listening on 127\.0\.0\.1:(\d+)$", line.strip())
@@ -89,7 +89,7 @@ def start_serve(*extra):
 def stop_serve(proc):
     proc.send_signal(signal.SIGTERM)
     try:
-        return proc.wait(timeout=10)
+        return proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -105,9 +105,10 @@ def tearDownModule():
 
 def kdig(name, qtype, *opts, port=None, server="127.0.0.1"):
     """(status, flags, {section: [normalised records]}) from kdig."""
-    p = subprocess.run(["kdig", "@" + server, "-p", str(port or PORT), "+timeout=2",
+    # waits for the answer, however busy the machine (a minute: a hang)
+    p = subprocess.run(["kdig", "@" + server, "-p", str(port or PORT), "+timeout=60",
                         "+retry=0", *opts, name, qtype],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=120)
     status = re.search(r"status: (\w+)", p.stdout)
     flags = re.search(r";; Flags: ([a-z ]*);", p.stdout)
     sections, cur = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}, None
@@ -429,7 +430,8 @@ class TruncationTests(unittest.TestCase):
         self.assertIn(A("many" + SVC, "10.2.0.1"), sec["ANSWER"])
 
 
-def raw(packet, timeout=0.5):
+def raw(packet, timeout=60):
+    """The reply to packet (waited for up to a minute: a hang)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(timeout)
     try:
@@ -437,6 +439,22 @@ def raw(packet, timeout=0.5):
         return s.recv(65535)
     except socket.timeout:
         return None
+    finally:
+        s.close()
+
+
+def ignored(packet):
+    """True if the server drops packet. Not by waiting a while: a good query
+    follows it on the same socket, and the server reads datagrams in order,
+    so the first reply is to the good query unless packet got one."""
+    probe = header(ident=0x7777) + qname(b"kubernetes", b"default", b"svc",
+                                         b"cluster", b"local") + b"\0\1\0\1"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(60)
+    try:
+        s.sendto(packet, ("127.0.0.1", PORT))
+        s.sendto(probe, ("127.0.0.1", PORT))
+        return s.recv(65535)[:2] == b"\x77\x77"
     finally:
         s.close()
 
@@ -458,10 +476,10 @@ class MalformedTests(unittest.TestCase):
         return reply[3] & 0x0F
 
     def test_short_header_dropped(self):
-        self.assertIsNone(raw(b"\x12\x34\x01"))
+        self.assertTrue(ignored(b"\x12\x34\x01"))
 
     def test_responses_dropped(self):
-        self.assertIsNone(raw(header(flags=0x8100) + qname(b"a") + b"\0\1\0\1"))
+        self.assertTrue(ignored(header(flags=0x8100) + qname(b"a") + b"\0\1\0\1"))
 
     def test_qdcount_0_and_2_formerr(self):
         self.assertEqual(self.rcode(header(qd=0)), 1)

@@ -4,7 +4,13 @@
  * and an alias through a scripted DNS server. Checks the winner, the time
  * taken against the attempt delay, that losing sockets are closed (file
  * sockets counted), the overall timeout, the failover memory, the
- * family preference, socket flags and the policy. */
+ * family preference, socket flags and the policy.
+ *
+ * Time is only checked where the library must have waited (a lower bound:
+ * the attempt delay, the resolution delay, the overall timeout), or
+ * against a delay a wrong implementation would have had to sit out, set
+ * as long as the API allows; never against how fast the right one ran.
+ * Every other timeout is long enough not to fire on a loaded machine. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,8 +30,13 @@
 
 #include <cmocka.h>
 
+#include "resolver.h"
 #include "responder.h"
+#include "wait.h"
 #include "xsvc.h"
+
+/* xs_connect's overall timeout where it is not what is tested. */
+#define CONNECT_MS XS_TEST_HANG_MS
 
 static responder srv;
 
@@ -109,7 +120,7 @@ static int black_hole(const char *ip, unsigned *port, int *filler) {
   (void)connect(c, (struct sockaddr *)&a, sizeof(a));
   p.fd = c;
   p.events = POLLOUT;
-  assert_int_equal(poll(&p, 1, 1000), 1);
+  assert_int_equal(poll(&p, 1, XS_TEST_HANG_MS), 1);
   *filler = c;
   return l;
 }
@@ -150,7 +161,7 @@ static xs_resolver *make(xs_registry *reg, const opts *o) {
   must(xs_config_new(&cfg));
   must(xs_config_set_namespace(cfg, "prod"));
   must(xs_config_add_server(cfg, srv.server));
-  must(xs_config_set_timeout_ms(cfg, 500));
+  must(xs_config_set_timeout_ms(cfg, 60000)); /* the responder answers */
   /* the listeners are on loopback, which the default policy denies */
   must(xs_config_allow_range(cfg, "127.0.0.0/8"));
   must(xs_config_allow_range(cfg, "::1"));
@@ -171,15 +182,15 @@ static xs_resolver *make(xs_registry *reg, const opts *o) {
   return res;
 }
 
-/* Accept the connection that just arrived at l (within 1 s) and check the
- * two sockets talk. */
+/* Accept the connection that just arrived at l and check the two sockets
+ * talk. */
 static void expect_peer(int l, int fd) {
   struct pollfd p;
   int a;
   char buf[8];
   p.fd = l;
   p.events = POLLIN;
-  assert_int_equal(poll(&p, 1, 1000), 1);
+  assert_int_equal(poll(&p, 1, XS_TEST_HANG_MS), 1);
   a = accept(l, NULL, NULL);
   assert_true(a >= 0);
   assert_int_equal(write(fd, "ping", 4), 4);
@@ -220,7 +231,7 @@ static void test_connect_cluster_ip_ports(void **st) {
   must(xs_registry_add_port(reg, "prod", "web", "dns", 53, "UDP", &err));
   res = make(reg, NULL);
   /* a named port from the Service's spec.ports */
-  must(xs_connect(res, "web:http", 0, 2000, &fd, &info));
+  must(xs_connect(res, "web:http", 0, CONNECT_MS, &fd, &info));
   assert_int_equal(info.family, 4);
   assert_string_equal(info.address, "127.0.0.2");
   assert_int_equal(info.port, port);
@@ -229,56 +240,58 @@ static void test_connect_cluster_ip_ports(void **st) {
   expect_peer(l, fd);
   close(fd);
   /* numeric, either way */
-  must(xs_connect(res, "web", port, 2000, &fd, NULL));
+  must(xs_connect(res, "web", port, CONNECT_MS, &fd, NULL));
   expect_peer(l, fd);
   close(fd);
   snprintf(name, sizeof(name), "web.prod:%u", port);
-  must(xs_connect(res, name, 0, 2000, &fd, &info));
+  must(xs_connect(res, name, 0, CONNECT_MS, &fd, &info));
   expect_peer(l, fd);
   close(fd);
   /* bad ports */
-  assert_int_equal(xs_connect(res, "web:nope", 0, 2000, &fd, &info),
+  assert_int_equal(xs_connect(res, "web:nope", 0, CONNECT_MS, &fd, &info),
                    XS_ENOTFOUND);
   assert_int_equal(fd, -1);
   assert_string_equal(info.message,
                       "port \"nope\" not found in Service prod/web");
-  assert_int_equal(xs_connect(res, "web:dns", 0, 2000, &fd, &info),
+  assert_int_equal(xs_connect(res, "web:dns", 0, CONNECT_MS, &fd, &info),
                    XS_ENOTFOUND); /* UDP */
-  assert_int_equal(xs_connect(res, "web:", 0, 2000, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web", 0, 2000, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web", 65536, 2000, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web:0", 0, 2000, &fd, &info), XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web:", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web", 65536, CONNECT_MS, &fd, &info), XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web:0", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 80, 0, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(NULL, "web", 80, 10, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 80, 10, NULL, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "nosuch", 80, 2000, &fd, &info),
+  assert_int_equal(xs_connect(res, "nosuch", 80, CONNECT_MS, &fd, &info),
                    XS_ENOTFOUND);
   xs_resolver_free(res);
   xs_registry_free(reg);
   close(l);
 }
 
+/* A refusal starts the next attempt at once: with the longest attempt
+ * delay (10 s), waiting for it instead would take at least that long. */
 static void test_connect_refused_address_then_live_one(void **st) {
   unsigned port = free_port();
   int l = listen_on("127.0.0.4", &port, 8), fd, before = count_fds();
   const char *ips[] = {"127.0.0.3", "127.0.0.4"}; /* .3: nothing listens */
   xs_registry *reg = headless(ips, 2);
-  opts o = {1000, 0, 0, -1, NULL};
+  opts o = {10000, 0, 0, -1, NULL};
   xs_resolver *res = make(reg, &o);
   xs_connect_info info;
   long long t;
   (void)st;
   assert_true(l >= 0);
   t = now_ms();
-  must(xs_connect(res, "pool", port, 5000, &fd, &info));
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info));
   t = now_ms() - t;
   assert_string_equal(info.address, "127.0.0.4");
   assert_int_equal(info.attempts, 2);
-  assert_true(t < 500); /* a refusal starts the next attempt at once */
+  assert_true(t < 10000); /* not the attempt delay */
   expect_peer(l, fd);
   close(fd);
   /* the refusal is remembered: the live address goes first now */
-  must(xs_connect(res, "pool", port, 5000, &fd, &info));
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info));
   assert_string_equal(info.address, "127.0.0.4");
   assert_int_equal(info.attempts, 1);
   expect_peer(l, fd);
@@ -298,7 +311,7 @@ static void test_connect_every_address_refused(void **st) {
   int fd, before;
   (void)st;
   before = count_fds();
-  assert_int_equal(xs_connect(res, "pool", port, 3000, &fd, &info),
+  assert_int_equal(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info),
                    XS_ECONNECT);
   assert_int_equal(fd, -1);
   assert_int_equal(info.error, ECONNREFUSED);
@@ -327,24 +340,21 @@ static void test_connect_unanswered_first_address(void **st) {
   assert_true(l >= 0);
   before = count_fds();
   t = now_ms();
-  must(xs_connect(res, "pool", port, 5000, &fd, &info));
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info));
   t = now_ms() - t;
   assert_string_equal(info.address, "127.0.0.6");
   assert_int_equal(info.attempts, 2);
-  assert_true(t >= 90 && t < 400); /* about one attempt delay */
+  assert_true(t >= 100 - 1); /* the second waited one attempt delay */
   expect_peer(l, fd);
   close(fd);
   assert_int_equal(count_fds(), before); /* the losing socket is closed */
-  t = now_ms();
-  must(xs_connect(res, "pool", port, 5000, &fd, &info));
-  t = now_ms() - t;
-  assert_string_equal(info.address, "127.0.0.6");
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info));
+  assert_string_equal(info.address, "127.0.0.6"); /* first: no waiting */
   assert_int_equal(info.attempts, 1);
-  assert_true(t < 90);
   expect_peer(l, fd);
   close(fd);
   for (round = 0; round < 2; round++) { /* memory off: the wait each time */
-    must(xs_connect(forgetful, "pool", port, 5000, &fd, &info));
+    must(xs_connect(forgetful, "pool", port, CONNECT_MS, &fd, &info));
     assert_int_equal(info.attempts, 2);
     expect_peer(l, fd);
     close(fd);
@@ -372,7 +382,7 @@ static void test_connect_overall_timeout(void **st) {
   assert_int_equal(xs_connect(res, "pool", port, 300, &fd, &info), XS_ETIMEOUT);
   t = now_ms() - t;
   assert_int_equal(fd, -1);
-  assert_true(t >= 290 && t < 1000);
+  assert_true(t >= 300 - 1); /* not before its timeout */
   assert_string_equal(info.message, "no connection within 300 ms");
   assert_int_equal(count_fds(), before);
   xs_resolver_free(res);
@@ -392,14 +402,14 @@ static void test_connect_family_preference_and_flags(void **st) {
   int fd;
   (void)st;
   assert_true(l6 >= 0 && l4 >= 0);
-  must(xs_connect(res, "pool", port, 2000, &fd, &info)); /* IPv6 first */
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info)); /* IPv6 first */
   assert_int_equal(info.family, 6);
   assert_string_equal(info.address, "::1");
   assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
   assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
   expect_peer(l6, fd);
   close(fd);
-  must(xs_connect(res4, "pool", port, 2000, &fd, &info));
+  must(xs_connect(res4, "pool", port, CONNECT_MS, &fd, &info));
   assert_int_equal(info.family, 4);
   assert_string_equal(info.address, "127.0.0.8");
   assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
@@ -422,6 +432,7 @@ static void test_connect_through_alias(void **st) {
   xs_resolver *res;
   xs_connect_info info;
   xs_error err;
+  xs_engine_stats es;
   opts v4 = {0, 4, 0, -1, NULL};
   (void)st;
   atomic_store(&srv.addr4, 10);
@@ -429,12 +440,16 @@ static void test_connect_through_alias(void **st) {
   must(xs_registry_add_external(reg, "prod", "db", "db.example.test", &err));
   res = make(reg, &v4);
   for (i = 0; i < 3; i++) { /* upstream, then cache, then memo */
-    must(xs_connect(res, "db", port, 2000, &fd, &info));
+    must(xs_connect(res, "db", port, CONNECT_MS, &fd, &info));
     assert_string_equal(info.target, "db.example.test");
     assert_string_equal(info.address, "127.0.0.10");
     expect_peer(l, fd);
     close(fd);
   }
+  /* a blocked caller: its questions took the engine's blocking queue */
+  xs_resolver_engine_stats(res, &es);
+  assert_true(es.submitted > 0);
+  assert_int_equal(es.blocking, es.submitted);
   xs_resolver_free(res);
   xs_registry_free(reg);
   close(l);
@@ -442,7 +457,10 @@ static void test_connect_through_alias(void **st) {
 
 /* RFC 8305 section 3: IPv4 answered first waits up to the resolution
  * delay (50 ms) for IPv6; an IPv6 answer within it is still preferred, a
- * later one is not waited for. */
+ * later one is not waited for. "Within it" is made to hold on any machine
+ * by a resolution delay of a minute for that case (an internal seam); the
+ * other case keeps the real 50 ms against an IPv6 answer that never
+ * comes while the test runs. */
 static void test_connect_resolution_delay(void **st) {
   unsigned port = 0;
   int l6 = listen_on("::1", &port, 8), l4 = listen_on("127.0.0.13", &port, 8);
@@ -461,26 +479,30 @@ static void test_connect_resolution_delay(void **st) {
   must(xs_registry_add_external(reg, "prod", "late6", "late6.example.test",
                                 &err));
   res = make(reg, NULL);
+  xs_resolver_set_resolution_delay(res, XS_TEST_HANG_MS);
   atomic_store(&srv.delay_aaaa_ms, 20); /* within the resolution delay */
   t = now_ms();
-  must(xs_connect(res, "slow6", port, 3000, &fd, &info));
+  must(xs_connect(res, "slow6", port, CONNECT_MS, &fd, &info));
   t = now_ms() - t;
   assert_int_equal(info.family, 6);
   assert_int_equal(info.attempts, 1);
-  assert_true(t >= 15);
+  assert_true(t >= 20 - 1); /* it waited for the held IPv6 answer */
   expect_peer(l6, fd);
   close(fd);
-  atomic_store(&srv.delay_aaaa_ms, 400); /* past it: IPv4 goes ahead */
+  xs_resolver_free(res);
+  res = make(reg, NULL); /* the real resolution delay, 50 ms */
+  /* past it: IPv4 goes ahead (the AAAA reply is held for a minute) */
+  atomic_store(&srv.delay_aaaa_ms, XS_TEST_HANG_MS);
   t = now_ms();
-  must(xs_connect(res, "late6", port, 3000, &fd, &info));
+  must(xs_connect(res, "late6", port, CONNECT_MS, &fd, &info));
   t = now_ms() - t;
   assert_int_equal(info.family, 4);
   assert_string_equal(info.address, "127.0.0.13");
-  assert_true(t >= 40 && t < 350);
+  assert_true(t >= 50 - 1); /* after the resolution delay */
   expect_peer(l4, fd);
   close(fd);
   atomic_store(&srv.delay_aaaa_ms, 0);
-  xs_resolver_free(res); /* cancels nothing: both answered */
+  xs_resolver_free(res); /* cancels the AAAA question still held */
   xs_registry_free(reg);
   close(l6);
   close(l4);
@@ -498,7 +520,7 @@ static void test_connect_families_interleave(void **st) {
   xs_connect_info info;
   (void)st;
   assert_true(l6 >= 0);
-  must(xs_connect(res, "pool", port, 3000, &fd, &info));
+  must(xs_connect(res, "pool", port, CONNECT_MS, &fd, &info));
   assert_int_equal(info.family, 6);
   assert_int_equal(info.attempts, 2);
   expect_peer(l6, fd);
@@ -523,14 +545,14 @@ static void test_connect_policy(void **st) {
                                 &err));
   res = make(reg, NULL);
   strict = make(reg, &allow);
-  assert_int_equal(xs_connect(res, "meta", 80, 2000, &fd, &info), XS_EPOLICY);
+  assert_int_equal(xs_connect(res, "meta", 80, CONNECT_MS, &fd, &info), XS_EPOLICY);
   assert_int_equal(fd, -1);
   assert_int_equal(info.attempts, 0);
   assert_string_equal(info.message,
                       "address 169.254.169.254 is in denied range "
                       "169.254.0.0/16 (link-local, cloud metadata "
                       "169.254.169.254)");
-  assert_int_equal(xs_connect(strict, "evil", 80, 2000, &fd, &info),
+  assert_int_equal(xs_connect(strict, "evil", 80, CONNECT_MS, &fd, &info),
                    XS_EPOLICY);
   assert_string_equal(info.message, "target evil.attacker.test. is not "
                                     "below an allowed suffix (example.test)");

@@ -79,7 +79,7 @@ static xs_resolver *make(config_fn fn) {
   must(xs_config_new(&cfg));
   must(xs_config_set_namespace(cfg, "prod"));
   must(xs_config_add_server(cfg, srv.server));
-  must(xs_config_set_timeout_ms(cfg, 500));
+  must(xs_config_set_timeout_ms(cfg, 60000)); /* the responder answers */
   if (fn != NULL)
     fn(cfg);
   must(xs_resolver_new(cfg, reg, &res, &err));

@@ -16,9 +16,11 @@
 
 #include "responder.h"
 #include "tmpfiles.h"
+#include "wait.h"
 #include "xsvc.h"
 
 #define MAX_VERSIONS 1001
+#define MIN_LOOKUPS 100 /* the readers do at least this many, however scheduled */
 
 static responder srv;
 static xs_resolver *res;
@@ -153,6 +155,8 @@ static void test_reload_concurrent_rewrites_never_fail_lookups(void **st) {
       assert_int_equal(xs_registry_service_count(reg), 2); /* the old one */
     }
   }
+  /* the readers took part, however the threads were scheduled */
+  XS_WAIT_UNTIL(atomic_load(&lookups) >= MIN_LOOKUPS);
   atomic_store(&stop, 1);
   pthread_join(th[0], NULL);
   pthread_join(th[1], NULL);
@@ -164,7 +168,7 @@ static void test_reload_concurrent_rewrites_never_fail_lookups(void **st) {
   assert_int_equal(refused, n - n / 2);
   assert_int_equal(atomic_load(&failed), 0);
   assert_int_equal(atomic_load(&wrong), 0);
-  assert_true(atomic_load(&lookups) > 0);
+  assert_true(atomic_load(&lookups) >= MIN_LOOKUPS);
   {
     /* the last version is what answers now (no memoised older answer) */
     xs_result *r = NULL;
@@ -235,11 +239,13 @@ static void test_reload_concurrent_set_registry_switches(void **st) {
     atomic_store(&current_reg, i % 2);
     assert_int_equal(xs_resolver_set_registry(res, regs[i % 2]), XS_OK);
   }
+  XS_WAIT_UNTIL(atomic_load(&lookups) >= MIN_LOOKUPS);
   atomic_store(&stop, 1);
   pthread_join(th[0], NULL);
   pthread_join(th[1], NULL);
   assert_int_equal(atomic_load(&failed), 0);
   assert_int_equal(atomic_load(&wrong), 0);
+  assert_true(atomic_load(&lookups) >= MIN_LOOKUPS);
   /* n is even: regs[0] is the last one set */
   assert_int_equal(xs_resolve(res, "api", XS_FAMILY_IPV4, &r), XS_OK);
   assert_string_equal(xs_result_address_text(r, 0), "10.9.0.1");

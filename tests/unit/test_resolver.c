@@ -1,8 +1,10 @@
 /* xs_resolve through the public API: search walks from several namespaces,
  * chains, loops, case and trailing dots, answered from the registry. The
- * upstream is a closed loopback UDP port (refused at once), so any walk that
- * reaches upstream ends in XS_ETIMEOUT without sending traffic anywhere
- * else. Real upstream behaviour is in tests/integration. */
+ * upstream is a loopback UDP socket this program holds and never answers
+ * (a closed port could be taken meanwhile by another program on a shared
+ * machine), so any walk that reaches upstream ends in XS_ETIMEOUT without
+ * sending traffic anywhere else. Real upstream behaviour is in
+ * tests/integration. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -15,27 +17,15 @@
 
 #include <cmocka.h>
 
+#include "silent.h"
 #include "xsvc.h"
 
 static xs_registry *reg;
 static char server[64];
+static int silent_fd = -1;
 
 static void must(xs_status st) {
   assert_int_equal(st, XS_OK);
-}
-
-static int closed_udp_port(void) {
-  struct sockaddr_in sa;
-  socklen_t len = sizeof(sa);
-  int fd = socket(AF_INET, SOCK_DGRAM, 0), port;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-  port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
 }
 
 static int setup(void **state) {
@@ -43,7 +33,8 @@ static int setup(void **state) {
   const char *ip[] = {"10.96.0.20"};
   const char *dual[] = {"10.96.0.30", "fd00::30"};
   (void)state;
-  snprintf(server, sizeof(server), "127.0.0.1:%d", closed_udp_port());
+  if ((silent_fd = silent_upstream(server, sizeof(server))) < 0)
+    return -1;
   must(xs_registry_new(&reg));
   must(xs_registry_add_namespace(reg, "dev", &err));
   must(xs_registry_add_external(reg, "prod", "my-service",
@@ -67,6 +58,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   xs_registry_free(reg);
+  close(silent_fd);
   return 0;
 }
 

@@ -3,10 +3,17 @@
  * type) sent before the right one or instead of it, SERVFAIL, REFUSED,
  * silence, truncation (TCP fallback), a TCP connection closed in the
  * middle of a message or before it, and a server that flaps between
- * answering and dropping. The resolver must take only the right reply
+ * answering and failing. The resolver must take only the right reply
  * (cache poisoning defence), keep answering from stale cache entries while
- * upstream fails, never wait past timeout x attempts x servers, and leave
- * no descriptor behind (valgrind checks memory in the suite). */
+ * upstream fails, give up on silent servers after attempts x servers
+ * queries, and leave no descriptor behind (valgrind checks memory in the
+ * suite).
+ *
+ * Nothing here depends on the machine's speed: a timeout is short only
+ * where the servers stay silent (the wait then only has a lower bound),
+ * failures that follow answers are rcodes or closed connections rather
+ * than silence, and the one failover from a silent server to an answering
+ * one leaves the answer seconds to arrive. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -27,7 +34,11 @@
 #include <cmocka.h>
 
 #include "fds.h"
+#include "wait.h"
 #include "xsvc.h"
+
+/* The per-attempt timeout where a server answers: never meant to fire. */
+#define ANSWER_MS XS_TEST_HANG_MS
 
 /* ---- a misbehaving DNS server ---------------------------------------------
  */
@@ -45,7 +56,7 @@ typedef enum fault {
   F_TRUNCATE,               /* UDP: TC=1, empty; TCP: the right reply */
   F_TCP_CUT,                /* UDP: TC=1; TCP: half the message, close */
   F_TCP_CLOSE,              /* UDP: TC=1; TCP: close without a reply */
-  F_FLAP                    /* `up` queries answered, `down` dropped, ... */
+  F_FLAP                    /* `up` queries answered, `down` SERVFAIL, ... */
 } fault;
 
 typedef struct fserver {
@@ -121,7 +132,7 @@ static int read_full(int fd, unsigned char *p, size_t n) {
   while (n > 0) {
     struct pollfd pfd = {fd, POLLIN, 0};
     ssize_t k;
-    if (poll(&pfd, 1, 1000) <= 0 || (k = recv(fd, p, n, 0)) <= 0)
+    if (poll(&pfd, 1, XS_TEST_HANG_MS) <= 0 || (k = recv(fd, p, n, 0)) <= 0)
       return -1;
     p += k;
     n -= (size_t)k;
@@ -208,8 +219,10 @@ static void serve_udp(fserver *s) {
     return;
   case F_FLAP: {
     int up = atomic_load(&s->up), down = atomic_load(&s->down);
-    if (nth % (up + down) >= up)
+    if (nth % (up + down) >= up) {
+      SEND(2, 0, 0, 0, 0, 0);
       return;
+    }
     break;
   }
   default:
@@ -328,6 +341,7 @@ static int reset(void **state) {
   atomic_store(&fs.queries, 0);
   atomic_store(&fs.queries_tcp, 0);
   atomic_store(&fs.answered, 0);
+  atomic_store(&fs2.queries, 0);
   atomic_store(&fs.ttl, 10);
   atomic_store(&fake_ms, 1000000);
   fds_before = count_fds();
@@ -336,12 +350,10 @@ static int reset(void **state) {
 
 /* After each test: every descriptor the resolvers opened is closed. The
  * fake server closes its side of a TCP connection on its own thread, when
- * it sees the resolver's side go: give it a moment (a busy machine). */
+ * it sees the resolver's side go: wait for that (a busy machine). */
 static int no_fd_leak(void **state) {
-  int i;
   (void)state;
-  for (i = 0; i < 200 && count_fds() != fds_before; i++)
-    usleep(10 * 1000);
+  XS_WAIT_UNTIL(count_fds() == fds_before);
   return count_fds() == fds_before ? 0 : -1;
 }
 
@@ -389,7 +401,7 @@ static long long expect(xs_resolver *res, const char *name, xs_status want,
 /* ---- forged replies ------------------------------------------------------ */
 
 static void test_fault_wrong_id_reply_ignored_right_one_answers(void **s) {
-  xs_resolver *res = make(1000, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   (void)s;
   atomic_store(&fs.mode, F_WRONG_ID_THEN_ANSWER);
   expect(res, "db", XS_OK, XS_SOURCE_UPSTREAM);
@@ -398,7 +410,7 @@ static void test_fault_wrong_id_reply_ignored_right_one_answers(void **s) {
 }
 
 static void test_fault_wrong_question_name_ignored_right_one_answers(void **s) {
-  xs_resolver *res = make(1000, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   (void)s;
   atomic_store(&fs.mode, F_WRONG_NAME_THEN_ANSWER);
   expect(res, "db", XS_OK, XS_SOURCE_UPSTREAM);
@@ -407,36 +419,40 @@ static void test_fault_wrong_question_name_ignored_right_one_answers(void **s) {
 }
 
 static void test_fault_wrong_question_type_ignored_right_one_answers(void **s) {
-  xs_resolver *res = make(1000, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   (void)s;
   atomic_store(&fs.mode, F_WRONG_TYPE_THEN_ANSWER);
   expect(res, "type.example.test.", XS_OK, XS_SOURCE_UPSTREAM);
   xs_resolver_free(res);
 }
 
-/* Only forged replies: the query times out as if nothing came, in time,
- * and nothing forged reaches the cache. */
+/* Only forged replies: the query times out as if nothing came (after
+ * both attempts: 150 + 300 ms, two queries), and nothing forged reaches
+ * the cache: asked again of a silent server, the name times out again. */
 static void test_fault_only_forged_replies_time_out_unpoisoned(void **s) {
   xs_resolver *res = make(150, 2, 0);
   long long ms;
   (void)s;
   atomic_store(&fs.mode, F_WRONG_ID);
   ms = expect(res, "forged-id.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
-  assert_true(ms >= 250 && ms < 300 + 700);
+  assert_true(ms >= 150 + 300 - 1);
+  assert_int_equal(atomic_load(&fs.queries), 2);
   atomic_store(&fs.mode, F_WRONG_NAME);
   ms =
       expect(res, "forged-name.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
-  assert_true(ms >= 250 && ms < 300 + 700);
-  atomic_store(&fs.mode, F_ANSWER);
-  expect(res, "forged-id.example.test.", XS_OK, XS_SOURCE_UPSTREAM);
-  expect(res, "forged-name.example.test.", XS_OK, XS_SOURCE_UPSTREAM);
+  assert_true(ms >= 150 + 300 - 1);
+  assert_int_equal(atomic_load(&fs.queries), 4);
+  atomic_store(&fs.mode, F_DROP);
+  expect(res, "forged-id.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
+  expect(res, "forged-name.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
+  assert_int_equal(atomic_load(&fs.queries), 8); /* asked again: not cached */
   xs_resolver_free(res);
 }
 
 /* ---- rcodes and serve-stale ---------------------------------------------- */
 
 static void test_fault_servfail_refused_fail_uncached_serve_stale(void **s) {
-  xs_resolver *res = make(300, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   (void)s;
   expect(res, "db", XS_OK, XS_SOURCE_UPSTREAM); /* cached for 10 s */
   atomic_fetch_add(&fake_ms, 60000);            /* expired */
@@ -455,7 +471,7 @@ static void test_fault_servfail_refused_fail_uncached_serve_stale(void **s) {
 /* ---- TCP ----------------------------------------------------------------- */
 
 static void test_fault_truncated_udp_reply_retried_over_tcp(void **s) {
-  xs_resolver *res = make(1000, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   (void)s;
   atomic_store(&fs.mode, F_TRUNCATE);
   expect(res, "tc.example.test.", XS_OK, XS_SOURCE_UPSTREAM);
@@ -464,24 +480,22 @@ static void test_fault_truncated_udp_reply_retried_over_tcp(void **s) {
 }
 
 /* A TCP reply cut short, or a connection closed before any reply: a
- * failure, in time, and a stale entry still answers. */
+ * failure, without waiting for a timeout (a minute here: a wait would be
+ * a hang), and a stale entry still answers. */
 static void test_fault_tcp_closed_mid_message_fails_in_time(void **s) {
   static const fault modes[] = {F_TCP_CUT, F_TCP_CLOSE};
   size_t i;
   (void)s;
   for (i = 0; i < 2; i++) {
-    xs_resolver *res = make(200, 2, 0);
+    xs_resolver *res = make(ANSWER_MS, 2, 0);
     xs_result *r = NULL;
-    long long t0;
     xs_status st;
     atomic_store(&fs.mode, F_ANSWER);
     expect(res, "db", XS_OK, XS_SOURCE_UPSTREAM);
     atomic_fetch_add(&fake_ms, 60000);
     atomic_store(&fs.mode, modes[i]);
-    t0 = now_ms();
     st = xs_resolve(res, "cut.example.test.", XS_FAMILY_IPV4, &r);
-    assert_true(now_ms() - t0 < 400 + 800);
-    assert_true(st == XS_ETIMEOUT || st == XS_EUPSTREAM || st == XS_EREFUSED);
+    assert_true(st == XS_EUPSTREAM || st == XS_EREFUSED);
     assert_int_equal(xs_result_address_count(r), 0);
     xs_result_free(r);
     assert_true(atomic_load(&fs.queries_tcp) >= 1);
@@ -492,8 +506,9 @@ static void test_fault_tcp_closed_mid_message_fails_in_time(void **s) {
 
 /* ---- silence and flapping ------------------------------------------------ */
 
-/* Two silent servers: the wait is bounded by timeout x attempts x servers
- * (c-ares 1.18 spends the timeout on each server in turn, each attempt). */
+/* Two silent servers: each is asked once per attempt, in turn, and the
+ * call ends XS_ETIMEOUT once every attempt's timeout has passed (c-ares
+ * 1.18 doubles it each round: 100 + 100 + 200 + 200 ms). */
 static void test_fault_silent_servers_bounded_by_timeout_attempts(void **s) {
   xs_resolver *res = make(100, 2, 1);
   long long ms;
@@ -501,19 +516,27 @@ static void test_fault_silent_servers_bounded_by_timeout_attempts(void **s) {
   atomic_store(&fs.mode, F_DROP);
   atomic_store(&fs2.mode, F_DROP);
   ms = expect(res, "silent.example.test.", XS_ETIMEOUT, XS_SOURCE_UPSTREAM);
-  assert_true(ms < 100 * 2 * 2 + 700);
-  /* one silent, one answering: the answer, from the second server */
+  assert_true(ms >= 100 * 2 * (1 + 2) - 1);
+  assert_int_equal(atomic_load(&fs.queries), 2);
+  assert_int_equal(atomic_load(&fs2.queries), 2);
+  xs_resolver_free(res);
+  /* one silent, one answering: the answer, from the second server, after
+   * the first one's timeout (1 s; the answer has the query's remaining
+   * 5 s to arrive) */
+  res = make(1000, 2, 1);
   atomic_store(&fs2.mode, F_ANSWER);
   ms = expect(res, "one-up.example.test.", XS_OK, XS_SOURCE_UPSTREAM);
-  assert_true(ms < 100 * 2 * 2 + 700);
+  assert_true(ms >= 1000 - 1);
+  assert_true(atomic_load(&fs2.queries) >= 3);
   xs_resolver_free(res);
 }
 
-/* The server answers two queries, drops two, and so on; each answer lives
- * one second of the fake clock, which moves two seconds per round. Every
- * resolution answers: fresh from upstream, or stale while it is down. */
+/* The server answers two queries, fails two (SERVFAIL), and so on; each
+ * answer lives one second of the fake clock, which moves two seconds per
+ * round. Every resolution answers: fresh from upstream, or stale while it
+ * is down, half and half. */
 static void test_fault_flapping_upstream_serve_stale_keeps_answering(void **s) {
-  xs_resolver *res = make(100, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   int rounds = under_valgrind ? 12 : 60, i, stale = 0, fresh = 0;
   (void)s;
   atomic_store(&fs.ttl, 1);
@@ -524,10 +547,8 @@ static void test_fault_flapping_upstream_serve_stale_keeps_answering(void **s) {
   atomic_store(&fs.mode, F_FLAP);
   for (i = 0; i < rounds; i++) {
     xs_result *r;
-    long long t0 = now_ms();
     atomic_fetch_add(&fake_ms, 2000);
     must(xs_resolve(res, "db", XS_FAMILY_IPV4, &r));
-    assert_true(now_ms() - t0 < 100 + 700);
     assert_string_equal(xs_result_address_text(r, 0), GOOD);
     if (xs_result_address_source(r, 0) == XS_SOURCE_STALE)
       stale++;
@@ -536,17 +557,17 @@ static void test_fault_flapping_upstream_serve_stale_keeps_answering(void **s) {
     xs_result_free(r);
   }
   assert_int_equal(stale + fresh, rounds);
-  assert_true(stale >= rounds / 3 && fresh >= rounds / 3);
+  assert_int_equal(fresh, rounds / 2);
+  assert_int_equal(stale, rounds / 2);
   xs_resolver_free(res);
 }
 
 /* Threads resolving many names while the upstream flaps and the clock
- * moves: every call returns within its bound, answers are never forged,
- * names once answered keep answering (fresh or stale). For TSan. */
+ * moves: every call answers, answers are never forged, names once answered
+ * keep answering (fresh or stale). For TSan. */
 typedef struct worker {
   xs_resolver *res;
   int id, calls, failures;
-  long long worst_ms;
 } worker;
 
 static void *work(void *arg) {
@@ -555,13 +576,9 @@ static void *work(void *arg) {
   for (i = 0; i < w->calls; i++) {
     char name[64];
     xs_result *r = NULL;
-    long long t0 = now_ms(), ms;
     xs_status st;
     snprintf(name, sizeof(name), "n%d.example.test.", (w->id + i) % 6);
     st = xs_resolve(w->res, name, XS_FAMILY_IPV4, &r);
-    ms = now_ms() - t0;
-    if (ms > w->worst_ms)
-      w->worst_ms = ms;
     if (st != XS_OK)
       w->failures++;
     else if (strcmp(xs_result_address_text(r, 0), GOOD) != 0)
@@ -573,7 +590,7 @@ static void *work(void *arg) {
 }
 
 static void test_fault_concurrent_resolves_against_flapping_upstream(void **s) {
-  xs_resolver *res = make(100, 1, 0);
+  xs_resolver *res = make(ANSWER_MS, 1, 0);
   pthread_t t[4];
   worker w[4];
   int i, n;
@@ -597,8 +614,6 @@ static void test_fault_concurrent_resolves_against_flapping_upstream(void **s) {
   for (i = 0; i < 4; i++) {
     pthread_join(t[i], NULL);
     assert_int_equal(w[i].failures, 0);
-    /* one upstream wait at most, also when sharing another's query */
-    assert_true(w[i].worst_ms < 100 + 900);
   }
   xs_resolver_free(res);
 }

@@ -17,7 +17,10 @@
 
 #include <cmocka.h>
 
+#include <poll.h>
+
 #include "silent.h"
+#include "wait.h"
 #include "xsvc.h"
 
 static void must(xs_status st) {
@@ -55,7 +58,7 @@ static ssize_t ask(const xs_server *srv, int family, int tcp,
                    size_t rcap) {
   struct sockaddr_storage ss;
   socklen_t len;
-  struct timeval tv = {2, 0};
+  struct timeval tv = {XS_TEST_HANG_MS / 1000, 0}; /* a hang, not slowness */
   int fd = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   ssize_t n;
   memset(&ss, 0, sizeof(ss));
@@ -179,9 +182,24 @@ static void test_server_ipv6_and_bad_addresses(void **st) {
   xs_resolver_free(res);
 }
 
-/* A query waiting for a slow upstream does not hold up the others, gets
- * its SERVFAIL when the upstream times out, and a stop does not wait for
- * the upstream either. */
+/* One query the server forwarded to the test's upstream socket: its
+ * length, and where it came from (for the answer). */
+static size_t upstream_read(int sfd, unsigned char *q, size_t cap,
+                            struct sockaddr_storage *from, socklen_t *flen) {
+  struct pollfd p = {sfd, POLLIN, 0};
+  ssize_t n;
+  assert_int_equal(poll(&p, 1, XS_TEST_HANG_MS), 1);
+  *flen = sizeof(*from);
+  n = recvfrom(sfd, q, cap, 0, (struct sockaddr *)from, flen);
+  assert_true(n > 12);
+  return (size_t)n;
+}
+
+/* A query waiting for the upstream does not hold up the others, gets its
+ * SERVFAIL when the upstream fails it, and a stop does not wait for the
+ * upstream either. The upstream is the test's own socket, answered when
+ * the test chooses (its timeout is a minute), so the order of events is
+ * the test's, not the scheduler's. */
 static void test_server_upstream_does_not_block(void **st) {
   xs_registry *reg;
   xs_config *cfg;
@@ -189,22 +207,24 @@ static void test_server_upstream_does_not_block(void **st) {
   xs_server *srv;
   xs_error err;
   const char *ip[] = {"10.96.0.20"};
-  unsigned char q[300], r[512];
+  unsigned char q[300], r[512], uq[512];
   struct sockaddr_in to;
-  struct timeval tv = {3, 0};
+  struct sockaddr_storage from;
+  socklen_t flen;
+  struct timeval tv = {XS_TEST_HANG_MS / 1000, 0};
   char server[64];
   int sfd = silent_upstream(server, sizeof(server)),
       c = socket(AF_INET, SOCK_DGRAM, 0);
-  size_t qlen;
+  size_t qlen, ulen;
   ssize_t n;
-  struct timespec t0, t1;
+  uint64_t t0;
   (void)st;
   assert_true(sfd >= 0);
   must(xs_registry_new(&reg));
   must(xs_registry_add_cluster_ip(reg, "prod", "backend", ip, 1, &err));
   must(xs_config_new(&cfg));
-  must(xs_config_add_server(cfg, server)); /* never answers */
-  must(xs_config_set_timeout_ms(cfg, 800));
+  must(xs_config_add_server(cfg, server)); /* the test answers */
+  must(xs_config_set_timeout_ms(cfg, 60000));
   must(xs_config_set_attempts(cfg, 1));
   must(xs_resolver_new(cfg, reg, &res, &err));
   must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
@@ -216,35 +236,56 @@ static void test_server_upstream_does_not_block(void **st) {
   qlen = query(q, "www.example.com.", 1); /* forwarded: waits */
   q[1] = 1;
   sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ulen = upstream_read(sfd, uq, sizeof(uq), &from, &flen); /* it waits */
   qlen = query(q, "backend.prod.svc.cluster.local.", 1);
   q[1] = 2;
   sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
-  n = recv(c, r, sizeof(r), 0); /* the in-zone answer comes first */
-  clock_gettime(CLOCK_MONOTONIC, &t1);
+  n = recv(c, r, sizeof(r), 0); /* answered while the other still waits */
   assert_true(n > 12);
   assert_int_equal(r[1], 2);
   assert_int_equal(r[3] & 0x0f, 0);
-  assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
-                  (t1.tv_nsec - t0.tv_nsec) / 1000000 <
-              400);
-  n = recv(c, r, sizeof(r), 0); /* then the forwarded one fails */
+  uq[2] |= 0x80; /* the upstream fails the forwarded one: SERVFAIL */
+  uq[3] = (unsigned char)((uq[3] & 0xf0) | 2);
+  sendto(sfd, uq, ulen, 0, (struct sockaddr *)&from, flen);
+  n = recv(c, r, sizeof(r), 0);
   assert_true(n > 12);
   assert_int_equal(r[1], 1);
   assert_int_equal(r[3] & 0x0f, 2); /* SERVFAIL */
-  /* stopping with queries still waiting (one resolved, one forwarded as
-   * it is): cancelled, no wait */
+  /* stopping with queries still waiting at the upstream (one resolved,
+   * one forwarded as it is): cancelled, no wait for the upstream's minute */
   qlen = query(q, "www2.example.com.", 1);
   sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
   qlen = query(q, "www2.example.com.", 15);
   sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
-  usleep(50000);
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  upstream_read(sfd, uq, sizeof(uq), &from, &flen);
+  upstream_read(sfd, uq, sizeof(uq), &from, &flen);
+  t0 = xs_test_now_ms();
   xs_server_stop(srv);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
-                  (t1.tv_nsec - t0.tv_nsec) / 1000000 <
-              500);
+  assert_true(xs_test_now_ms() - t0 < 60000); /* not the upstream timeout */
+  xs_resolver_free(res);
+  xs_config_free(cfg);
+  close(sfd);
+
+  /* an upstream that never answers: SERVFAIL once its timeout passed */
+  sfd = silent_upstream(server, sizeof(server));
+  assert_true(sfd >= 0);
+  must(xs_config_new(&cfg));
+  must(xs_config_add_server(cfg, server));
+  must(xs_config_set_timeout_ms(cfg, 200));
+  must(xs_config_set_attempts(cfg, 1));
+  must(xs_resolver_new(cfg, reg, &res, &err));
+  must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
+  to.sin_port = htons((uint16_t)xs_server_port(srv));
+  qlen = query(q, "www3.example.com.", 1);
+  q[1] = 3;
+  t0 = xs_test_now_ms();
+  sendto(c, q, qlen, 0, (struct sockaddr *)&to, sizeof(to));
+  n = recv(c, r, sizeof(r), 0);
+  assert_true(xs_test_now_ms() - t0 >= 200 - 1);
+  assert_true(n > 12);
+  assert_int_equal(r[1], 3);
+  assert_int_equal(r[3] & 0x0f, 2); /* SERVFAIL */
+  xs_server_stop(srv);
   xs_resolver_free(res);
   xs_config_free(cfg);
   xs_registry_free(reg);
@@ -401,6 +442,7 @@ static void test_server_cache_option_normalises_ttls(void **st) {
   unsigned ttl[8], an;
   size_t qlen, k;
   ssize_t n;
+  uint64_t t0, t1, t2, t3;
   (void)st;
   /* upstream: db.data.svc.example.com. 300 IN A 192.0.2.10 */
   must(xs_registry_new(&up_reg));
@@ -425,11 +467,14 @@ static void test_server_cache_option_normalises_ttls(void **st) {
 
   /* no cache option: CNAME 30, A 300 (row 2's shape) */
   must(xs_server_start(res30, "127.0.0.1:0", &srv, &err));
+  t0 = xs_test_now_ms();
   n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  t1 = xs_test_now_ms();
   assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
   assert_int_equal(an, 2);
   assert_int_equal(ttl[0], 30);
-  assert_true(ttl[1] > 290 && ttl[1] <= 300);
+  /* fetched during the call: aged at most its length */
+  assert_true(ttl[1] <= 300 && ttl[1] >= 300 - (t1 - t0 + 999) / 1000);
   /* another type outside the zone: forwarded as it is, RA set */
   qlen = query(q, "DNS-version.example.com.", 16);
   n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
@@ -447,14 +492,23 @@ static void test_server_cache_option_normalises_ttls(void **st) {
   o.cache_ttl = 30;
   must(xs_server_start_opts(res30, "127.0.0.1:0", &o, &srv, &err));
   qlen = query(q, "my-service.prod.svc.cluster.local.", 1);
+  t0 = xs_test_now_ms();
   n = ask(srv, AF_INET, 0, q, qlen, r, sizeof(r));
+  t1 = xs_test_now_ms();
   assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
   assert_int_equal(ttl[0], 30);
   assert_int_equal(ttl[1], 30);
   usleep(2100 * 1000);
+  t2 = xs_test_now_ms();
   n = ask(srv, AF_INET, 1, q, qlen, r, sizeof(r)); /* TCP: the same entry */
+  t3 = xs_test_now_ms();
   assert_int_equal(ttls_of(r, (size_t)n, ttl, 8, &an), 2);
-  assert_true(ttl[0] >= 27 && ttl[0] <= 28);
+  /* counted down by the whole seconds the entry aged: at least the time
+   * between the first reply and the second query, at most the time from
+   * the first query to the second reply (a coarse clock: 10 ms slack) */
+  assert_true(ttl[0] <= 30 - (t2 - t1 - 10) / 1000);
+  assert_true(ttl[0] >= 30 - (t3 - t0 + 10) / 1000);
+  assert_true(ttl[0] <= 28); /* 2.1 s slept */
   assert_int_equal(ttl[1], ttl[0]);
   /* a negative answer: the SOA (ttl 30, MINIMUM 30) as it is */
   qlen = query(q, "nope.prod.svc.cluster.local.", 1);
@@ -661,9 +715,10 @@ static void test_server_idle_tcp_slots_freed_under_udp_load(void **st) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
   }
-  /* the silent ones were closed ... */
+  /* the silent ones were closed (waited for: a busy server may be late) */
   for (i = 0; i < 16; i++) {
-    setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct timeval hang = {XS_TEST_HANG_MS / 1000, 0};
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &hang, sizeof(hang));
     assert_int_equal(recv(fds[i], r, sizeof(r), 0), 0);
     close(fds[i]);
   }

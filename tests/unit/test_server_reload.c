@@ -2,7 +2,9 @@
  * the manifest is rewritten and reloaded (valid and broken versions in
  * turn) and, in a second run, while a watcher reloads it; every query is
  * answered, with an address some published version gives, never an older
- * one after a newer one. With the reply cache on (`cache` option) too. */
+ * one after a newer one. With the reply cache on (`cache` option) too.
+ * Each client asks at least CLIENT_MIN queries, whatever the scheduler
+ * does, before the run ends. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -20,14 +22,18 @@
 #include <cmocka.h>
 
 #include "tmpfiles.h"
+#include "wait.h"
 #include "xsvc.h"
 
 #define MAX_VERSIONS 400
+#define CLIENT_MIN 20 /* queries each client makes at least */
+#define TCP_IDLE_MS 2000 /* the server closes TCP connections idle this long */
 
 static xs_server *srv;
 static atomic_int stop, latest;
 static atomic_int published[MAX_VERSIONS + 1];
 static atomic_long asked, unanswered, wrong;
+static atomic_long asked_by[2]; /* per client: UDP, TCP */
 
 static int rewrites(void) {
   return getenv("XSVC_TEST_VALGRIND") != NULL ? 40 : MAX_VERSIONS;
@@ -61,7 +67,7 @@ static size_t query(unsigned char *q, unsigned id) {
 
 static int connect_to(int tcp) {
   struct sockaddr_in a;
-  struct timeval tv = {5, 0};
+  struct timeval tv = {XS_TEST_HANG_MS / 1000, 0}; /* a hang, not slowness */
   int fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
@@ -90,11 +96,18 @@ static void *client(void *arg) {
   int tcp = (int)(size_t)arg, last = 0;
   unsigned id = tcp ? 0x8000 : 1;
   int fd = connect_to(tcp);
+  uint64_t last_write = xs_test_now_ms();
   while (fd >= 0 && !atomic_load(&stop)) {
     unsigned char q[64], r[512];
     size_t qlen = query(q, ++id & 0xffff);
     ssize_t n;
     int v;
+    /* the server may have closed this connection as idle if this client
+     * (descheduled) wrote nothing for TCP_IDLE_MS: then a failed read is
+     * that close, not a lost answer */
+    uint64_t now = xs_test_now_ms();
+    int idle_closed_maybe = now - last_write >= TCP_IDLE_MS;
+    last_write = now;
     if (tcp) {
       unsigned char lb[2] = {0, (unsigned char)qlen};
       size_t got = 0, want;
@@ -112,10 +125,17 @@ static void *client(void *arg) {
       n = send(fd, q, qlen, 0) == (ssize_t)qlen ? recv(fd, r, sizeof(r), 0)
                                                 : -1;
     }
+    if (n <= 0 && tcp && idle_closed_maybe) {
+      close(fd);
+      fd = connect_to(tcp);
+      last_write = xs_test_now_ms();
+      continue; /* asked again on a new connection */
+    }
     atomic_fetch_add(&asked, 1);
+    atomic_fetch_add(&asked_by[tcp], 1);
     if (n <= 0) {
       atomic_fetch_add(&unanswered, 1);
-      if (tcp) { /* the server closes idle or broken connections */
+      if (tcp) { /* the server closes broken connections */
         close(fd);
         fd = connect_to(tcp);
       }
@@ -151,6 +171,8 @@ static void run_start(run *r, unsigned cache_ttl) {
   atomic_store(&latest, 0);
   atomic_store(&stop, 0);
   atomic_store(&asked, 0);
+  atomic_store(&asked_by[0], 0);
+  atomic_store(&asked_by[1], 0);
   atomic_store(&unanswered, 0);
   atomic_store(&wrong, 0);
   version_text(text, sizeof(text), 0);
@@ -164,6 +186,9 @@ static void run_start(run *r, unsigned cache_ttl) {
 }
 
 static void run_finish(run *r, pthread_t *th) {
+  /* both clients took part, however the threads were scheduled */
+  XS_WAIT_UNTIL(atomic_load(&asked_by[0]) >= CLIENT_MIN &&
+                atomic_load(&asked_by[1]) >= CLIENT_MIN);
   atomic_store(&stop, 1);
   pthread_join(th[0], NULL);
   pthread_join(th[1], NULL);
@@ -171,7 +196,8 @@ static void run_finish(run *r, pthread_t *th) {
           atomic_load(&asked), atomic_load(&unanswered), atomic_load(&wrong));
   assert_int_equal(atomic_load(&unanswered), 0);
   assert_int_equal(atomic_load(&wrong), 0);
-  assert_true(atomic_load(&asked) > 0);
+  assert_true(atomic_load(&asked_by[0]) >= CLIENT_MIN);
+  assert_true(atomic_load(&asked_by[1]) >= CLIENT_MIN);
   xs_server_stop(srv);
   xs_resolver_free(r->res);
   xs_registry_free(r->reg);
@@ -248,9 +274,10 @@ static void test_server_reload_through_watcher(void **st) {
     atomic_store(&published[v], 1);
     atomic_store(&latest, v);
     assert_int_equal(tmp_write_rename(r.file, text), 0);
-    /* wait (bounded) until the resolver sees it before the next edit */
+    /* wait (up to the hang deadline) until the resolver sees it before
+     * the next edit */
     snprintf(want, sizeof(want), "10.2.%d.%d", v >> 8, v & 255);
-    for (i = 0; i < 2000; i++) {
+    for (i = 0; i < XS_TEST_HANG_MS / 5; i++) {
       struct timespec ms = {0, 5000000};
       int seen;
       xs_resolve(r.res, "api.default.svc.cluster.local.", XS_FAMILY_IPV4, &res);
@@ -262,7 +289,7 @@ static void test_server_reload_through_watcher(void **st) {
         break;
       nanosleep(&ms, NULL);
     }
-    assert_true(i < 2000);
+    assert_true(i < XS_TEST_HANG_MS / 5);
   }
   xs_watch_stop(w);
   assert_true(atomic_load(&reloaded_to) >= 1);

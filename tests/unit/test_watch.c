@@ -2,8 +2,8 @@
  * a watched directory, broken edits refused, a directory that goes away
  * and comes back, bursts coalesced, and the exact update sequence of a
  * Kubernetes ConfigMap volume (..data symlink swapped to a new timestamped
- * directory). Each test waits for the watcher's report (bounded), then
- * checks what resolvers answer. */
+ * directory). Each test waits for the watcher's report (up to the hang
+ * deadline), then checks what resolvers answer. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,9 +16,10 @@
 #include <cmocka.h>
 
 #include "tmpfiles.h"
+#include "wait.h"
 #include "xsvc.h"
 
-#define WAIT_MS 10000 /* generous: valgrind and sanitizers are slow */
+#define WAIT_MS XS_TEST_HANG_MS
 #define MAX_REPORTS 64
 
 typedef struct fixture {
@@ -31,6 +32,8 @@ typedef struct fixture {
   pthread_cond_t cv;
   size_t nreports;
   xs_reload_report reports[MAX_REPORTS];
+  int hold; /* on_reload keeps the watcher's thread until cleared */
+  int held; /* ... and it is there */
 } fixture;
 
 static void on_reload(const xs_reload_report *rep, void *arg) {
@@ -39,6 +42,27 @@ static void on_reload(const xs_reload_report *rep, void *arg) {
   if (f->nreports < MAX_REPORTS)
     f->reports[f->nreports] = *rep;
   f->nreports++;
+  pthread_cond_broadcast(&f->cv);
+  while (f->hold) {
+    f->held = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_cond_wait(&f->cv, &f->mu);
+  }
+  f->held = 0;
+  pthread_mutex_unlock(&f->mu);
+}
+
+static int is_held(fixture *f) {
+  int held;
+  pthread_mutex_lock(&f->mu);
+  held = f->held;
+  pthread_mutex_unlock(&f->mu);
+  return held;
+}
+
+static void set_hold(fixture *f, int hold) {
+  pthread_mutex_lock(&f->mu);
+  f->hold = hold;
   pthread_cond_broadcast(&f->cv);
   pthread_mutex_unlock(&f->mu);
 }
@@ -253,18 +277,26 @@ static void test_watch_directory_gone_and_back(void **state) {
   assert_string_equal(target, "back.example.test.");
 }
 
-/* Ten edits in a row within one quiet window: fewer reloads than edits,
- * and the last edit is what is served. */
+/* Ten edits in a row: fewer reloads than edits, and the last edit is what
+ * is served. The burst is made certain, not merely fast: after the first
+ * edit's reload the watcher's thread is held in its callback while the
+ * other nine are made, so they are all pending when it goes on. */
 static void test_watch_burst_is_debounced(void **state) {
   fixture *f = *state;
   char text[512], target[128], t[64];
   int i;
+  set_hold(f, 1);
   watch(f, f->file, 300);
   for (i = 0; i < 10; i++) {
     snprintf(t, sizeof(t), "burst%d.example.test", i);
     tmp_external(text, sizeof(text), "default", "db", t);
     assert_int_equal(tmp_write_rename(f->file, text), 0);
+    if (i == 0) {
+      XS_WAIT_UNTIL(is_held(f));
+      assert_true(is_held(f));
+    }
   }
+  set_hold(f, 0);
   assert_non_null(wait_report(f, 0));
   while (strcmp((target_of(f, "db", target, sizeof(target)), target),
                 "burst9.example.test.") != 0)
