@@ -1689,6 +1689,10 @@ const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res) {
   return &res->cfg.connect;
 }
 
+const xs_policy *xs_resolver_policy(const xs_resolver *res) {
+  return &res->cfg.policy;
+}
+
 xs_failmem *xs_resolver_failmem(xs_resolver *res) {
   return res->failmem;
 }
