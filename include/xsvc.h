@@ -915,6 +915,21 @@ typedef struct xs_server_counts {
 #define XS_FALLTHROUGH_ALL 3u
 #define XS_SERVER_REPLY_CACHE_DEFAULT 16384u
 #define XS_SERVER_REPLY_CACHE_MAX (1u << 24)
+/* The largest UDP reply: what the server advertises in its OPT record
+ * (DNS flag day 2020); a client asking for more gets at most this, and a
+ * reply that does not fit is truncated (TC set, the client retries over
+ * TCP). Without EDNS0: 512. */
+#define XS_SERVER_UDP_MAX 1232u
+/* TCP connections served at once (a server-wide table). */
+#define XS_SERVER_TCP_MAX 16u
+/* xs_server_options.tcp_per_source: connections one client may hold. */
+#define XS_SERVER_TCP_PER_SOURCE_DEFAULT 4u
+/* xs_server_options.tcp_idle_ms and tcp_message_ms (milliseconds). */
+#define XS_SERVER_TCP_IDLE_MS_DEFAULT 2000u
+#define XS_SERVER_TCP_MESSAGE_MS_DEFAULT 1000u
+#define XS_SERVER_TCP_TIMEOUT_MAX_MS 600000u
+/* xs_server_options.allow_from: entries at most. */
+#define XS_SERVER_ALLOW_MAX 64u
 
 /** How a server answers beyond the resolver's settings. Set with
  *  xs_server_options_init, then change fields; later versions may add
@@ -939,10 +954,42 @@ typedef struct xs_server_options {
   /* XS_FALLTHROUGH_* bits (0, the default: the registry's NXDOMAIN is the
    * answer). Needs upstream servers (xs_config_add_server). */
   unsigned fallthrough;
+  /* Which clients are answered, as unbound's access-control: allow_count
+   * entries "ADDRESS/PREFIX" or a bare address ("10.0.0.0/8",
+   * "2001:db8::/32", "192.0.2.7"; host bits past the prefix are ignored;
+   * "0.0.0.0/0" and "::/0" allow every client of a family). An IPv4 client
+   * reaching an IPv6 socket (::ffff:a.b.c.d) is matched as IPv4. NULL or
+   * allow_count 0 (the default): loopback clients only (127.0.0.0/8 and
+   * ::1), wherever the server listens. A list replaces that default (name
+   * the loopback ranges to keep them). Others get REFUSED over UDP (no
+   * more octets than they sent, plus our OPT) and their TCP connections
+   * are closed as soon as they are accepted, before any octet is read. At
+   * most XS_SERVER_ALLOW_MAX entries (XS_EINVAL past it, or for an entry
+   * that does not parse; err names it). The strings are read during
+   * xs_server_start_opts only. */
+  const char *const *allow_from;
+  size_t allow_count;
+  /* TCP (RFC 7766): a connection with nothing to read or write is closed
+   * after tcp_idle_ms; a message must arrive whole within tcp_message_ms
+   * of its first octet, and each reply must be taken by the client within
+   * tcp_message_ms of reaching the head of what it has to read, else the
+   * connection is closed (a client trickling octets, or one that stops
+   * reading, holds a slot that long at most). One client address (an
+   * IPv4 address, an IPv6 /64) holds at most tcp_per_source of the
+   * XS_SERVER_TCP_MAX connections; one more is closed at once. 0 in any
+   * of them: its default (XS_SERVER_TCP_IDLE_MS_DEFAULT,
+   * XS_SERVER_TCP_MESSAGE_MS_DEFAULT, XS_SERVER_TCP_PER_SOURCE_DEFAULT);
+   * times at most XS_SERVER_TCP_TIMEOUT_MAX_MS, tcp_per_source at most
+   * XS_SERVER_TCP_MAX (XS_EINVAL past them). */
+  unsigned tcp_idle_ms;
+  unsigned tcp_message_ms;
+  unsigned tcp_per_source;
 } xs_server_options;
 
 /** Defaults: no cache plugin (reply_cache XS_SERVER_REPLY_CACHE_DEFAULT for
- *  when one is set), no fallthrough. */
+ *  when one is set), no fallthrough, loopback clients only, and the TCP
+ *  bounds XS_SERVER_TCP_IDLE_MS_DEFAULT, XS_SERVER_TCP_MESSAGE_MS_DEFAULT and
+ *  XS_SERVER_TCP_PER_SOURCE_DEFAULT. */
 XS_EXTERN void xs_server_options_init(xs_server_options *opts);
 
 /** Start serving on listen: "127.0.0.1:5353", "[::1]:0" (port 0: a free

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "policy.h"
+
 #define T_OPT 41
 #define CLASS_IN 1
 #define MAX_PTRS 128 /* names remembered for compression */
@@ -112,9 +114,9 @@ xs_dns_verdict xs_dns_decode_query(const uint8_t *buf, size_t len,
       q->edns = 1;
       q->edns_version = buf[off + 5];
       q->do_bit = (buf[off + 6] & 0x80) != 0;
-      q->udp_size = size < XS_DNS_UDP_MIN   ? XS_DNS_UDP_MIN
-                    : size > XS_DNS_UDP_MAX ? XS_DNS_UDP_MAX
-                                            : size;
+      q->udp_size = size < XS_DNS_UDP_MIN     ? XS_DNS_UDP_MIN
+                    : size > XS_DNS_EDNS_SIZE ? XS_DNS_EDNS_SIZE
+                                              : size;
     }
     off += 10;
     if (off + rdlen > len)
@@ -484,10 +486,325 @@ int xs_dns_ttls(uint8_t *msg, size_t len, const uint32_t *set, uint32_t *min) {
   return (int)n;
 }
 
+/* ---- forwarded replies ------------------------------------------------------
+ * An upstream reply is copied as it came when nothing in it is dropped (its
+ * offsets, and so its compression pointers, stay valid: the question is as
+ * long as the client's). When something is dropped the rest is written
+ * anew: every name decompressed and compressed again against what is
+ * written, since a pointer may lead into a record that went. */
+
+#define WIRE_NAME_MAX 255 /* octets of a name in wire form, root included */
+
+/* The name at *off in msg[0..len), uncompressed into out[WIRE_NAME_MAX]
+ * (wire form), *off past it. A pointer must lead past the header and
+ * before the name it is in (each further pointer before the last one's
+ * target), to a name wholly before the pointer: every name ends, and one
+ * copied as it is reads the same in the copy. 0 on a bad or long name. */
+static int read_name(const uint8_t *msg, size_t len, size_t *off, uint8_t *out,
+                     size_t *out_len) {
+  size_t o = *off, n = 0, end = 0, limit = *off, bound = len;
+  int jumped = 0;
+  for (;;) {
+    size_t l;
+    if (o >= bound)
+      return 0;
+    l = msg[o];
+    if ((l & 0xc0) == 0xc0) {
+      size_t to;
+      if (o + 2 > bound)
+        return 0;
+      to = (size_t)(get16(msg + o) & 0x3fff);
+      if (to < XS_DNS_HEADER || to >= limit)
+        return 0; /* into the header (ours differs), or not back */
+      if (!jumped)
+        end = o + 2;
+      jumped = 1;
+      bound = o;
+      o = limit = to;
+      continue;
+    }
+    if (l > 63 || n + 1 + l > WIRE_NAME_MAX || o + 1 + l > bound)
+      return 0;
+    memcpy(out + n, msg + o, 1 + l);
+    n += 1 + l;
+    o += 1 + l;
+    if (l == 0)
+      break;
+  }
+  *off = jumped ? end : o;
+  *out_len = n;
+  return 1;
+}
+
+/* 1 if the wire names a[0..n) and b[0..n) are equal, ignoring case. */
+static int wire_eq(const uint8_t *a, const uint8_t *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (lower(a[i]) != lower(b[i]))
+      return 0;
+  return 1;
+}
+
+/* 1 if the wire name name[0..len) is zone[0..zlen) (wire form) or below. */
+static int wire_in_zone(const uint8_t *name, size_t len, const uint8_t *zone,
+                        size_t zlen) {
+  size_t o = 0;
+  while (o < len && len - o >= zlen) {
+    if (len - o == zlen && wire_eq(name + o, zone, zlen))
+      return 1;
+    o += (size_t)name[o] + 1;
+  }
+  return 0;
+}
+
+/* "a.b" (no trailing dot) in wire form into out[WIRE_NAME_MAX]; 0 when it
+ * does not fit. */
+static size_t zone_wire(const char *zone, size_t zlen, uint8_t *out) {
+  size_t n = 0, start = 0, i;
+  if (zlen + 2 > WIRE_NAME_MAX)
+    return 0;
+  for (i = 0; i <= zlen; i++)
+    if (i == zlen || zone[i] == '.') {
+      if (i > start) {
+        out[n++] = (uint8_t)(i - start);
+        memcpy(out + n, zone + start, i - start);
+        n += i - start;
+      }
+      start = i + 1;
+    }
+  out[n++] = 0;
+  return n;
+}
+
+/* What one call filters: the zones as wire names. */
+typedef struct scrubber {
+  const xs_dns_scrub *s;
+  const xs_dns_query *q;
+  uint8_t zone[WIRE_NAME_MAX];
+  size_t zone_len; /* 0: no cluster zone */
+} scrubber;
+
+static int denied(const scrubber *sc, int family, const uint8_t *bytes) {
+  xs_addr a;
+  if (sc->s == NULL || sc->s->policy == NULL)
+    return 0;
+  memset(&a, 0, sizeof(a));
+  a.family = (uint8_t)family;
+  memcpy(a.bytes, bytes, family == 4 ? 4 : 16);
+  return xs_policy_denies(sc->s->policy, &a) != NULL;
+}
+
+/* 1 if an SVCB/HTTPS record's rdata carries an address hint the policy
+ * denies (ipv4hint, key 4; ipv6hint, key 6: RFC 9460 7.3). */
+static int svcb_denied(const scrubber *sc, const uint8_t *rd, size_t rdlen) {
+  size_t o = 2;
+  for (;;) { /* the target name: never compressed (RFC 9460 2.2) */
+    if (o >= rdlen || rd[o] > 63)
+      return 0;
+    if (rd[o] == 0)
+      break;
+    o += (size_t)rd[o] + 1;
+  }
+  o++;
+  while (o + 4 <= rdlen) {
+    unsigned key = get16(rd + o), vlen = get16(rd + o + 2), i;
+    size_t each = key == 4 ? 4 : key == 6 ? 16 : 0;
+    o += 4;
+    if (o + vlen > rdlen)
+      return 0;
+    for (i = 0; each != 0 && i + each <= vlen; i += (unsigned)each)
+      if (denied(sc, each == 4 ? 4 : 6, rd + o + i))
+        return 1;
+    o += vlen;
+  }
+  return 0;
+}
+
+/* 1 if the record at *off (owner, fixed part, rdata) goes: an address the
+ * policy denies (A, AAAA, SVCB/HTTPS hints; a malformed A or AAAA too),
+ * or an owner in the cluster or reverse zones other than the question's
+ * own name (a fallthrough question is the upstream's to answer). *off past
+ * the record; -1 when it does not parse. */
+static int scrubbed(const scrubber *sc, const uint8_t *up, size_t uplen,
+                    size_t *off) {
+  static const uint8_t in_addr[] = "\7in-addr\4arpa", ip6[] = "\3ip6\4arpa";
+  uint8_t owner[WIRE_NAME_MAX];
+  size_t olen, r;
+  uint16_t type, rdlen;
+  int drop = 0;
+  if (!read_name(up, uplen, off, owner, &olen) || *off + 10 > uplen)
+    return -1;
+  type = get16(up + *off);
+  rdlen = get16(up + *off + 8);
+  r = *off + 10;
+  if (r + rdlen > uplen)
+    return -1;
+  *off = r + rdlen;
+  if (sc->s == NULL)
+    return 0;
+  if (type == XS_T_A || type == XS_T_AAAA) {
+    size_t want = type == XS_T_A ? 4 : 16;
+    drop = rdlen != want || denied(sc, type == XS_T_A ? 4 : 6, up + r);
+  } else if (type == 64 || type == XS_T_HTTPS) {
+    drop = svcb_denied(sc, up + r, rdlen);
+  }
+  if (!drop &&
+      !(olen == sc->q->qwire_len && wire_eq(owner, sc->q->qwire, olen)) &&
+      ((sc->zone_len > 0 &&
+        wire_in_zone(owner, olen, sc->zone, sc->zone_len)) ||
+       (sc->s->reverse &&
+        (wire_in_zone(owner, olen, in_addr, sizeof(in_addr)) ||
+         wire_in_zone(owner, olen, ip6, sizeof(ip6))))))
+    drop = 1;
+  return drop;
+}
+
+/* 1 if the wire name at offset o of what w holds (pointers followed)
+ * equals the uncompressed name, ignoring case. */
+static int wire_at_equals(const writer *w, size_t o, const uint8_t *name) {
+  size_t i = 0;
+  int hops = 0;
+  for (;;) {
+    size_t l;
+    if (o >= w->len)
+      return 0;
+    if ((w->buf[o] & 0xc0) == 0xc0) {
+      if (o + 1 >= w->len || ++hops > 32)
+        return 0;
+      o = (size_t)(get16(w->buf + o) & 0x3fff);
+      continue;
+    }
+    l = w->buf[o];
+    if (l != name[i])
+      return 0;
+    if (l == 0)
+      return 1;
+    if (o + 1 + l > w->len || !wire_eq(w->buf + o + 1, name + i + 1, l))
+      return 0;
+    i += l + 1;
+    o += l + 1;
+  }
+}
+
+/* An uncompressed wire name into w; compressed against the names already
+ * written when compress (else written whole, as RFC 3597 section 4 wants
+ * for the names of types not in RFC 1035). Its labels can be pointed to. */
+static void put_wire_name(writer *w, const uint8_t *name, int compress) {
+  size_t o = 0, i;
+  while (name[o] != 0) {
+    for (i = 0; compress && i < w->nptrs; i++)
+      if (w->buf[w->ptrs[i]] == name[o] &&
+          wire_at_equals(w, w->ptrs[i], name + o)) {
+        put16(w, 0xc000u | w->ptrs[i]);
+        return;
+      }
+    if (w->len < 0x4000 && w->nptrs < MAX_PTRS && !w->full)
+      w->ptrs[w->nptrs++] = (uint16_t)w->len;
+    put(w, name + o, (size_t)name[o] + 1);
+    o += (size_t)name[o] + 1;
+  }
+  put(w, "", 1);
+}
+
+/* How a type's rdata holds names: 'n' a name RFC 1035 lets be compressed,
+ * 'N' one to write whole, '2'/'6' that many octets, 's' a
+ * <character-string>; '*' what is left is copied (SOA's 20 octets); NULL:
+ * no names (copied as it is). RFC 3597 section 4 lists which types a
+ * receiver decompresses. */
+static const char *rdata_layout(uint16_t type) {
+  switch (type) {
+  case 2:  /* NS */
+  case 3:  /* MD */
+  case 4:  /* MF */
+  case 5:  /* CNAME */
+  case 7:  /* MB */
+  case 8:  /* MG */
+  case 9:  /* MR */
+  case 12: /* PTR */
+    return "n";
+  case 6: /* SOA */
+    return "nn*";
+  case 14: /* MINFO */
+    return "nn";
+  case 15: /* MX */
+    return "2n";
+  case 17: /* RP */
+    return "NN";
+  case 18: /* AFSDB */
+  case 21: /* RT */
+  case 36: /* KX */
+    return "2N";
+  case 26: /* PX */
+    return "2NN";
+  case 33: /* SRV */
+    return "6N";
+  case 35: /* NAPTR */
+    return "22sssN";
+  case 39: /* DNAME */
+    return "N";
+  default:
+    return NULL;
+  }
+}
+
+/* The record at *off of up rewritten into w (names decompressed and
+ * compressed anew). 0 when it does not parse. */
+static int put_record(writer *w, const uint8_t *up, size_t uplen, size_t *off) {
+  uint8_t name[WIRE_NAME_MAX];
+  size_t nlen, r, rend, rdlen_at;
+  uint16_t type, rdlen;
+  const char *layout;
+  if (!read_name(up, uplen, off, name, &nlen) || *off + 10 > uplen)
+    return 0;
+  put_wire_name(w, name, 1);
+  type = get16(up + *off);
+  rdlen = get16(up + *off + 8);
+  put(w, up + *off, 8); /* type, class, TTL */
+  r = *off + 10;
+  rend = r + rdlen;
+  if (rend > uplen)
+    return 0;
+  *off = rend;
+  rdlen_at = w->len;
+  put16(w, 0);
+  layout = rdata_layout(type);
+  if (layout == NULL) {
+    put(w, up + r, rdlen);
+  } else {
+    for (; *layout != '\0'; layout++) {
+      size_t fixed = *layout == '2' ? 2 : *layout == '6' ? 6 : 0;
+      if (*layout == 'n' || *layout == 'N') {
+        if (!read_name(up, rend, &r, name, &nlen))
+          return 0;
+        put_wire_name(w, name, *layout == 'n');
+        continue;
+      }
+      if (*layout == 's')
+        fixed = r < rend ? (size_t)up[r] + 1 : 1;
+      else if (*layout == '*')
+        fixed = rend - r;
+      if (r + fixed > rend)
+        return 0;
+      put(w, up + r, fixed);
+      r += fixed;
+    }
+    if (r != rend)
+      return 0;
+  }
+  if (!w->full) {
+    size_t n = w->len - rdlen_at - 2;
+    w->buf[rdlen_at] = (uint8_t)(n >> 8);
+    w->buf[rdlen_at + 1] = (uint8_t)n;
+  }
+  return 1;
+}
+
 size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
-                            const xs_dns_query *q, uint8_t *out, size_t cap) {
+                            const xs_dns_query *q, const xs_dns_scrub *scrub,
+                            uint8_t *out, size_t cap) {
   size_t qend = XS_DNS_HEADER + q->qwire_len + 4, off, end, i, n;
-  unsigned an, ns, ar, kept = 0, total;
+  unsigned an, ns, ar, kept = 0, total, dropped = 0, left[3] = {0, 0, 0};
+  scrubber sc;
   writer w;
   if (uplen < qend || (up[2] & 0x80) == 0 || get16(up + 4) != 1 ||
       q->qwire_len == 0)
@@ -504,6 +821,12 @@ size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
   }
   if (get16(up + qend - 4) != q->qtype || get16(up + qend - 2) != q->qclass)
     return 0;
+  sc.s = scrub;
+  sc.q = q;
+  sc.zone_len = 0;
+  if (scrub != NULL && scrub->zone != NULL && scrub->zone_len > 0 &&
+      (sc.zone_len = zone_wire(scrub->zone, scrub->zone_len, sc.zone)) == 0)
+    return 0;
   an = get16(up + 6);
   ns = get16(up + 8);
   ar = get16(up + 10);
@@ -512,32 +835,48 @@ size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
    * it: the copy keeps every offset before it as it was) */
   off = end = qend;
   for (n = 0; n < total; n++) {
-    uint16_t rdlen;
+    size_t at = off;
+    int drop;
     if (!skip_name(up, uplen, &off) || off + 10 > uplen)
-      return 0;
-    rdlen = get16(up + off + 8);
-    if (off + 10 + rdlen > uplen)
       return 0;
     if (get16(up + off) == T_OPT) {
       if (n < (size_t)an + ns)
         return 0; /* an OPT outside the additional section */
       break;
     }
-    off += 10 + (size_t)rdlen;
+    off = at;
+    if ((drop = scrubbed(&sc, up, uplen, &off)) < 0)
+      return 0;
     end = off;
     kept++;
+    if (drop)
+      dropped++;
+    else
+      left[n < an ? 0 : n < (size_t)an + ns ? 1 : 2]++;
   }
   if (n < (size_t)an + ns)
     return 0;
   init(&w, out, cap);
-  put_header(&w, q, up[3] & 0x0f, (up[2] & 0x04) != 0, 1, 0, an, ns,
-             kept - an - ns + (q->edns ? 1u : 0u));
-  if (up[3] & 0x20)
-    out[3] |= 0x20; /* AD, as the upstream said */
-  put(&w, q->qwire, q->qwire_len);
-  put16(&w, q->qtype);
-  put16(&w, q->qclass);
-  put(&w, up + qend, end - qend);
+  if (dropped == 0) {
+    put_header(&w, q, up[3] & 0x0f, (up[2] & 0x04) != 0, 1, 0, an, ns,
+               kept - an - ns + (q->edns ? 1u : 0u));
+    put(&w, q->qwire, q->qwire_len);
+    put16(&w, q->qtype);
+    put16(&w, q->qclass);
+    put(&w, up + qend, end - qend);
+  } else {
+    put_header(&w, q, up[3] & 0x0f, (up[2] & 0x04) != 0, 1, 0, left[0], left[1],
+               left[2] + (q->edns ? 1u : 0u));
+    put_question(&w, q);
+    for (off = qend, n = 0; n < kept; n++) {
+      size_t at = off;
+      int drop = scrubbed(&sc, up, uplen, &off);
+      if (drop == 0 && (off = at, !put_record(&w, up, uplen, &off)))
+        return 0;
+    }
+  }
+  if ((up[3] & 0x20) && dropped == 0 && !w.full)
+    out[3] |= 0x20; /* AD, as the upstream said (not for what we cut) */
   put_opt(&w, q, up[3] & 0x0f);
   if (!w.full)
     return w.len;

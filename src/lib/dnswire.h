@@ -12,9 +12,11 @@
 
 #define XS_DNS_HEADER 12
 #define XS_DNS_UDP_MIN 512  /* without EDNS0 */
-#define XS_DNS_UDP_MAX 4096 /* the largest UDP reply we send */
+#define XS_DNS_UDP_MAX 4096 /* the largest UDP query we read */
 #define XS_DNS_TCP_MAX 65535
-#define XS_DNS_EDNS_SIZE 1232 /* advertised (DNS flag day 2020) */
+/* Advertised, and the largest UDP reply we send whatever size a client
+ * asks for (DNS flag day 2020: no fragments, no amplification past it). */
+#define XS_DNS_EDNS_SIZE XS_SERVER_UDP_MAX
 
 enum { XS_RCODE_FORMERR = 1, XS_RCODE_NOTIMP = 4, XS_RCODE_REFUSED = 5 };
 
@@ -38,7 +40,7 @@ typedef struct xs_dns_query {
   uint16_t qtype, qclass;
   int edns;          /* an OPT record came with it */
   int edns_version;  /* its version (only 0 is understood) */
-  uint16_t udp_size; /* what a UDP reply may fill: 512..XS_DNS_UDP_MAX */
+  uint16_t udp_size; /* what a UDP reply may fill: 512..XS_DNS_EDNS_SIZE */
   int do_bit;
 } xs_dns_query;
 
@@ -65,15 +67,37 @@ size_t xs_dns_encode_response(const xs_dns_query *q, int rcode, int aa, int ra,
 size_t xs_dns_encode_error(const xs_dns_query *q, int rcode, uint8_t *out,
                            size_t cap);
 
+struct xs_policy;
+
+/* What a forwarded reply may not carry (xs_dns_forward_reply). */
+typedef struct xs_dns_scrub {
+  /* A and AAAA records with an address it denies go (from every section),
+   * and so do SVCB/HTTPS records with such an address hint; NULL: none. */
+  const struct xs_policy *policy;
+  /* Records owned by names in these zones go (the server answers them from
+   * its registry: an upstream's word on them is out of bailiwick), except
+   * those owned by the question's name (a fallthrough question is the
+   * upstream's to answer). zone: the cluster zone, no trailing dot (NULL or
+   * zone_len 0: none); reverse: 1 for in-addr.arpa and ip6.arpa. */
+  const char *zone;
+  size_t zone_len;
+  int reverse;
+} xs_dns_scrub;
+
 /* An upstream server's reply up[0..uplen) to the question of q, made the
  * reply to q into out[0..cap): q's id, RD and CD, the question as q spelled
  * it, RA set, the upstream's AA, AD and rcode, its answer, authority and
- * additional records as they came (its OPT, and anything after it,
- * dropped), then an OPT of our own when q had one. When that does not fit
- * in cap: the header and question only, with TC. 0 when up is not a reply
- * to q's question (the caller answers SERVFAIL). */
+ * additional records (its OPT, and anything after it, dropped; so is what
+ * scrub (may be NULL) says, with the counts to match and AD cleared), then
+ * an OPT of our own when q had one. Records go out as they came when none
+ * is dropped; otherwise each is written anew, its names decompressed and
+ * compressed again. When that does not fit in cap: the header and question
+ * only, with TC. 0 when up is not a reply to q's question or does not parse
+ * (a record's name with a pointer that does not lead back, rdata names
+ * that overrun their record) (the caller answers SERVFAIL). */
 size_t xs_dns_forward_reply(const uint8_t *up, size_t uplen,
-                            const xs_dns_query *q, uint8_t *out, size_t cap);
+                            const xs_dns_query *q, const xs_dns_scrub *scrub,
+                            uint8_t *out, size_t cap);
 
 /* The TTLs of msg[0..len)'s records (OPT excluded). With set non-NULL
  * every one becomes *set. *min gets the smallest (for an answer without

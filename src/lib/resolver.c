@@ -1772,6 +1772,10 @@ void xs_resolver_engine_stats(xs_resolver *res, xs_engine_stats *out) {
   xs_engine_stats_get(res->engine, out);
 }
 
+const xs_policy *xs_resolver_policy(const xs_resolver *res) {
+  return &res->cfg.policy;
+}
+
 xs_failmem *xs_resolver_failmem(xs_resolver *res) {
   return res->failmem;
 }

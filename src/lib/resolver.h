@@ -5,6 +5,7 @@
 #include "answer.h"
 #include "connect.h"
 #include "engine.h"
+#include "policy.h"
 #include "registry.h"
 #include "xsvc.h"
 
@@ -33,6 +34,8 @@ const xs_connect_cfg *xs_resolver_connect_cfg(const xs_resolver *res);
  * (XS_RESOLUTION_DELAY_MS otherwise). */
 void xs_resolver_set_resolution_delay(xs_resolver *res, int ms);
 const xs_answer_cfg *xs_resolver_answer_cfg(const xs_resolver *res);
+/* The resolver's target policy (fixed at xs_resolver_new; any thread). */
+const xs_policy *xs_resolver_policy(const xs_resolver *res);
 /* A reference to the registry's current snapshot (NULL: no registry). */
 xs_snapshot *xs_resolver_snapshot(xs_resolver *res);
 /* The same without a reference of the caller's own (see

@@ -2,7 +2,16 @@
  * programs that need a cluster DNS on loopback. One thread serves UDP and
  * TCP on one address: the cluster zone from the resolver's registry (as
  * CoreDNS answers it), ExternalName targets and other names' A/AAAA
- * through the resolver (its cache included). */
+ * through the resolver (its cache included).
+ *
+ * Nothing blocks that thread: every socket is non-blocking, and TCP
+ * replies go into a buffer per connection that poll drains as the client
+ * reads. A client that stops reading stops being read (past TCP_OUT_SOFT
+ * octets waiting) and is closed when a reply waits for it longer than the
+ * message time, or its replies pile past TCP_OUT_MAX; UDP clients are
+ * served all along. (One thread rather than a TCP thread of its own: the
+ * reply cache, the borrowed registry snapshot and the queue of deferred
+ * answers stay single-threaded, with no lock on the UDP path.) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,21 +34,36 @@
 #include "registry.h"
 #include "resolver.h"
 #include "stats.h"
+#include "validate.h"
 
-#define MAX_TCP 16
+#define MAX_TCP ((int)XS_SERVER_TCP_MAX)
 #define UDP_BATCH 32
-#define TCP_IDLE_MS 2000
-#define TCP_SEND_MS 500 /* a reply not written by then: the client goes */
-#define RC_WAYS 8       /* reply cache: entries per set */
+#define TCP_OUT_SOFT 16384      /* replies waiting: no more questions read */
+#define TCP_OUT_MAX (256 << 10) /* replies waiting: the connection goes */
+#define POLL_MS 200             /* the loop looks at the clock this often */
+#define RC_WAYS 8               /* reply cache: entries per set */
 #define RC_KEY (XS_NAME_BUF + 1 + 5) /* question wire + type, class, flags */
 #define CACHE_MIN_TTL 5              /* CoreDNS cache's floor (minttl) */
+
+/* An access-control entry: addresses whose first prefix bits are net's. */
+typedef struct acl_entry {
+  xs_addr net;
+  unsigned prefix;
+} acl_entry;
 
 typedef struct tcp_conn {
   int fd;
   unsigned gen; /* bumped at each close: late replies for it are dropped */
-  uint8_t buf[2 + XS_DNS_TCP_MAX];
+  xs_addr from; /* the client (IPv4 also when it came mapped) */
+  int eof;      /* the client is done sending: close once replies are out */
+  uint8_t buf[2 + XS_DNS_TCP_MAX]; /* what came, not yet answered */
   size_t got;
-  unsigned long long active_ms; /* last bytes read (now_ms) */
+  unsigned long long idle_ms; /* since: nothing to read or write (now_ms) */
+  unsigned long long msg_ms;  /* first octet of the message read; 0: none */
+  uint8_t *out;               /* replies: out[sent..len) still to write */
+  size_t out_len, out_sent, out_cap;
+  size_t head_end;            /* where the reply being written ends */
+  unsigned long long head_ms; /* since it is the one being written */
 } tcp_conn;
 
 struct pend;
@@ -65,9 +89,13 @@ typedef struct rc_key {
 
 struct xs_server {
   xs_resolver *res;
-  unsigned cache_ttl;   /* xs_server_options.cache_ttl */
-  unsigned fallthrough; /* xs_server_options.fallthrough */
-  rc_entry **rc;        /* nsets * RC_WAYS; NULL: no reply cache */
+  unsigned cache_ttl;                       /* xs_server_options.cache_ttl */
+  unsigned fallthrough;                     /* xs_server_options.fallthrough */
+  unsigned idle_ms, message_ms, per_source; /* xs_server_options.tcp_* */
+  acl_entry acl[XS_SERVER_ALLOW_MAX];       /* clients answered */
+  size_t nacl;
+  xs_dns_scrub scrub; /* what forwarded replies may not carry */
+  rc_entry **rc;      /* nsets * RC_WAYS; NULL: no reply cache */
   size_t rc_sets;
   unsigned long long rc_tick;
   atomic_ullong cache_hits;
@@ -85,7 +113,7 @@ struct xs_server {
   struct pend *outstanding, *done;
   uint8_t out[2 + XS_DNS_TCP_MAX]; /* TCP replies */
   uint8_t udp_in[UDP_BATCH][XS_DNS_UDP_MAX];
-  uint8_t udp_out[UDP_BATCH][XS_DNS_UDP_MAX];
+  uint8_t udp_out[UDP_BATCH][XS_DNS_EDNS_SIZE];
 };
 
 /* ---- answers ---------------------------------------------------------------
@@ -95,6 +123,7 @@ struct xs_server {
  * generation it had, so a reply for a client that left is dropped). */
 typedef struct dest {
   int udp;
+  int refused; /* a client access control does not let in */
   struct sockaddr_storage to;
   socklen_t tolen;
   int conn;
@@ -267,19 +296,36 @@ static void rc_free(xs_server *s) {
   s->rc = NULL;
 }
 
+/* 1 if name is in a zone the server answers from its registry (the
+ * cluster zone, in-addr.arpa, ip6.arpa). */
+static int ours(const xs_server *s, const char *name) {
+  size_t len = strlen(name);
+  return xs_name_in_zone(name, len, s->scrub.zone, s->scrub.zone_len) ||
+         xs_name_is_reverse(name, len);
+}
+
 /* The records of a resolution's result, appended to a (owner: the first
- * name when the result has no chain, else the chain's final name, not the
- * result's TLS target). */
-static void append_result(xs_answer *a, const xs_result *r, const char *owner) {
-  size_t i;
-  for (i = 0; i < xs_result_chain_count(r); i++)
-    xs_answer_add_cname(a, xs_result_chain_name(r, i),
-                        xs_result_chain_target(r, i),
+ * name when the result has no chain). What upstream said about names in
+ * our zones is left out, as from forwarded replies: the chain ends with
+ * the link that leads into them (the client asks us for that name next). */
+static void append_result(const xs_server *s, xs_answer *a, const xs_result *r,
+                          const char *owner) {
+  size_t i, links = xs_result_chain_count(r);
+  for (i = 0; i < links; i++) {
+    const char *name = xs_result_chain_name(r, i);
+    if (xs_result_chain_source(r, i) != XS_SOURCE_REGISTRY && ours(s, name))
+      break;
+    xs_answer_add_cname(a, name, xs_result_chain_target(r, i),
                         xs_result_chain_ttl(r, i));
-  if (xs_result_chain_count(r) > 0)
-    owner = xs_result_final_name(r);
+  }
+  if (i < links)
+    return;
+  if (links > 0)
+    owner = xs_result_final_name(r); /* not the TLS target */
   for (i = 0; i < xs_result_address_count(r); i++) {
     xs_addr addr;
+    if (xs_result_address_source(r, i) != XS_SOURCE_REGISTRY && ours(s, owner))
+      continue;
     addr.family = (uint8_t)xs_result_address_family(r, i);
     memcpy(addr.bytes, xs_result_address_raw(r, i), 16);
     xs_answer_add_addr(a, owner, &addr, xs_result_address_ttl(r, i));
@@ -372,14 +418,14 @@ static size_t finish(xs_server *s, struct pend *p, uint8_t *out, size_t cap) {
   xs_status st = p->r != NULL ? xs_result_status(p->r) : p->st;
   size_t n;
   if (p->raw) {
-    if (st != XS_OK ||
-        (n = xs_dns_forward_reply(p->reply, p->rlen, &p->q, out, cap)) == 0)
+    if (st != XS_OK || (n = xs_dns_forward_reply(p->reply, p->rlen, &p->q,
+                                                 &s->scrub, out, cap)) == 0)
       return xs_dns_encode_error(&p->q, XS_RCODE_SERVFAIL, out, cap);
     return n;
   }
   if (p->chase) {
     if (st == XS_OK)
-      append_result(&p->a, p->r, p->a.external_target);
+      append_result(s, &p->a, p->r, p->a.external_target);
     else if (st == XS_ENOTFOUND && cfg->mode == XS_MODE_STRICT)
       p->a.rcode = XS_RCODE_NXDOMAIN; /* the chain's final rcode (RFC 6604) */
     if (p->a.rcode == XS_RCODE_NXDOMAIN)
@@ -390,7 +436,7 @@ static size_t finish(xs_server *s, struct pend *p, uint8_t *out, size_t cap) {
     return xs_dns_encode_error(&p->q, XS_RCODE_SERVFAIL, out, cap);
   xs_answer_init(&p->a, NULL, cfg);
   if (st == XS_OK)
-    append_result(&p->a, p->r, p->q.qname);
+    append_result(s, &p->a, p->r, p->q.qname);
   n = xs_dns_encode_response(&p->q, st == XS_ENOTFOUND ? XS_RCODE_NXDOMAIN : 0,
                              0, 1, &p->a, out, cap);
   return n;
@@ -516,8 +562,19 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
   uint64_t version;
   rc_key key;
   size_t n;
+  xs_dns_verdict verdict;
   atomic_fetch_add(&s->queries, 1);
-  switch (xs_dns_decode_query(msg, len, &q)) {
+  verdict = xs_dns_decode_query(msg, len, &q);
+  if (d->refused) { /* a client not let in: REFUSED, and nothing more */
+    if (verdict != XS_DNS_QUERY)
+      return 0;
+    atomic_fetch_add(&s->refused, 1);
+    n = xs_dns_encode_error(&q, XS_RCODE_REFUSED, out,
+                            udp && q.udp_size < cap ? q.udp_size : cap);
+    count_reply(s, out, n);
+    return n;
+  }
+  switch (verdict) {
   case XS_DNS_DROP:
     return 0;
   case XS_DNS_FORMERR:
@@ -561,6 +618,70 @@ static size_t handle(xs_server *s, const uint8_t *msg, size_t len, uint8_t *out,
 /* ---- sockets ---------------------------------------------------------------
  */
 
+/* A socket address as access control and the per-source bound see it: an
+ * IPv4 client mapped into IPv6 (::ffff:a.b.c.d) is that IPv4 address. */
+static void peer_of(const struct sockaddr_storage *ss, xs_addr *a) {
+  memset(a, 0, sizeof(*a));
+  if (ss->ss_family == AF_INET) {
+    a->family = 4;
+    memcpy(a->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+  } else if (ss->ss_family == AF_INET6) {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+                                       0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *b = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    if (memcmp(b, mapped, 12) == 0) {
+      a->family = 4;
+      memcpy(a->bytes, b + 12, 4);
+    } else {
+      a->family = 6;
+      memcpy(a->bytes, b, 16);
+    }
+  }
+}
+
+/* 1 if the first prefix bits of a and b are the same. */
+static int same_prefix(const uint8_t *a, const uint8_t *b, unsigned prefix) {
+  unsigned whole = prefix / 8, rest = prefix % 8;
+  if (memcmp(a, b, whole) != 0)
+    return 0;
+  return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xff00u >> rest)) == 0;
+}
+
+/* 1 if access control lets a client in. */
+static int allowed(const xs_server *s, const xs_addr *a) {
+  size_t i;
+  for (i = 0; i < s->nacl; i++)
+    if (s->acl[i].net.family == a->family &&
+        same_prefix(s->acl[i].net.bytes, a->bytes, s->acl[i].prefix))
+      return 1;
+  return 0;
+}
+
+/* "ADDRESS[/PREFIX]" into e (host bits cleared). 0 if it does not parse. */
+static int acl_parse(const char *text, acl_entry *e) {
+  const char *slash = strchr(text, '/');
+  size_t alen = slash != NULL ? (size_t)(slash - text) : strlen(text);
+  unsigned bits, i;
+  memset(e, 0, sizeof(*e));
+  if (!xs_addr_parse(text, alen, &e->net))
+    return 0;
+  bits = e->net.family == 4 ? 32 : 128;
+  e->prefix = bits;
+  if (slash != NULL) {
+    char *end;
+    unsigned long v;
+    if (slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3)
+      return 0;
+    v = strtoul(slash + 1, &end, 10);
+    if (*end != '\0' || v > bits)
+      return 0;
+    e->prefix = (unsigned)v;
+  }
+  for (i = e->prefix; i < bits; i++)
+    e->net.bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+  return 1;
+}
+
 /* Datagrams are read and answered in batches (recvmmsg/sendmmsg): one
  * system call for many queries, which is most of the cost here. */
 static int serve_udp(xs_server *s) {
@@ -580,14 +701,17 @@ static int serve_udp(xs_server *s) {
   n = recvmmsg(s->udp, in, UDP_BATCH, MSG_DONTWAIT, NULL);
   for (i = 0; i < n; i++) {
     dest d;
+    xs_addr a;
     size_t len;
+    peer_of(&from[i], &a);
     d.udp = 1;
+    d.refused = !allowed(s, &a);
     d.to = from[i];
     d.tolen = in[i].msg_hdr.msg_namelen;
     d.conn = -1;
     d.gen = 0;
     len = handle(s, s->udp_in[i], in[i].msg_len, s->udp_out[nout],
-                 XS_DNS_UDP_MAX, &d);
+                 sizeof(s->udp_out[nout]), &d);
     if (len == 0)
       continue;
     iout[nout].iov_base = s->udp_out[nout];
@@ -600,7 +724,7 @@ static int serve_udp(xs_server *s) {
     nout++;
   }
   for (i = 0; i < nout;) { /* a full socket buffer drops the rest */
-    int sent = sendmmsg(s->udp, out + i, (unsigned)(nout - i), 0);
+    int sent = sendmmsg(s->udp, out + i, (unsigned)(nout - i), MSG_DONTWAIT);
     if (sent <= 0)
       break;
     i += sent;
@@ -612,52 +736,159 @@ static void tcp_close(tcp_conn *c) {
   close(c->fd);
   c->fd = -1;
   c->gen++;
+  c->got = c->out_len = c->out_sent = c->head_end = 0;
+  c->eof = 0;
 }
 
-/* A length-prefixed reply of len octets (in s->out + 2) to c. */
-static void tcp_send(xs_server *s, tcp_conn *c, size_t len) {
-  size_t off = 0;
-  s->out[0] = (uint8_t)(len >> 8);
-  s->out[1] = (uint8_t)len;
-  while (off < len + 2) {
-    ssize_t w = send(c->fd, s->out + off, len + 2 - off, MSG_NOSIGNAL);
+/* Octets of replies c still has to take. */
+static size_t tcp_waiting(const tcp_conn *c) {
+  return c->out_len - c->out_sent;
+}
+
+/* When c goes unless something happens first (now_ms), see
+ * xs_server_options: a reply not taken, a message not whole, or idle. */
+static unsigned long long tcp_deadline(const xs_server *s, const tcp_conn *c) {
+  unsigned long long at = c->idle_ms + s->idle_ms;
+  if (tcp_waiting(c) > 0 || c->msg_ms != 0)
+    at = ~0ull;
+  if (tcp_waiting(c) > 0 && c->head_ms + s->message_ms < at)
+    at = c->head_ms + s->message_ms;
+  if (c->msg_ms != 0 && c->msg_ms + s->message_ms < at)
+    at = c->msg_ms + s->message_ms;
+  return at;
+}
+
+/* Write what c's client will take now. 0, or -1 when c was closed. */
+static int tcp_flush(tcp_conn *c) {
+  while (c->out_sent < c->out_len) {
+    ssize_t w = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return 0;
     if (w <= 0) {
       tcp_close(c);
-      return;
+      return -1;
     }
-    off += (size_t)w;
+    c->out_sent += (size_t)w;
+    while (c->out_sent >= c->head_end && c->head_end < c->out_len) {
+      /* the next reply is the one being written now */
+      c->head_end +=
+          2 + (size_t)(c->out[c->head_end] << 8 | c->out[c->head_end + 1]);
+      c->head_ms = now_ms();
+    }
   }
+  c->out_len = c->out_sent = c->head_end = 0;
+  c->idle_ms = now_ms();
+  return 0;
 }
 
-/* Bytes from a TCP client; every whole message is answered (blocking
- * writes, bounded by TCP_SEND_MS: replies are small and clients read
- * them). */
-static void serve_tcp(xs_server *s, tcp_conn *c) {
+/* A length-prefixed reply of len octets (in s->out + 2) queued for c and
+ * written as far as the client takes it. 0, or -1 when c was closed (its
+ * replies piled past TCP_OUT_MAX, or no memory for them). */
+static int tcp_send(xs_server *s, tcp_conn *c, size_t len) {
+  size_t need = len + 2;
+  s->out[0] = (uint8_t)(len >> 8);
+  s->out[1] = (uint8_t)len;
+  if (c->out_sent > 0) { /* what was written makes room */
+    memmove(c->out, c->out + c->out_sent, c->out_len - c->out_sent);
+    c->out_len -= c->out_sent;
+    c->head_end -= c->out_sent;
+    c->out_sent = 0;
+  }
+  if (c->out_len + need > TCP_OUT_MAX) {
+    tcp_close(c);
+    return -1;
+  }
+  if (c->out_len + need > c->out_cap) {
+    size_t cap = c->out_cap > 0 ? c->out_cap : 4096;
+    uint8_t *grown;
+    while (cap < c->out_len + need)
+      cap *= 2;
+    if ((grown = realloc(c->out, cap)) == NULL) {
+      tcp_close(c);
+      return -1;
+    }
+    c->out = grown;
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, s->out, need);
+  if (c->out_len == 0) {
+    c->head_end = need;
+    c->head_ms = now_ms();
+  }
+  c->out_len += need;
+  return tcp_flush(c);
+}
+
+/* 1 if c holds a whole message not yet answered. */
+static int tcp_whole(const tcp_conn *c) {
+  return c->got >= 2 && c->got >= 2 + (size_t)(c->buf[0] << 8 | c->buf[1]);
+}
+
+/* A client done sending goes once its replies are out and nothing it sent
+ * is left to answer (a message in part will never be whole). */
+static void tcp_settle(tcp_conn *c) {
+  if (c->fd >= 0 && c->eof && tcp_waiting(c) == 0 && !tcp_whole(c))
+    tcp_close(c);
+}
+
+/* Answer the whole messages c holds, as long as its client takes the
+ * replies (fewer than TCP_OUT_SOFT octets waiting); a message in part
+ * starts its clock. */
+static void tcp_answer(xs_server *s, tcp_conn *c) {
+  size_t off = 0;
   dest d;
-  ssize_t n = recv(c->fd, c->buf + c->got, sizeof(c->buf) - c->got, 0);
-  if (n <= 0) {
+  d.udp = 0;
+  d.refused = 0;
+  d.tolen = 0;
+  d.conn = (int)(c - s->conns);
+  while (c->fd >= 0 && c->got - off >= 2 && tcp_waiting(c) < TCP_OUT_SOFT) {
+    size_t mlen = (size_t)(c->buf[off] << 8 | c->buf[off + 1]), len;
+    if (c->got - off < 2 + mlen)
+      break;
+    d.gen = c->gen;
+    len = handle(s, c->buf + off + 2, mlen, s->out + 2, XS_DNS_TCP_MAX, &d);
+    off += 2 + mlen;
+    c->msg_ms = 0;
+    c->idle_ms = now_ms();
+    if (len > 0 && tcp_send(s, c, len) != 0)
+      return;
+  }
+  if (c->fd < 0)
+    return;
+  if (off > 0) {
+    memmove(c->buf, c->buf + off, c->got - off);
+    c->got -= off;
+  }
+  if (c->got > 0 && c->msg_ms == 0 && !tcp_whole(c))
+    c->msg_ms = now_ms(); /* a message begun */
+  tcp_settle(c);
+}
+
+/* 1 while c's questions are read: its client takes its replies. */
+static int tcp_reading(const tcp_conn *c) {
+  return !c->eof && tcp_waiting(c) < TCP_OUT_SOFT;
+}
+
+/* Octets from a TCP client, answered as far as they make whole messages. */
+static void tcp_read(xs_server *s, tcp_conn *c) {
+  size_t room = sizeof(c->buf) - c->got;
+  ssize_t n;
+  if (!tcp_reading(c) || room == 0)
+    return;
+  n = recv(c->fd, c->buf + c->got, room, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n < 0) {
     tcp_close(c);
     return;
   }
+  if (n == 0)
+    c->eof = 1; /* its replies still go out */
   c->got += (size_t)n;
-  c->active_ms = now_ms();
-  while (c->got >= 2) {
-    size_t mlen = (size_t)(c->buf[0] << 8 | c->buf[1]), len;
-    if (c->got < 2 + mlen)
-      break;
-    d.udp = 0;
-    d.tolen = 0;
-    d.conn = (int)(c - s->conns);
-    d.gen = c->gen;
-    len = handle(s, c->buf + 2, mlen, s->out + 2, XS_DNS_TCP_MAX, &d);
-    if (len > 0) {
-      tcp_send(s, c, len);
-      if (c->fd < 0)
-        return;
-    }
-    memmove(c->buf, c->buf + 2 + mlen, c->got - 2 - mlen);
-    c->got -= 2 + mlen;
-  }
+  tcp_answer(s, c);
 }
 
 /* Replies for the queries the resolver has answered meanwhile. */
@@ -672,53 +903,98 @@ static void send_done(xs_server *s) {
   s->done = NULL;
   pthread_mutex_unlock(&s->plock);
   while ((p = list) != NULL) {
-    size_t cap = p->d.udp ? (p->q.udp_size < XS_DNS_UDP_MAX ? p->q.udp_size
-                                                            : XS_DNS_UDP_MAX)
-                          : XS_DNS_TCP_MAX;
+    size_t cap = p->d.udp ? p->q.udp_size : XS_DNS_TCP_MAX;
     size_t len = finish(s, p, s->out + 2, cap);
     list = p->next;
     reply_ready(s, &p->key, s->out + 2, len, p->chase);
     count_reply(s, s->out + 2, len);
     if (len > 0 && p->d.udp) {
-      (void)sendto(s->udp, s->out + 2, len, 0, (struct sockaddr *)&p->d.to,
-                   p->d.tolen);
+      (void)sendto(s->udp, s->out + 2, len, MSG_DONTWAIT,
+                   (struct sockaddr *)&p->d.to, p->d.tolen);
     } else if (len > 0) {
       tcp_conn *c = &s->conns[p->d.conn];
       if (c->fd >= 0 && c->gen == p->d.gen)
-        tcp_send(s, c, len);
+        (void)tcp_send(s, c, len);
     }
     pend_free(p);
   }
+}
+
+/* A new TCP client: let in (when access control allows it, it holds
+ * fewer than per_source connections, and a slot is free) or closed. 0
+ * when there was none waiting. */
+static int tcp_accept(xs_server *s) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  xs_addr a;
+  int fd = accept4(s->tcp, (struct sockaddr *)&ss, &sl,
+                   SOCK_CLOEXEC | SOCK_NONBLOCK),
+      i, free_slot = -1;
+  unsigned same = 0;
+  if (fd < 0)
+    return 0;
+  peer_of(&ss, &a);
+  for (i = 0; i < MAX_TCP; i++) {
+    const tcp_conn *c = &s->conns[i];
+    if (c->fd < 0) {
+      if (free_slot < 0)
+        free_slot = i;
+    } else if (c->from.family == a.family &&
+               same_prefix(c->from.bytes, a.bytes, a.family == 4 ? 32 : 64)) {
+      same++;
+    }
+  }
+  if (!allowed(s, &a) || same >= s->per_source || free_slot < 0) {
+    close(fd); /* refused, or busy: the client retries */
+    return 1;
+  }
+  s->conns[free_slot].fd = fd;
+  s->conns[free_slot].from = a;
+  s->conns[free_slot].got = 0;
+  s->conns[free_slot].eof = 0;
+  s->conns[free_slot].msg_ms = 0;
+  s->conns[free_slot].idle_ms = now_ms();
+  return 1;
 }
 
 static void *server_run(void *arg) {
   xs_server *s = arg;
   while (!atomic_load(&s->stop)) {
     struct pollfd p[3 + MAX_TCP];
-    int idx[MAX_TCP], np = 3, i, rc;
-    unsigned long long now = 0;
+    int idx[MAX_TCP], np = 3, i, rc, wait;
+    unsigned gen[MAX_TCP];
+    unsigned long long now = now_ms(), next = now + POLL_MS;
     p[0].fd = s->wake;
     p[1].fd = s->udp;
     p[2].fd = s->tcp;
     for (i = 0; i < 3; i++)
       p[i].events = POLLIN;
-    for (i = 0; i < MAX_TCP; i++)
-      if (s->conns[i].fd >= 0) {
-        /* idle clients go (by the clock: a busy UDP side must not keep
-         * silent connections in their slots) */
-        if (now == 0)
-          now = now_ms();
-        if (now - s->conns[i].active_ms >= TCP_IDLE_MS) {
-          tcp_close(&s->conns[i]);
-          continue;
-        }
-        idx[np - 3] = i;
-        p[np].fd = s->conns[i].fd;
-        p[np++].events = POLLIN;
+    for (i = 0; i < MAX_TCP; i++) {
+      tcp_conn *c = &s->conns[i];
+      unsigned long long at;
+      if (c->fd >= 0 && tcp_whole(c) && tcp_waiting(c) < TCP_OUT_SOFT)
+        tcp_answer(s, c); /* what waited for the client to read */
+      tcp_settle(c);
+      if (c->fd < 0)
+        continue;
+      /* by the clock: a busy UDP side must not keep slow or silent
+       * connections in their slots */
+      if ((at = tcp_deadline(s, c)) <= now) {
+        tcp_close(c);
+        continue;
       }
+      if (at < next)
+        next = at;
+      idx[np - 3] = i;
+      gen[np - 3] = c->gen;
+      p[np].fd = c->fd;
+      p[np++].events = (short)((tcp_reading(c) ? POLLIN : 0) |
+                               (tcp_waiting(c) > 0 ? POLLOUT : 0));
+    }
     for (i = 0; i < np; i++)
       p[i].revents = 0;
-    rc = poll(p, (nfds_t)np, 200);
+    wait = (int)(next - now);
+    rc = poll(p, (nfds_t)np, wait);
     if (rc < 0 && errno != EINTR)
       break;
     if (rc <= 0)
@@ -730,27 +1006,27 @@ static void *server_run(void *arg) {
       while (serve_udp(s) == UDP_BATCH && ++rounds < 16)
         ;
     }
-    if (p[2].revents & POLLIN) {
-      int c = accept4(s->tcp, NULL, NULL, SOCK_CLOEXEC);
-      if (c >= 0) {
-        for (i = 0; i < MAX_TCP && s->conns[i].fd >= 0; i++)
-          ;
-        if (i == MAX_TCP) {
-          close(c); /* busy: the client retries */
-        } else {
-          /* Replies are written blocking, but a client that stops reading
-           * holds the server up only this long: then it is dropped. */
-          struct timeval tv = {0, TCP_SEND_MS * 1000};
-          (void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-          s->conns[i].fd = c;
-          s->conns[i].got = 0;
-          s->conns[i].active_ms = now_ms();
-        }
+    for (i = 3; i < np; i++) {
+      tcp_conn *c = &s->conns[idx[i - 3]];
+      if (c->fd < 0 || c->gen != gen[i - 3])
+        continue; /* closed meanwhile (its slot may be another's now) */
+      if ((p[i].revents & POLLOUT) && tcp_flush(c) != 0)
+        continue;
+      if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (tcp_reading(c))
+          tcp_read(s, c);
+        else if (p[i].revents & (POLLHUP | POLLERR))
+          tcp_close(c);
       }
+      if (c->fd >= 0 && tcp_whole(c) && tcp_waiting(c) < TCP_OUT_SOFT)
+        tcp_answer(s, c);
+      tcp_settle(c);
     }
-    for (i = 3; i < np; i++)
-      if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
-        serve_tcp(s, &s->conns[idx[i - 3]]);
+    if (p[2].revents & POLLIN) {
+      int k; /* a burst is let in (or turned away) at once */
+      for (k = 0; k < MAX_TCP && tcp_accept(s); k++)
+        ;
+    }
   }
   return NULL;
 }
@@ -814,6 +1090,57 @@ void xs_server_options_init(xs_server_options *opts) {
   memset(opts, 0, sizeof(*opts));
   opts->cache_ttl = 0;
   opts->reply_cache = XS_SERVER_REPLY_CACHE_DEFAULT;
+  opts->allow_from = NULL;
+  opts->allow_count = 0;
+  opts->tcp_idle_ms = XS_SERVER_TCP_IDLE_MS_DEFAULT;
+  opts->tcp_message_ms = XS_SERVER_TCP_MESSAGE_MS_DEFAULT;
+  opts->tcp_per_source = XS_SERVER_TCP_PER_SOURCE_DEFAULT;
+}
+
+/* The access control and TCP bounds of o into s (defaults for zeros).
+ * XS_OK or XS_EINVAL (err says why). */
+static xs_status take_limits(xs_server *s, const xs_server_options *o,
+                             xs_error *err) {
+  static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+  const char *const *list = o->allow_count > 0 ? o->allow_from : loopback;
+  size_t n = o->allow_count > 0 ? o->allow_count : 2, i;
+  if (o->allow_count > 0 && o->allow_from == NULL) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0, "allow_from is NULL");
+    return XS_EINVAL;
+  }
+  if (n > XS_SERVER_ALLOW_MAX) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "at most %u allow-from entries: %zu", XS_SERVER_ALLOW_MAX, n);
+    return XS_EINVAL;
+  }
+  for (i = 0; i < n; i++)
+    if (list[i] == NULL || !acl_parse(list[i], &s->acl[i])) {
+      xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                   "invalid allow-from \"%s\" (ADDRESS or ADDRESS/PREFIX)",
+                   list[i] != NULL ? list[i] : "");
+      return XS_EINVAL;
+    }
+  s->nacl = n;
+  s->idle_ms =
+      o->tcp_idle_ms > 0 ? o->tcp_idle_ms : XS_SERVER_TCP_IDLE_MS_DEFAULT;
+  s->message_ms = o->tcp_message_ms > 0 ? o->tcp_message_ms
+                                        : XS_SERVER_TCP_MESSAGE_MS_DEFAULT;
+  s->per_source = o->tcp_per_source > 0 ? o->tcp_per_source
+                                        : XS_SERVER_TCP_PER_SOURCE_DEFAULT;
+  if (s->idle_ms > XS_SERVER_TCP_TIMEOUT_MAX_MS ||
+      s->message_ms > XS_SERVER_TCP_TIMEOUT_MAX_MS) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "TCP times must be in range [1, %u] ms: %u, %u",
+                 XS_SERVER_TCP_TIMEOUT_MAX_MS, s->idle_ms, s->message_ms);
+    return XS_EINVAL;
+  }
+  if (s->per_source > XS_SERVER_TCP_MAX) {
+    xs_error_set(err, XS_EINVAL, NULL, 0, 0,
+                 "TCP connections per source must be in range [1, %u]: %u",
+                 XS_SERVER_TCP_MAX, s->per_source);
+    return XS_EINVAL;
+  }
+  return XS_OK;
 }
 
 xs_status xs_server_start(xs_resolver *res, const char *where, xs_server **out,
@@ -861,9 +1188,17 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
   }
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return XS_ENOMEM;
+  if (take_limits(s, &o, err) != XS_OK) {
+    free(s);
+    return XS_EINVAL;
+  }
   s->res = res;
   s->cache_ttl = o.cache_ttl;
   s->fallthrough = o.fallthrough;
+  s->scrub.policy = xs_resolver_policy(res);
+  s->scrub.zone = xs_resolver_answer_cfg(res)->zone;
+  s->scrub.zone_len = xs_resolver_answer_cfg(res)->zone_len;
+  s->scrub.reverse = 1;
   if (o.cache_ttl > 0 && o.reply_cache > 0) { /* sets: a power of two */
     s->rc_sets = 1;
     while (s->rc_sets * RC_WAYS < o.reply_cache)
@@ -883,7 +1218,8 @@ xs_status xs_server_start_opts(xs_resolver *res, const char *where,
     struct sockaddr_storage bound = ss;
     socklen_t blen = len;
     s->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    s->tcp = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    s->tcp =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s->udp < 0 || s->tcp < 0)
       break;
     (void)setsockopt(s->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -995,9 +1331,11 @@ void xs_server_stop(xs_server *s) {
   }
   pthread_mutex_destroy(&s->plock);
   pthread_cond_destroy(&s->pcond);
-  for (i = 0; i < MAX_TCP; i++)
+  for (i = 0; i < MAX_TCP; i++) {
     if (s->conns[i].fd >= 0)
       close(s->conns[i].fd);
+    free(s->conns[i].out);
+  }
   close(s->udp);
   close(s->tcp);
   close(s->wake);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xsvc.h"
@@ -118,10 +119,17 @@ static const char usage_serve[] =
     "Serve DNS as the cluster's CoreDNS would, from the manifests: the\n"
     "cluster zone (and its reverse zones) authoritatively; ExternalName\n"
     "targets and other names' A/AAAA through the upstream servers given\n"
-    "(none given: other names are REFUSED). Prints the address it listens\n"
-    "on; reloads the manifests on SIGHUP, and with --watch whenever they\n"
+    "(none given: other names are REFUSED). Forwarded replies lose the\n"
+    "addresses the policy denies and what upstream says about names in\n"
+    "the cluster and reverse zones. Prints the address it listens on;\n"
+    "reloads the manifests on SIGHUP, and with --watch whenever they\n"
     "change (a failed load keeps the old ones, and says why); stops\n"
     "cleanly on SIGINT or SIGTERM.\n"
+    "\n"
+    "Limits: UDP replies at most 1232 octets (TC beyond: retry over TCP);\n"
+    "TCP: 16 connections, 4 per client address (IPv6: per /64), each\n"
+    "closed after 2 s idle, or when a message is not whole 1 s after its\n"
+    "first octet, or a reply is not taken within 1 s.\n"
     "\n"
     "  -f, --file PATH, -n, --namespace NS, --cluster-domain D, --ttl S,\n"
     "  --strict, --timeout MS, --attempts N, --allow-insecure-permissions,\n"
@@ -149,7 +157,15 @@ static const char usage_serve[] =
     "                             updates), after 50 ms without changes\n"
     "      --metrics HOST:PORT    serve Prometheus metrics over HTTP at\n"
     "                             http://HOST:PORT/metrics (port 0 picks a\n"
-    "                             free one; the address is printed)\n"
+    "                             free one; the address is printed); each\n"
+    "                             connection has 2 s for its request and\n"
+    "                             reply, 16 at once\n"
+    "      --allow-from CIDR      answer clients from CIDR (ADDRESS[/PREFIX];\n"
+    "                             repeatable; the list replaces the default:\n"
+    "                             loopback only, 127.0.0.0/8 and ::1, on any\n"
+    "                             --listen address); others get REFUSED over\n"
+    "                             UDP, and TCP connections from them are\n"
+    "                             closed unread\n"
     "  -h, --help                 show this help\n"
     "\n"
     "exit status: 0 stopped by a signal, 2 usage or manifest error,\n"
@@ -524,7 +540,8 @@ enum {
   OPT_METRICS,
   OPT_DENY,
   OPT_ALLOW,
-  OPT_ALLOW_TARGET
+  OPT_ALLOW_TARGET,
+  OPT_ALLOW_FROM
 };
 
 /* One policy option (--deny, --allow, --allow-target), in order given. */
@@ -548,11 +565,13 @@ typedef struct resolve_opts {
   int serve;
   const char **listens;
   size_t nlistens;
-  int cache_ttl;        /* serve --cache; -1: none */
-  int reply_cache;      /* serve --reply-cache; -1: the library's default */
-  unsigned fallthrough; /* serve --fallthrough */
-  int watch;            /* serve --watch */
-  const char *metrics;  /* serve --metrics HOST:PORT */
+  int cache_ttl;           /* serve --cache; -1: none */
+  int reply_cache;         /* serve --reply-cache; -1: the library's default */
+  unsigned fallthrough;    /* serve --fallthrough */
+  int watch;               /* serve --watch */
+  const char *metrics;     /* serve --metrics HOST:PORT */
+  const char **allow_from; /* serve --allow-from CIDR (repeatable) */
+  size_t nallow_from;
   policy_arg *policy;
   size_t npolicy;
   xs_family family;
@@ -588,6 +607,7 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       {"deny", required_argument, NULL, OPT_DENY},
       {"allow", required_argument, NULL, OPT_ALLOW},
       {"allow-target", required_argument, NULL, OPT_ALLOW_TARGET},
+      {"allow-from", required_argument, NULL, OPT_ALLOW_FROM},
       {NULL, 0, NULL, 0}};
   const char *usage = o->serve     ? usage_serve
                       : o->connect ? usage_connect
@@ -725,6 +745,11 @@ static int parse_resolve(int argc, char **argv, resolve_opts *o) {
       if (!o->serve)
         return usage_error(usage, NULL, NULL);
       o->metrics = optarg;
+      break;
+    case OPT_ALLOW_FROM:
+      if (!o->serve)
+        return usage_error(usage, NULL, NULL);
+      o->allow_from[o->nallow_from++] = optarg;
       break;
     case '4':
     case '6':
@@ -880,41 +905,59 @@ static int do_connect(const resolve_opts *o, xs_resolver *res) {
  */
 
 /* A minimal HTTP/1.1 endpoint for Prometheus: one thread, one request per
- * connection (Connection: close), GET /metrics only. */
+ * connection (Connection: close), GET /metrics only. Sockets are
+ * non-blocking and served side by side, METRICS_CONNS at once (more wait
+ * in the listen backlog); each connection has METRICS_TIMEOUT_MS from its
+ * accept for its request and the whole reply, however slowly it sends or
+ * reads, then it is closed. */
+#define METRICS_REQUEST_MAX 8192
+#define METRICS_TIMEOUT_MS 2000
+#define METRICS_CONNS 16
+
+typedef struct metrics_conn {
+  int fd; /* -1: a free slot */
+  unsigned long long deadline;
+  char req[METRICS_REQUEST_MAX + 1];
+  size_t got;
+  char *out; /* the reply, once the request is read */
+  size_t out_len, out_sent;
+} metrics_conn;
+
 typedef struct metrics_http {
   int fd;      /* listening socket */
   int stop[2]; /* a pipe: written to stop the thread */
   pthread_t thread;
   char address[80]; /* "HOST:PORT" as bound */
+  metrics_conn *conns;
 } metrics_http;
 
-#define METRICS_REQUEST_MAX 8192
-#define METRICS_TIMEOUT_MS 2000
-
-static int send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
+static unsigned long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000u +
+         (unsigned long long)ts.tv_nsec / 1000000u;
 }
 
-static void http_reply(int fd, const char *status, const char *type,
-                       const char *extra, const char *body, size_t len,
-                       int head) {
-  char hdr[512];
+/* The whole response (head, and body unless head_only) on the heap. */
+static char *http_response(const char *status, const char *type,
+                           const char *extra, const char *body, size_t len,
+                           int head_only, size_t *out_len) {
+  char hdr[512], *out;
   int n = snprintf(hdr, sizeof(hdr),
                    "HTTP/1.1 %s\r\nContent-Type: %s\r\n%sContent-Length: "
                    "%zu\r\nConnection: close\r\n\r\n",
                    status, type, extra, len);
-  if (n > 0 && (size_t)n < sizeof(hdr) && send_all(fd, hdr, (size_t)n) == 0 &&
-      !head)
-    send_all(fd, body, len);
+  size_t total;
+  if (n <= 0 || (size_t)n >= sizeof(hdr))
+    return NULL;
+  total = (size_t)n + (head_only ? 0 : len);
+  if ((out = malloc(total)) == NULL)
+    return NULL;
+  memcpy(out, hdr, (size_t)n);
+  if (!head_only)
+    memcpy(out + n, body, len);
+  *out_len = total;
+  return out;
 }
 
 /* The whole text (it may grow between the size and the copy). */
@@ -937,69 +980,122 @@ static char *metrics_text(size_t *len) {
   }
 }
 
-static void metrics_answer(int fd) {
-  char req[METRICS_REQUEST_MAX + 1], method[16], path[256];
-  size_t got = 0;
+/* The response to the request c has read (NULL: out of memory). */
+static char *metrics_answer(metrics_conn *c, size_t *len) {
+  char method[16], path[256];
   int head;
-  /* the request head, within the time limit */
-  while (got < METRICS_REQUEST_MAX) {
-    struct pollfd p = {fd, POLLIN, 0};
-    ssize_t n;
-    if (poll(&p, 1, METRICS_TIMEOUT_MS) <= 0)
-      return;
-    n = recv(fd, req + got, METRICS_REQUEST_MAX - got, 0);
-    if (n <= 0)
-      return;
-    got += (size_t)n;
-    req[got] = '\0';
-    if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL)
-      break;
-  }
-  req[got] = '\0';
-  if (sscanf(req, "%15s %255s HTTP/", method, path) != 2) {
-    http_reply(fd, "400 Bad Request", "text/plain", "", "bad request\n", 12, 0);
-    return;
-  }
+  c->req[c->got] = '\0';
+  if (sscanf(c->req, "%15s %255s HTTP/", method, path) != 2)
+    return http_response("400 Bad Request", "text/plain", "", "bad request\n",
+                         12, 0, len);
   head = strcmp(method, "HEAD") == 0;
-  if (strcmp(method, "GET") != 0 && !head) {
-    http_reply(fd, "405 Method Not Allowed", "text/plain",
-               "Allow: GET, HEAD\r\n", "method not allowed\n", 19, 0);
-    return;
-  }
+  if (strcmp(method, "GET") != 0 && !head)
+    return http_response("405 Method Not Allowed", "text/plain",
+                         "Allow: GET, HEAD\r\n", "method not allowed\n", 19, 0,
+                         len);
   path[strcspn(path, "?")] = '\0';
   if (strcmp(path, "/metrics") == 0) {
-    size_t len;
-    char *text = metrics_text(&len);
-    if (text == NULL) {
-      http_reply(fd, "500 Internal Server Error", "text/plain", "",
-                 "out of memory\n", 14, head);
+    size_t tlen;
+    char *text = metrics_text(&tlen), *out;
+    if (text == NULL)
+      return http_response("500 Internal Server Error", "text/plain", "",
+                           "out of memory\n", 14, head, len);
+    out = http_response("200 OK", "text/plain; version=0.0.4; charset=utf-8",
+                        "", text, tlen, head, len);
+    free(text);
+    return out;
+  }
+  return http_response("404 Not Found", "text/plain", "",
+                       "not found: try /metrics\n", 24, head, len);
+}
+
+static void metrics_close(metrics_conn *c) {
+  close(c->fd);
+  c->fd = -1;
+  free(c->out);
+  c->out = NULL;
+}
+
+/* What poll said about c: read the request, then write the reply. */
+static void metrics_step(metrics_conn *c) {
+  if (c->out == NULL) {
+    ssize_t n = recv(c->fd, c->req + c->got, METRICS_REQUEST_MAX - c->got,
+                     MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return;
+    if (n <= 0) {
+      metrics_close(c);
       return;
     }
-    http_reply(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", "",
-               text, len, head);
-    free(text);
-    return;
+    c->got += (size_t)n;
+    c->req[c->got] = '\0';
+    if (c->got < METRICS_REQUEST_MAX && strstr(c->req, "\r\n\r\n") == NULL &&
+        strstr(c->req, "\n\n") == NULL)
+      return; /* the head is not whole yet */
+    if ((c->out = metrics_answer(c, &c->out_len)) == NULL) {
+      metrics_close(c);
+      return;
+    }
+    c->out_sent = 0;
   }
-  http_reply(fd, "404 Not Found", "text/plain", "", "not found: try /metrics\n",
-             24, head);
+  while (c->out_sent < c->out_len) {
+    ssize_t w = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+                     MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    if (w <= 0)
+      break;
+    c->out_sent += (size_t)w;
+  }
+  metrics_close(c); /* all written, or the client went */
 }
 
 static void *metrics_run(void *arg) {
   metrics_http *m = arg;
   for (;;) {
-    struct pollfd p[2] = {{m->fd, POLLIN, 0}, {m->stop[0], POLLIN, 0}};
-    int c;
-    if (poll(p, 2, -1) < 0 && errno != EINTR)
+    struct pollfd p[2 + METRICS_CONNS];
+    int idx[METRICS_CONNS], np = 2, i, free_slot = -1, wait = -1;
+    unsigned long long now = mono_ms();
+    p[0].fd = m->stop[0];
+    p[0].events = POLLIN;
+    for (i = 0; i < METRICS_CONNS; i++) {
+      metrics_conn *c = &m->conns[i];
+      if (c->fd >= 0 && now >= c->deadline)
+        metrics_close(c); /* out of time, whatever it was doing */
+      if (c->fd < 0) {
+        if (free_slot < 0)
+          free_slot = i;
+        continue;
+      }
+      if (wait < 0 || (int)(c->deadline - now) < wait)
+        wait = (int)(c->deadline - now);
+      idx[np - 2] = i;
+      p[np].fd = c->fd;
+      p[np++].events = c->out == NULL ? POLLIN : POLLOUT;
+    }
+    /* with every slot taken, new clients wait in the backlog */
+    p[1].fd = free_slot >= 0 ? m->fd : -1;
+    p[1].events = POLLIN;
+    for (i = 0; i < np; i++)
+      p[i].revents = 0;
+    if (poll(p, (nfds_t)np, wait) < 0 && errno != EINTR)
       break;
-    if (p[1].revents != 0)
+    if (p[0].revents != 0)
       break;
-    if (!(p[0].revents & POLLIN))
-      continue;
-    c = accept(m->fd, NULL, NULL);
-    if (c < 0)
-      continue;
-    metrics_answer(c);
-    close(c);
+    for (i = 2; i < np; i++)
+      if (p[i].revents != 0)
+        metrics_step(&m->conns[idx[i - 2]]);
+    if (p[1].revents & POLLIN) {
+      int c = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0) {
+        m->conns[free_slot].fd = c;
+        m->conns[free_slot].deadline = mono_ms() + METRICS_TIMEOUT_MS;
+        m->conns[free_slot].got = 0;
+        m->conns[free_slot].out = NULL;
+      }
+    }
   }
   return NULL;
 }
@@ -1013,9 +1109,10 @@ static int metrics_start(const char *where, metrics_http *m) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
   char hbuf[64], pbuf[8];
-  int one = 1, rc;
+  int one = 1, rc, i;
   size_t hl;
   m->fd = m->stop[0] = m->stop[1] = -1;
+  m->conns = NULL;
   if (colon == NULL || colon == where || colon[1] == '\0')
     goto bad;
   port = colon + 1;
@@ -1035,9 +1132,12 @@ static int metrics_start(const char *where, metrics_http *m) {
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
   if (getaddrinfo(host, port, &hints, &ai) != 0)
     goto bad;
-  m->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (m->fd < 0)
+  m->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (m->fd < 0 ||
+      (m->conns = calloc(METRICS_CONNS, sizeof(*m->conns))) == NULL)
     goto fail;
+  for (i = 0; i < METRICS_CONNS; i++)
+    m->conns[i].fd = -1;
   (void)setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(m->fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(m->fd, 16) != 0 ||
       getsockname(m->fd, (struct sockaddr *)&ss, &sl) != 0 ||
@@ -1068,16 +1168,22 @@ fail:
     close(m->stop[0]);
     close(m->stop[1]);
   }
+  free(m->conns);
   freeaddrinfo(ai);
   return 0;
 }
 
 static void metrics_stop(metrics_http *m) {
   char c = 1;
+  int i;
   if (write(m->stop[1], &c, 1) != 1) {
     /* a pipe with room: cannot fail */
   }
   pthread_join(m->thread, NULL);
+  for (i = 0; i < METRICS_CONNS; i++)
+    if (m->conns[i].fd >= 0)
+      metrics_close(&m->conns[i]);
+  free(m->conns);
   close(m->fd);
   close(m->stop[0]);
   close(m->stop[1]);
@@ -1130,6 +1236,8 @@ static int do_serve(const resolve_opts *o, xs_resolver *res, xs_registry *reg) {
   if (o->reply_cache >= 0)
     so.reply_cache = (size_t)o->reply_cache;
   so.fallthrough = o->fallthrough;
+  so.allow_from = o->allow_from;
+  so.allow_count = o->nallow_from;
   for (i = 0; i < n; i++) {
     if (xs_server_start_opts(res, where[i], &so, &srv[i], &err) != XS_OK) {
       fprintf(stderr, "xsvc: serve: %s\n", err.message);
@@ -1232,8 +1340,9 @@ static int cmd_resolve(int argc, char **argv, int connect) {
   o.servers = calloc((size_t)argc + 1, sizeof(*o.servers));
   o.listens = calloc((size_t)argc + 1, sizeof(*o.listens));
   o.policy = calloc((size_t)argc + 1, sizeof(*o.policy));
+  o.allow_from = calloc((size_t)argc + 1, sizeof(*o.allow_from));
   if (o.paths == NULL || o.searches == NULL || o.servers == NULL ||
-      o.listens == NULL || o.policy == NULL) {
+      o.listens == NULL || o.policy == NULL || o.allow_from == NULL) {
     fputs("xsvc: out of memory\n", stderr);
     rc = EXIT_FAILED;
     goto done;
@@ -1308,6 +1417,7 @@ done:
   free(o.servers);
   free(o.listens);
   free(o.policy);
+  free(o.allow_from);
   return rc;
 }
 

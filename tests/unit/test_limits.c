@@ -208,8 +208,10 @@ static void test_limits_full_cache_evicts_never_refuses(void **s) {
   responder_stop(&up);
 }
 
-/* The server holds 16 TCP connections; a 17th is closed at once, and once
- * one of the 16 goes, a new one is served. */
+/* The server holds 16 TCP connections (XS_SERVER_TCP_MAX; here all from
+ * one address, its per-source bound lifted to that); a 17th is closed at
+ * once, and once one of the 16 goes, a new one is served. The per-source
+ * bound itself: test_server_hardening. */
 static int tcp_to(unsigned port) {
   struct sockaddr_in a;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -251,11 +253,14 @@ static void test_limits_server_16_tcp_connections_17th_closed(void **s) {
   xs_resolver *res;
   xs_server *srv;
   xs_error err;
+  xs_server_options o;
   int fds[17], i, extra;
   (void)s;
   must(xs_registry_new(&reg));
   res = resolver_for(reg);
-  must(xs_server_start(res, "127.0.0.1:0", &srv, &err));
+  xs_server_options_init(&o);
+  o.tcp_per_source = XS_SERVER_TCP_MAX;
+  must(xs_server_start_opts(res, "127.0.0.1:0", &o, &srv, &err));
   for (i = 0; i < 16; i++) {
     fds[i] = tcp_to(xs_server_port(srv));
     assert_true(fds[i] >= 0);

@@ -699,8 +699,12 @@ static void test_server_idle_tcp_slots_freed_under_udp_load(void **st) {
   to.sin_family = AF_INET;
   to.sin_port = htons((uint16_t)xs_server_port(srv));
   inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  for (i = 0; i < 16; i++) { /* every slot, silent */
+  for (i = 0; i < 16; i++) { /* every slot, silent (4 per source) */
+    struct sockaddr_in from = to;
+    from.sin_port = 0;
+    from.sin_addr.s_addr = htonl(0x7f000a00u + (uint32_t)(i / 4)); /* .10 */
     fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(fds[i], (struct sockaddr *)&from, sizeof(from)), 0);
     assert_int_equal(connect(fds[i], (struct sockaddr *)&to, sizeof(to)), 0);
   }
   usleep(100 * 1000);
