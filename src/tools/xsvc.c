@@ -333,8 +333,9 @@ static int cmd_check(int argc, char **argv) {
 /* The --json status vocabulary; anything else the library names is an
  * "error" for the CLI's consumers. */
 static const char *status_word(xs_status st) {
-  static const char *const known[] = {"ok",      "nxdomain", "nodata", "loop",
-                                      "timeout", "servfail", "refused"};
+  static const char *const known[] = {"ok",      "nxdomain", "nodata",
+                                      "loop",    "timeout",  "servfail",
+                                      "refused", "policy"};
   const char *name = xs_status_name(st);
   size_t i;
   for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 import urllib.error
 import urllib.request
@@ -661,6 +662,46 @@ def dns_a(port, name):
     return flags & 0x0F, addrs
 
 
+class ServeAccessTests(unittest.TestCase):
+    """xsvc serve answers loopback clients only, unless --allow-from."""
+
+    def serve(self, *args):
+        d = tempfile.mkdtemp(prefix="xsvc-cli-acl-")
+        self.addCleanup(shutil.rmtree, d)
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "api.yaml")
+        with open(path, "w") as f:
+            f.write(api_manifest("10.3.0.1"))
+        os.chmod(path, 0o644)
+        proc = subprocess.Popen([XSVC, "serve", "-f", d, "--listen", "127.0.0.1:0", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def stop():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            proc.stdout.close()
+            proc.stderr.close()
+        self.addCleanup(stop)
+        m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline().strip())
+        self.assertTrue(m)
+        return int(m.group(1))
+
+    def test_loopback_answered_by_default(self):
+        port = self.serve()
+        self.assertEqual(dns_a(port, "api.default.svc.cluster.local"), (0, ["10.3.0.1"]))
+
+    def test_clients_outside_allow_from_refused(self):
+        port = self.serve("--allow-from", "127.0.0.2/32")  # not our 127.0.0.1
+        self.assertEqual(dns_a(port, "api.default.svc.cluster.local"), (5, []))
+        port = self.serve("--allow-from", "127.0.0.0/8")
+        self.assertEqual(dns_a(port, "api.default.svc.cluster.local"), (0, ["10.3.0.1"]))
+
+    def test_bad_allow_from_is_a_usage_error(self):
+        rc, _, err = run("serve", "--listen", "127.0.0.1:0", "--allow-from", "nope")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("nope", err)
+
+
 def parse_prometheus(text):
     """The text exposition format, checked line by line: returns
     ({family: type}, [(name, labels, value)])."""
@@ -783,6 +824,37 @@ class ServeLiveTests(unittest.TestCase):
             self.assertEqual(r.read(), b"")
         self.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.proc.wait(timeout=30), 0)
+
+    def test_metrics_answered_while_a_client_trickles_its_request(self):
+        """A client that sends a byte every 0.5 s (under the 2 s of the old
+        per-read wait, so it held the only thread forever) does not keep a
+        scrape from being answered; it is cut off at its own deadline."""
+        host, port = re.match(r"http://([^:/]+):(\d+)/", self.url).groups()
+        slow = socket.create_connection((host, int(port)), timeout=60)
+        done = threading.Event()
+        cut = threading.Event()
+
+        def trickle():
+            for ch in b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 200:
+                if done.wait(0.5):
+                    return
+                try:
+                    slow.send(bytes([ch]))
+                except OSError:
+                    cut.set()
+                    return
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            types, _ = self.scrape()  # a hang (60 s) if the trickler blocks it
+            self.assertIn("xsvc_reloads_total", types)
+            slow.settimeout(60)
+            self.assertEqual(slow.recv(100), b"")  # closed at its deadline
+        finally:
+            done.set()
+            t.join()
+            slow.close()
 
     def test_usage_errors(self):
         rc, _, err = run("serve", "--watch", "--listen", "127.0.0.1:0")
