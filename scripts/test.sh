@@ -25,6 +25,9 @@ run cmake --build build-tsan -j"$jobs" >/dev/null
 TSAN_OPTIONS=halt_on_error=1 \
   run ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'registry|resolver|resolve_cache|concurren|cache|engine|memo|connect|policy|server|faults|limits|reload|watch|stats'
 
+# --fair-sched=yes: threads take turns (valgrind runs one at a time; without
+# it a thread that resolves in a loop starved test_reload_concurrent's
+# reloading one for minutes).
 # somalloc=nouserintercepts: valgrind keeps to glibc's malloc and leaves
 # test_alloc_fail's failing malloc (tests/common/failalloc.c) in place.
 # Exit status 77: a test skipped itself under valgrind (tests/README.md).
@@ -32,7 +35,8 @@ if command -v valgrind >/dev/null; then
   for t in build/tests/test_*; do
     [ -x "$t" ] || continue
     rc=0
-    XSVC_TEST_VALGRIND=1 run tests/netns.sh valgrind -q --error-exitcode=99 --leak-check=full \
+    XSVC_TEST_VALGRIND=1 run tests/netns.sh valgrind -q --fair-sched=yes \
+        --error-exitcode=99 --leak-check=full \
         --soname-synonyms=somalloc=nouserintercepts \
         --errors-for-leak-kinds=definite,indirect "$t" >/dev/null || rc=$?
     [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || exit "$rc"
