@@ -111,8 +111,8 @@ typedef struct xs_error {
 #define XS_MAX_ALIAS_EXPANSION 100000u
 #define XS_MAX_FILES 100000u /* files per directory load */
 /* (a load may tighten each of the six above: xs_load_options.max_*) */
-#define XS_MAX_CHAIN 10      /* CNAME links followed */
-#define XS_MAX_NAME 253      /* DNS name, no trailing dot */
+#define XS_MAX_CHAIN 10 /* CNAME links followed */
+#define XS_MAX_NAME 253 /* DNS name, no trailing dot */
 /* Other bounds, each with its setter or function, and what happens there
  * (tests/unit/test_limits.c checks every one):
  *  - DNS label: 63 octets; a longer query label is XS_EBADNAME, a longer
@@ -750,10 +750,10 @@ typedef void (*xs_resolve_cb)(xs_status status, xs_result *result, void *arg);
  *  order asked, XS_ASYNC_BATCH per engine round, each round after the
  *  questions of blocking calls (xs_resolve, xs_connect): a flood of
  *  asynchronous requests delays a blocking call by one batch at most, and
- *  a blocking call delays them by one round at most. XS_EINVAL (NULL resolver/name/cb, bad family),
- *  XS_ELIMIT (xs_config_set_max_pending requests already in flight) or
- *  XS_ENOMEM: cb never runs. An invalid name is accepted and completes with
- *  XS_EBADNAME. Any thread, also from a callback. */
+ *  a blocking call delays them by one round at most. XS_EINVAL (NULL
+ * resolver/name/cb, bad family), XS_ELIMIT (xs_config_set_max_pending requests
+ * already in flight) or XS_ENOMEM: cb never runs. An invalid name is accepted
+ * and completes with XS_EBADNAME. Any thread, also from a callback. */
 XS_EXTERN xs_status xs_resolve_async(xs_resolver *res, const char *name,
                                      xs_family family, xs_resolve_cb cb,
                                      void *arg, unsigned long long *request);

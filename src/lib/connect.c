@@ -454,10 +454,9 @@ xs_status xs_connect(xs_resolver *res, const char *name, unsigned port,
     /* Start an attempt: the first once the preferred family answered (or
      * the resolution delay passed after the other did), then one every
      * attempt delay, or at once when every earlier attempt failed. */
-    can_start =
-        k.nc[0] + k.nc[1] > 0 && (h.taken[0] || pending == 0 ||
-                                  now >= first_answer + (uint64_t)k.cfg
-                                                            ->resolution_delay_ms);
+    can_start = k.nc[0] + k.nc[1] > 0 &&
+                (h.taken[0] || pending == 0 ||
+                 now >= first_answer + (uint64_t)k.cfg->resolution_delay_ms);
     if (can_start &&
         (k.na == 0 || now >= last_start + (uint64_t)k.cfg->attempt_delay_ms)) {
       int fd = start_attempt(&k, now, &more);

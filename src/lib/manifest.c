@@ -85,7 +85,7 @@ struct xs_loader {
   keyslot *keys;
   size_t keys_mask, keys_used;
   uint32_t gen;
-  xs_loader_work work; /* what the lookups cost (xs_loader_work_get) */
+  xs_loader_work work;        /* what the lookups cost (xs_loader_work_get) */
   uint64_t alias_nodes;       /* nodes added by aliases in this document */
   const unsigned char *input; /* the source being parsed, for offsets */
   size_t input_len;
@@ -1312,8 +1312,8 @@ static int take_limit(size_t given, size_t bound, const char *field,
                       const char *bound_name, size_t *out, xs_error *err) {
   if (given > bound) {
     xs_error_set(err, XS_EINVAL, NULL, 0, 0,
-                 "%s %zu is above %s (%zu): a load can only tighten it",
-                 field, given, bound_name, bound);
+                 "%s %zu is above %s (%zu): a load can only tighten it", field,
+                 given, bound_name, bound);
     return 0;
   }
   *out = given == 0 ? bound : given;
@@ -1323,9 +1323,9 @@ static int take_limit(size_t given, size_t bound, const char *field,
 static int take_limits(const xs_load_options *opts, limits *lim,
                        xs_error *err) {
   size_t v[6] = {0, 0, 0, 0, 0, 0}, got[6];
-  static const size_t bound[6] = {
-      XS_MAX_FILE_SIZE,    XS_MAX_DEPTH,           XS_MAX_DOCUMENTS,
-      XS_MAX_ALIAS_EVENTS, XS_MAX_ALIAS_EXPANSION, XS_MAX_FILES};
+  static const size_t bound[6] = {XS_MAX_FILE_SIZE,       XS_MAX_DEPTH,
+                                  XS_MAX_DOCUMENTS,       XS_MAX_ALIAS_EVENTS,
+                                  XS_MAX_ALIAS_EXPANSION, XS_MAX_FILES};
   static const char *const field[6] = {
       "max_file_size",    "max_depth",           "max_documents",
       "max_alias_events", "max_alias_expansion", "max_files"};
@@ -1513,7 +1513,7 @@ static int untrusted(const char *path, const struct stat *obj, char *why,
  * becomes the resolved path. 0: trusted; 1: not (why says what); -1: the
  * path cannot be followed (errno). */
 static int walk_path(char *real, const char *path, char *why, size_t whylen) {
-  char todo[2 * PATH_MAX], link[PATH_MAX];
+  char unwalked[2 * PATH_MAX], link[PATH_MAX];
   size_t rlen = strlen(real);
   const char *p;
   struct stat st;
@@ -1524,11 +1524,12 @@ static int walk_path(char *real, const char *path, char *why, size_t whylen) {
     if (untrusted("/", &st, why, whylen))
       return 1;
   }
-  if (snprintf(todo, sizeof(todo), "%s", path) >= (int)sizeof(todo)) {
+  if (snprintf(unwalked, sizeof(unwalked), "%s", path) >=
+      (int)sizeof(unwalked)) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  p = todo;
+  p = unwalked;
   for (;;) {
     size_t n;
     while (*p == '/')
@@ -1572,14 +1573,14 @@ static int walk_path(char *real, const char *path, char *why, size_t whylen) {
         return -1;
       link[len] = '\0';
       /* the rest of the path now follows the link's target */
-      if ((size_t)len + 1 + strlen(p) >= sizeof(todo)) {
+      if ((size_t)len + 1 + strlen(p) >= sizeof(unwalked)) {
         errno = ENAMETOOLONG;
         return -1;
       }
-      memmove(todo + len + 1, p, strlen(p) + 1);
-      memcpy(todo, link, (size_t)len);
-      todo[len] = '/';
-      p = todo;
+      memmove(unwalked + len + 1, p, strlen(p) + 1);
+      memcpy(unwalked, link, (size_t)len);
+      unwalked[len] = '/';
+      p = unwalked;
       if (link[0] == '/')
         rlen = 0;
       real[rlen] = '\0';
@@ -1838,10 +1839,9 @@ void xs_load_options_init_size(xs_load_options *opts, size_t size) {
  * against 0.1.0, FFI bindings calling it by name) allocated 0.1's struct,
  * which ended with allow_insecure_permissions. */
 void(xs_load_options_init)(xs_load_options *opts) {
-  xs_load_options_init_size(opts,
-                            offsetof(xs_load_options,
-                                     allow_insecure_permissions) +
-                                sizeof(opts->allow_insecure_permissions));
+  xs_load_options_init_size(
+      opts, offsetof(xs_load_options, allow_insecure_permissions) +
+                sizeof(opts->allow_insecure_permissions));
 }
 
 static xs_status first_failure(xs_status a, xs_status b) {

@@ -10,8 +10,9 @@
 #include "validate.h"
 
 #define XS_POLICY_MAX_SUFFIXES 32
-#define XS_POLICY_MAX_RANGES 64 /* per list (denied, allowed); defaults apart  \
-                                 */
+#define XS_POLICY_MAX_RANGES                                                   \
+  64 /* per list (denied, allowed); defaults apart                             \
+      */
 /* room for a refusal's explanation */
 #define XS_POLICY_WHY 320
 

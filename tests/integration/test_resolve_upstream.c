@@ -624,8 +624,8 @@ static void test_api_silent_upstream_times_out_quickly(void **s) {
   t0 = now();
   assert_int_equal(xs_resolve(res, "my-service", XS_FAMILY_ANY, &r),
                    XS_ETIMEOUT);
-  assert_true(now() - t0 >= 0.2 - 0.001); /* not before its timeout */
-  assert_int_equal(silent.queries, 2);     /* A and AAAA, one attempt */
+  assert_true(now() - t0 >= 0.2 - 0.001);        /* not before its timeout */
+  assert_int_equal(silent.queries, 2);           /* A and AAAA, one attempt */
   assert_int_equal(xs_result_chain_count(r), 1); /* the alias is still shown */
   assert_string_equal(xs_result_chain_target(r, 0), "my.database.example.com.");
   xs_result_free(r);

@@ -919,8 +919,7 @@ static int udp_ask(unsigned port, const char *name, unsigned char *reply,
         got = (int)recv(fd, reply, cap, 0);
         break;
       }
-      if (waited >= XS_TEST_HANG_MS ||
-          (xs_failalloc_fired() && waited >= 1000))
+      if (waited >= XS_TEST_HANG_MS || (xs_failalloc_fired() && waited >= 1000))
         break;
     }
   }

@@ -205,9 +205,9 @@ static void test_concurrent_resolve_swap_expire_cancel(void **st) {
   assert_int_equal(xs_config_set_clock(cfg, fake_clock, NULL), XS_OK);
   assert_int_equal(xs_config_set_cache_size(cfg, 16), XS_OK); /* evictions */
   /* the async threads fire all their requests without waiting */
-  assert_int_equal(xs_config_set_max_pending(
-                       cfg, (size_t)(ASYNC_THREADS * requests_each)),
-                   XS_OK);
+  assert_int_equal(
+      xs_config_set_max_pending(cfg, (size_t)(ASYNC_THREADS * requests_each)),
+      XS_OK);
   assert_int_equal(xs_resolver_new(cfg, reg, &res, &err), XS_OK);
   xs_config_free(cfg);
 

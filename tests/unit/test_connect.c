@@ -255,10 +255,14 @@ static void test_connect_cluster_ip_ports(void **st) {
                       "port \"nope\" not found in Service prod/web");
   assert_int_equal(xs_connect(res, "web:dns", 0, CONNECT_MS, &fd, &info),
                    XS_ENOTFOUND); /* UDP */
-  assert_int_equal(xs_connect(res, "web:", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web", 65536, CONNECT_MS, &fd, &info), XS_EINVAL);
-  assert_int_equal(xs_connect(res, "web:0", 0, CONNECT_MS, &fd, &info), XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web:", 0, CONNECT_MS, &fd, &info),
+                   XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web", 0, CONNECT_MS, &fd, &info),
+                   XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web", 65536, CONNECT_MS, &fd, &info),
+                   XS_EINVAL);
+  assert_int_equal(xs_connect(res, "web:0", 0, CONNECT_MS, &fd, &info),
+                   XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 80, 0, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(NULL, "web", 80, 10, &fd, &info), XS_EINVAL);
   assert_int_equal(xs_connect(res, "web", 80, 10, NULL, &info), XS_EINVAL);
@@ -545,7 +549,8 @@ static void test_connect_policy(void **st) {
                                 &err));
   res = make(reg, NULL);
   strict = make(reg, &allow);
-  assert_int_equal(xs_connect(res, "meta", 80, CONNECT_MS, &fd, &info), XS_EPOLICY);
+  assert_int_equal(xs_connect(res, "meta", 80, CONNECT_MS, &fd, &info),
+                   XS_EPOLICY);
   assert_int_equal(fd, -1);
   assert_int_equal(info.attempts, 0);
   assert_string_equal(info.message,

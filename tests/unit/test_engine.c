@@ -1309,7 +1309,7 @@ static void test_engine_prefetch_without_callback_fills_cache(void **state) {
       xs_engine_submit(f.engine, "warm.example.test", 1, NULL, NULL, NULL),
       XS_OK);
   XS_WAIT_UNTIL((hit = xs_cache_get(cache, "warm.example.test", 1, 0, got) &
-                      XS_CACHE_FRESH) != 0);
+                       XS_CACHE_FRESH) != 0);
   assert_true(hit);
   assert_string_equal(addr_text(&got->addrs[0].addr), "192.0.2.13");
   stop(&f);
@@ -1412,9 +1412,9 @@ static void test_engine_blocking_request_goes_ahead_of_queued_ones(void **st) {
   gate_init(&g, &f.t);
   slots_init(bulk, FAIR_BULK, &f.t);
   slots_init(&urgent, 1, &f.t);
-  assert_int_equal(xs_engine_submit(f.engine, "gate.example.test", 1, on_gate,
-                                    &g, NULL),
-                   XS_OK);
+  assert_int_equal(
+      xs_engine_submit(f.engine, "gate.example.test", 1, on_gate, &g, NULL),
+      XS_OK);
   XS_WAIT_UNTIL(gate_entered(&g));
   assert_true(gate_entered(&g)); /* the engine thread is held */
   for (i = 0; i < FAIR_BULK; i++) {
@@ -1422,8 +1422,8 @@ static void test_engine_blocking_request_goes_ahead_of_queued_ones(void **st) {
     snprintf(name, sizeof(name), "b%d.bulk.test", i);
     submit(&f, name, 1, &bulk[i], NULL);
   }
-  assert_int_equal(xs_engine_submit_blocking(f.engine, "urgent.example.test",
-                                             1, on_done, &urgent, NULL),
+  assert_int_equal(xs_engine_submit_blocking(f.engine, "urgent.example.test", 1,
+                                             on_done, &urgent, NULL),
                    XS_OK);
   gate_open(&g);
   assert_int_equal(tally_wait(&f.t, 2), 2); /* the gate and the urgent one */
@@ -1472,17 +1472,17 @@ static void test_engine_blocking_request_waits_at_most_one_batch(void **st) {
   gate_init(&g2, &f.t);
   slots_init(bulk, FAIR_BULK, &f.t);
   slots_init(&urgent, 1, &f.t);
-  assert_int_equal(xs_engine_submit(f.engine, "gate.example.test", 1, on_gate,
-                                    &g1, NULL),
-                   XS_OK);
+  assert_int_equal(
+      xs_engine_submit(f.engine, "gate.example.test", 1, on_gate, &g1, NULL),
+      XS_OK);
   XS_WAIT_UNTIL(gate_entered(&g1));
   assert_true(gate_entered(&g1));
   for (i = 0; i < FAIR_BULK; i++) {
     char name[64];
     if (i == 10) {
-      assert_int_equal(xs_engine_submit(f.engine, "hit.bulk.test", 1, on_gate,
-                                        &g2, NULL),
-                       XS_OK);
+      assert_int_equal(
+          xs_engine_submit(f.engine, "hit.bulk.test", 1, on_gate, &g2, NULL),
+          XS_OK);
       continue;
     }
     snprintf(name, sizeof(name), "b%d.bulk.test", i);
@@ -1491,8 +1491,8 @@ static void test_engine_blocking_request_waits_at_most_one_batch(void **st) {
   gate_open(&g1);
   XS_WAIT_UNTIL(gate_entered(&g2)); /* the engine is inside the batch */
   assert_true(gate_entered(&g2));
-  assert_int_equal(xs_engine_submit_blocking(f.engine, "urgent.example.test",
-                                             1, on_done, &urgent, NULL),
+  assert_int_equal(xs_engine_submit_blocking(f.engine, "urgent.example.test", 1,
+                                             on_done, &urgent, NULL),
                    XS_OK);
   gate_open(&g2);
   assert_int_equal(tally_wait(&f.t, 3), 3);

@@ -474,9 +474,9 @@ static void expect_with(const xs_load_options *opts, const char *yaml,
   xs_registry *reg = NULL;
   xs_error err;
   memset(&err, 0, sizeof(err));
-  assert_int_equal(
-      xs_registry_load_buffer(yaml, strlen(yaml), "test.yaml", opts, &reg, &err),
-      st);
+  assert_int_equal(xs_registry_load_buffer(yaml, strlen(yaml), "test.yaml",
+                                           opts, &reg, &err),
+                   st);
   if (st == XS_OK) {
     assert_non_null(reg);
     xs_registry_free(reg);
@@ -554,8 +554,7 @@ static void test_load_limits_tightened_per_load_one_past_refused(void **s) {
   o.max_files = 2;
   make_files(dir, 3);
   paths[0] = dir;
-  assert_int_equal(xs_registry_load_paths(paths, 1, &o, &reg, &err),
-                   XS_ELIMIT);
+  assert_int_equal(xs_registry_load_paths(paths, 1, &o, &reg, &err), XS_ELIMIT);
   assert_null(reg);
   assert_string_equal(err.message, "more than 2 manifest files");
   snprintf(path, sizeof(path), "%s/f000000.yaml", dir); /* now exactly */
@@ -574,8 +573,7 @@ static void test_load_limits_tightened_per_load_one_past_refused(void **s) {
     fclose(f);
   }
   paths[0] = path;
-  assert_int_equal(xs_registry_load_paths(paths, 1, &o, &reg, &err),
-                   XS_ELIMIT);
+  assert_int_equal(xs_registry_load_paths(paths, 1, &o, &reg, &err), XS_ELIMIT);
   assert_null(reg);
   assert_string_equal(err.message, "file is larger than 8 bytes");
   remove_dir(dir);
@@ -615,8 +613,8 @@ static void test_load_limit_above_its_bound_einval(void **s) {
  * never writes past 0.1.0's struct, and a struct that short (struct_size)
  * gets the default limits whatever lies after it. */
 static void test_load_options_from_an_older_header(void **s) {
-  const size_t v1 = offsetof(xs_load_options, allow_insecure_permissions) +
-                    sizeof(int);
+  const size_t v1 =
+      offsetof(xs_load_options, allow_insecure_permissions) + sizeof(int);
   union {
     xs_load_options o;
     unsigned char bytes[sizeof(xs_load_options) + 16];

@@ -835,8 +835,7 @@ static void test_load_many_keys_and_anchors_linear_work(void **s) {
   assert_true(large.probes <= 4 * items_large);
   /* growing the table moves each entry about once overall */
   assert_true(large.moves <= 2 * items_large);
-  assert_true(large.probes + large.moves <=
-              5 * (small.probes + small.moves));
+  assert_true(large.probes + large.moves <= 5 * (small.probes + small.moves));
 }
 
 static void test_load_bad_endpoint_hostname_rejected_with_path(void **s) {

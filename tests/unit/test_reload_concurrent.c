@@ -20,7 +20,8 @@
 #include "xsvc.h"
 
 #define MAX_VERSIONS 1001
-#define MIN_LOOKUPS 100 /* the readers do at least this many, however scheduled */
+#define MIN_LOOKUPS                                                            \
+  100 /* the readers do at least this many, however scheduled */
 
 static responder srv;
 static xs_resolver *res;
