@@ -26,9 +26,10 @@
 #include "xsvc.h"
 
 #define MAX_VERSIONS 400
-#define CLIENT_MIN 20    /* queries each client makes at least */
-#define TCP_IDLE_MS 2000 /* the server closes TCP connections idle this long   \
-                          */
+#define CLIENT_MIN 20 /* queries each client makes at least */
+#define TCP_IDLE_MS                                                            \
+  2000 /* the server closes TCP connections idle this long                     \
+        */
 
 static xs_server *srv;
 static atomic_int stop, latest;
